@@ -1,0 +1,308 @@
+//! The command line: clap derive structs holding raw flags only. Every option can also come
+//! from a `CMAFLEET_*` environment variable; `config` turns these into resolved settings.
+//! Run options are `Option`s so that `--config FILE` can fill what the flags leave out.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit::HELP_TABLE;
+
+/// Migrate a fleet of Jira and Confluence Server/DC instances to Atlassian Cloud.
+#[derive(Debug, Parser)]
+#[command(name = "cmafleet", version, about, after_help = HELP_TABLE, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a demo fleet through checks and migration against the built-in simulator.
+    Demo(DemoArgs),
+    /// Validate an inventory offline; every problem with its line number.
+    Validate(ValidateArgs),
+    /// Dry run: what a run would do per site and per cloud user, and how long it must take.
+    Plan(PlanArgs),
+    /// Run checks or migrations for every selected site of an inventory.
+    Run(Box<RunArgs>),
+    /// Show the fleet's state from the state store.
+    Status(StatusArgs),
+    /// Re-render the reports of a past run from the state store.
+    Report(ReportArgs),
+    /// Run the simulator of the CMA migration API until interrupted.
+    Sim(SimArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Logging and progress, for every command.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, env = "CMAFLEET_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Live progress view: auto (on a terminal), always, never.
+    #[arg(long, global = true, value_enum, env = "CMAFLEET_PROGRESS")]
+    pub progress: Option<ProgressMode>,
+    /// More logging (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less logging (warnings and errors only).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgressMode {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Check,
+    Migrate,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Where the demo's state and reports go.
+    #[arg(long, default_value = "cmafleet-demo", env = "CMAFLEET_DEMO_DIR")]
+    pub out: PathBuf,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 1800.0, env = "CMAFLEET_DEMO_TIME_SCALE")]
+    pub time_scale: f64,
+    /// Address of the demo's /metrics and live status page.
+    #[arg(long, default_value = "127.0.0.1:0", env = "CMAFLEET_METRICS_LISTEN")]
+    pub metrics_listen: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The inventory CSV.
+    pub inventory: PathBuf,
+    /// Also check that every secret reference resolves (values are never shown).
+    #[arg(long)]
+    pub secrets: bool,
+}
+
+/// Which rows of the inventory a run or plan takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SelectArgs {
+    /// Only rows of this wave (repeatable; waves run in inventory order).
+    #[arg(
+        long = "wave",
+        value_name = "W",
+        env = "CMAFLEET_WAVE",
+        value_delimiter = ','
+    )]
+    pub waves: Vec<String>,
+    /// Only this site (repeatable).
+    #[arg(
+        long = "site",
+        value_name = "S",
+        env = "CMAFLEET_SITE",
+        value_delimiter = ','
+    )]
+    pub sites: Vec<String>,
+    /// Only rows of shard I of N (`I/N`, 0-based), assigned by cloud user.
+    #[arg(
+        long,
+        value_name = "I/N",
+        env = "CMAFLEET_SHARD",
+        conflicts_with = "shards"
+    )]
+    pub shard: Option<String>,
+    /// Number of shards when I comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Job).
+    #[arg(long, value_name = "N", env = "CMAFLEET_SHARDS")]
+    pub shards: Option<u32>,
+}
+
+/// Options that shape what a run sends; shared by `run` and `plan`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PolicyArgs {
+    /// State dir: SQLite state store and lock [default: ./cmafleet-state].
+    #[arg(long, value_name = "DIR", env = "CMAFLEET_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Migrate mode: run a Check task first and gate on it.
+    #[arg(long, env = "CMAFLEET_PRECHECK")]
+    pub precheck: bool,
+    /// Create a connect token and save it on the server before attaching.
+    #[arg(long, env = "CMAFLEET_CONNECT")]
+    pub connect: bool,
+    /// Migrate again sites whose migration already succeeded.
+    #[arg(long, env = "CMAFLEET_REMIGRATE")]
+    pub remigrate: bool,
+    /// Create-job rate per cloud user [default: 5/min].
+    #[arg(long, value_name = "RATE", env = "CMAFLEET_RATE_CREATE_JOB")]
+    pub rate_create_job: Option<String>,
+    /// Create-task rate per cloud user [default: 5/min].
+    #[arg(long, value_name = "RATE", env = "CMAFLEET_RATE_CREATE_TASK")]
+    pub rate_create_task: Option<String>,
+    /// Read rate per cloud user [default: 600/min].
+    #[arg(long, value_name = "RATE", env = "CMAFLEET_RATE_READ")]
+    pub rate_read: Option<String>,
+    /// Connect-token rate per cloud user [default: 10/hour].
+    #[arg(long, value_name = "RATE", env = "CMAFLEET_RATE_TOKEN")]
+    pub rate_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// The inventory CSV.
+    pub inventory: PathBuf,
+    #[arg(long, value_enum, env = "CMAFLEET_MODE")]
+    pub mode: ModeArg,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Settings file (TOML); flags override it.
+    #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table", env = "CMAFLEET_FORMAT")]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The inventory CSV.
+    pub inventory: PathBuf,
+    /// check: pre-migration checks only; migrate: checks, then data.
+    #[arg(long, value_enum, env = "CMAFLEET_MODE")]
+    pub mode: ModeArg,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Settings file (TOML); flags override it, it overrides defaults.
+    #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print the resolved settings (secrets as ***) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Report dir [default: <state-dir>/reports/<run-id>].
+    #[arg(long, value_name = "DIR", env = "CMAFLEET_REPORT_DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Cloud API base URL [default: https://api.atlassian.com].
+    #[arg(long, value_name = "URL", env = "CMAFLEET_CLOUD_API_URL")]
+    pub cloud_api_url: Option<String>,
+    /// Sites in flight at once [default: 50].
+    #[arg(long, value_name = "N", env = "CMAFLEET_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Active tasks per source server [default: 1].
+    #[arg(long, value_name = "N", env = "CMAFLEET_PER_SERVER")]
+    pub per_server: Option<usize>,
+    /// Treat check WARNING as blocking.
+    #[arg(long, env = "CMAFLEET_BLOCK_ON_WARNINGS")]
+    pub block_on_warnings: bool,
+    /// Checks to override on Migrate (sent as excludeKeys; only excludable checks).
+    #[arg(
+        long,
+        value_name = "K1,K2",
+        value_delimiter = ',',
+        env = "CMAFLEET_OVERRIDE_CHECKS"
+    )]
+    pub override_checks: Vec<String>,
+    /// Keep polling until app migration finishes too.
+    #[arg(long, env = "CMAFLEET_WAIT_APPS")]
+    pub wait_apps: bool,
+    /// No new tasks after this local time (night window).
+    #[arg(long, value_name = "HH:MM", env = "CMAFLEET_NO_NEW_TASKS_AFTER")]
+    pub no_new_tasks_after: Option<String>,
+    /// Stop polling after this long; in-flight sites stay resumable (e.g. 6h).
+    #[arg(long, value_name = "DURATION", env = "CMAFLEET_DEADLINE")]
+    pub deadline: Option<String>,
+    /// Shortest poll interval [default: 5s].
+    #[arg(long, value_name = "DURATION", env = "CMAFLEET_POLL_MIN")]
+    pub poll_min: Option<String>,
+    /// Longest poll interval [default: 60s].
+    #[arg(long, value_name = "DURATION", env = "CMAFLEET_POLL_MAX")]
+    pub poll_max: Option<String>,
+    /// Serve /metrics, /healthz and the live status page here while running.
+    #[arg(long, value_name = "ADDR", env = "CMAFLEET_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Push final metrics to this Pushgateway.
+    #[arg(long, value_name = "URL", env = "CMAFLEET_PUSHGATEWAY")]
+    pub pushgateway: Option<String>,
+    /// Write final metrics here for node_exporter's textfile collector.
+    #[arg(long, value_name = "PATH", env = "CMAFLEET_METRICS_TEXTFILE")]
+    pub metrics_textfile: Option<PathBuf>,
+    /// Seconds between progress lines when not on a terminal [default: 30s].
+    #[arg(long, value_name = "DURATION", env = "CMAFLEET_PROGRESS_INTERVAL")]
+    pub progress_interval: Option<String>,
+    /// Timeout of one HTTP request [default: 60s].
+    #[arg(long, value_name = "DURATION", env = "CMAFLEET_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// State dir [default: ./cmafleet-state].
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "cmafleet-state",
+        env = "CMAFLEET_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    #[arg(long, value_enum, default_value = "table", env = "CMAFLEET_FORMAT")]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Where to write the reports.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Which run (default: the latest).
+    #[arg(long = "run", value_name = "RUN_ID")]
+    pub run_id: Option<String>,
+    /// State dir [default: ./cmafleet-state].
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "cmafleet-state",
+        env = "CMAFLEET_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "CMAFLEET_SIM_LISTEN")]
+    pub listen: String,
+    /// Simulated seconds per real second (60: a minute lasts a second).
+    #[arg(long, default_value_t = 1.0, env = "CMAFLEET_SIM_TIME_SCALE")]
+    pub time_scale: f64,
+    /// Scenario file (TOML or YAML).
+    #[arg(long, value_name = "FILE", env = "CMAFLEET_SIM_SCENARIO")]
+    pub scenario: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}

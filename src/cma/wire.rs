@@ -1,0 +1,745 @@
+//! Serde types of every request and response of the CMA migration API (`cma-api.md`),
+//! shared by the client and the simulator.
+//!
+//! Serialisation is strict (the casing and shapes of the public reference); deserialisation
+//! is tolerant: unknown fields are ignored, optional fields may be missing, enums compare
+//! case-insensitively and keep unknown values, timestamps accept several formats and never
+//! fail, and `links.next` may be absent, `null`, empty, a full URL, a path or a bare cursor.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::de::Deserializer;
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::inventory::Secret;
+
+/// Declares a wire enum: serialises to its canonical spelling, deserialises any casing, and
+/// keeps values it does not know in `Unknown` instead of failing the whole response.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+            /// A value this version of cmafleet does not know, kept verbatim.
+            Unknown(String),
+        }
+
+        impl $name {
+            /// The canonical spelling sent on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Unknown(other) => other,
+                }
+            }
+
+            /// Parses any casing; never fails.
+            pub fn parse(text: &str) -> Self {
+                $(if text.eq_ignore_ascii_case($text) { return Self::$variant; })+
+                Self::Unknown(text.to_owned())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                Ok(Self::parse(&text))
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// The migration flow of a job.
+    Flow {
+        Jira => "jira-onpremises-to-cloud",
+        Confluence => "confluence-onpremises-to-cloud",
+    }
+);
+
+wire_enum!(
+    /// The kind of a task: capitalised in requests, lower case in responses (both parse).
+    TaskKind {
+        Check => "Check",
+        Migrate => "Migrate",
+    }
+);
+
+impl TaskKind {
+    /// The lower-case spelling the service uses in `taskType`.
+    pub fn response_str(&self) -> String {
+        self.as_str().to_ascii_lowercase()
+    }
+}
+
+wire_enum!(
+    /// `status` of a status-tree node. Anything unknown means "not finished yet".
+    Status {
+        Pending => "PENDING",
+        InProgress => "IN_PROGRESS",
+        Finished => "FINISHED",
+    }
+);
+
+impl Status {
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Status::Finished)
+    }
+}
+
+wire_enum!(
+    /// `outcome` of a finished status-tree node.
+    Outcome {
+        Success => "SUCCESS",
+        Warning => "WARNING",
+        Failed => "FAILED",
+        Skipped => "SKIPPED",
+    }
+);
+
+wire_enum!(
+    /// `includedData` of a projects/spaces scope.
+    IncludedData {
+        All => "all",
+    }
+);
+
+wire_enum!(
+    /// `usersAndGroups.mode`.
+    UsersMode {
+        All => "ALL",
+        None => "NONE",
+    }
+);
+
+/// A job definition: what to migrate, from which server, to which cloud site. Immutable once
+/// created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobDefinition {
+    pub flow: Flow,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub source: Source,
+    #[serde(default)]
+    pub destination: Destination,
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub server_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Destination {
+    #[serde(default)]
+    pub url: String,
+}
+
+/// The scope of a job. Jira uses `projects`, Confluence `spaces`; the rest is shared or
+/// product-specific. Scopes whose shape is unpublished (`jsm`, `ar`) are kept as raw JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scope {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projects: Option<KeyScope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spaces: Option<KeyScope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users_and_groups: Option<UsersAndGroups>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apps: Option<AppsScope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_entities: Option<GlobalEntities>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsm: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ar: Option<serde_json::Value>,
+}
+
+/// Projects or spaces in scope. `included_keys: None` means all of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyScope {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub included_keys: Option<Vec<String>>,
+    #[serde(default = "included_data_all")]
+    pub included_data: IncludedData,
+}
+
+fn included_data_all() -> IncludedData {
+    IncludedData::All
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsersAndGroups {
+    pub mode: UsersMode,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppsScope {
+    #[serde(default)]
+    pub included_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GlobalEntities {
+    #[serde(default)]
+    pub included_types: Vec<String>,
+}
+
+/// Answer to `POST /jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateJobResponse {
+    pub job_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_definition: Option<JobDefinition>,
+}
+
+/// Answer to `GET /jobs/{jobId}`: the definition flat at the top level; `jobId` may or may
+/// not be echoed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetJobResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(flatten)]
+    pub definition: JobDefinition,
+}
+
+/// Body of `POST /jobs/{jobId}/tasks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateTaskRequest {
+    pub task: TaskKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<TaskOptions>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_types: Option<CheckTypes>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckTypes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_keys: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_keys: Option<Vec<String>>,
+}
+
+impl CreateTaskRequest {
+    /// A `Check` task running every check.
+    pub fn check() -> Self {
+        Self {
+            task: TaskKind::Check,
+            options: None,
+        }
+    }
+
+    /// A `Migrate` task; `exclude` overrides those (excludable) failed checks.
+    pub fn migrate(exclude: &[String]) -> Self {
+        let options = (!exclude.is_empty()).then(|| TaskOptions {
+            check_types: Some(CheckTypes {
+                include_keys: None,
+                exclude_keys: Some(exclude.to_vec()),
+            }),
+        });
+        Self {
+            task: TaskKind::Migrate,
+            options,
+        }
+    }
+}
+
+/// Answer to `POST /jobs/{jobId}/tasks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateTaskResponse {
+    pub task_id: String,
+}
+
+/// One task, as listed or fetched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub task_id: String,
+    #[serde(serialize_with = "serialize_task_type")]
+    pub task_type: TaskKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<WireTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<TaskResults>,
+}
+
+fn serialize_task_type<S: Serializer>(kind: &TaskKind, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&kind.response_str())
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskResults {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub artifacts: Vec<Artifact>,
+}
+
+/// A downloadable report of a finished task. It expires: collect it promptly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub location: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_at: Option<WireTime>,
+}
+
+/// One page of `GET /jobs/{jobId}/tasks`, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskList {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub data: Vec<Task>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub links: Links,
+}
+
+/// Pagination links. `next` is normalised on the way in: absent, `null` and `""` are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Links {
+    #[serde(rename = "self", default, skip_serializing_if = "Option::is_none")]
+    pub self_link: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_empty_string"
+    )]
+    pub next: Option<String>,
+}
+
+/// Where the next page is, in whichever form the service gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextPage {
+    /// A full URL (`https://…` or `http://…`).
+    Url(String),
+    /// A path, possibly with its own query (`/migrations/…?cursor=…`).
+    Path(String),
+    /// A bare cursor, to send as `cursor=`.
+    Cursor(String),
+}
+
+impl Links {
+    /// The next page, or `None` on the last page.
+    pub fn next_page(&self) -> Option<NextPage> {
+        let next = self.next.as_deref()?.trim();
+        if next.is_empty() {
+            None
+        } else if next.starts_with("http://") || next.starts_with("https://") {
+            Some(NextPage::Url(next.to_owned()))
+        } else if next.starts_with('/') || next.starts_with('?') {
+            Some(NextPage::Path(next.to_owned()))
+        } else {
+            Some(NextPage::Cursor(next.to_owned()))
+        }
+    }
+}
+
+/// One page of `GET …/status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<StatusNode>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub links: Links,
+}
+
+/// A node of a task's status tree (the root, a level, a check or a scope), recursively.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusNode {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Details>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_details: Option<ProgressDetails>,
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
+    pub children: BTreeMap<String, StatusNode>,
+}
+
+impl StatusNode {
+    /// True once the node says `FINISHED` (any casing).
+    pub fn is_finished(&self) -> bool {
+        self.status.as_ref().is_some_and(Status::is_finished)
+    }
+
+    /// Folds the children of a later page into this node (pagination of large trees).
+    pub fn merge_page(&mut self, page: StatusNode) {
+        for (name, child) in page.children {
+            match self.children.get_mut(&name) {
+                Some(existing) => existing.merge_page(child),
+                None => {
+                    self.children.insert(name, child);
+                }
+            }
+        }
+        if self.status.is_none() {
+            self.status = page.status;
+        }
+        if self.outcome.is_none() {
+            self.outcome = page.outcome;
+        }
+        if self.message.is_none() {
+            self.message = page.message;
+        }
+        if self.details.is_none() {
+            self.details = page.details;
+        }
+        if self.progress_details.is_none() {
+            self.progress_details = page.progress_details;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Details {
+    /// Where a check found problems. Usually strings; other JSON is kept as its text.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "occurrence_list"
+    )]
+    pub occurrences: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_bool"
+    )]
+    pub excludable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressDetails {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_bool"
+    )]
+    pub is_supported: Option<bool>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_f64"
+    )]
+    pub percent: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
+    pub data: Vec<ProgressItem>,
+}
+
+/// One progress counter (`{ name, total, processed }`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProgressItem {
+    #[serde(default)]
+    pub name: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_u64"
+    )]
+    pub total: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_u64"
+    )]
+    pub processed: Option<u64>,
+}
+
+/// Answer to the server's attach call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_time: Option<WireTime>,
+}
+
+/// Body of `POST /token`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRequest {
+    pub cloud_url: String,
+}
+
+/// Answer to `POST /token`: a connect token valid five minutes. The token is a secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_url: Option<String>,
+    #[serde(serialize_with = "Secret::serialize_exposed")]
+    pub token: Secret,
+}
+
+/// Body of the server's save-token call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaveTokenRequest {
+    pub cloud_url: String,
+    #[serde(serialize_with = "Secret::serialize_exposed")]
+    pub token: Secret,
+}
+
+/// Answer to the server's save-token call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaveTokenResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// An error body in the shape a sibling Atlassian service uses; every field optional, since
+/// the real shape is unpublished. Other keys commonly used for a message are accepted too.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number_opt"
+    )]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<serde_json::Value>,
+}
+
+impl ErrorBody {
+    /// The most specific human message in the body, if any.
+    pub fn text(&self) -> Option<String> {
+        self.error_message
+            .clone()
+            .or_else(|| self.message.clone())
+            .or_else(|| match &self.error {
+                Some(serde_json::Value::String(text)) => Some(text.clone()),
+                Some(other) => Some(other.to_string()),
+                None => None,
+            })
+    }
+}
+
+/// A timestamp in whichever format the service chose: ISO-8601, epoch seconds or epoch
+/// milliseconds (number or numeric string). Never fails to deserialise: what cannot be
+/// parsed is kept as text so the caller can log it and assume the shortest safe value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireTime {
+    At(DateTime<Utc>),
+    Unparsed(String),
+}
+
+impl WireTime {
+    pub fn instant(&self) -> Option<DateTime<Utc>> {
+        match self {
+            WireTime::At(at) => Some(*at),
+            WireTime::Unparsed(_) => None,
+        }
+    }
+
+    /// Parses ISO-8601 / RFC 3339 (with or without zone), or epoch seconds / milliseconds.
+    pub fn parse(text: &str) -> WireTime {
+        let trimmed = text.trim();
+        if let Ok(at) = DateTime::parse_from_rfc3339(trimmed) {
+            return WireTime::At(at.with_timezone(&Utc));
+        }
+        for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
+            if let Ok(at) = DateTime::parse_from_str(trimmed, format) {
+                return WireTime::At(at.with_timezone(&Utc));
+            }
+        }
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(trimmed, "%Y-%m-%dT%H:%M:%S%.f") {
+            return WireTime::At(naive.and_utc());
+        }
+        if let Ok(number) = trimmed.parse::<f64>() {
+            return Self::from_epoch(number).unwrap_or_else(|| WireTime::Unparsed(text.to_owned()));
+        }
+        WireTime::Unparsed(text.to_owned())
+    }
+
+    /// Epoch seconds, or milliseconds when the number is too large to be seconds.
+    pub fn from_epoch(number: f64) -> Option<WireTime> {
+        if !number.is_finite() || number < 0.0 {
+            return None;
+        }
+        // Seconds past year 5138 are more plausibly milliseconds.
+        let millis = if number >= 1e11 {
+            number
+        } else {
+            number * 1000.0
+        };
+        Utc.timestamp_millis_opt(millis as i64)
+            .single()
+            .map(WireTime::At)
+    }
+}
+
+impl From<DateTime<Utc>> for WireTime {
+    fn from(at: DateTime<Utc>) -> Self {
+        WireTime::At(at)
+    }
+}
+
+impl Serialize for WireTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            WireTime::At(at) => {
+                serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            }
+            WireTime::Unparsed(text) => serializer.serialize_str(text),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for WireTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Ok(match value {
+            serde_json::Value::String(text) => WireTime::parse(&text),
+            serde_json::Value::Number(number) => number
+                .as_f64()
+                .and_then(WireTime::from_epoch)
+                .unwrap_or_else(|| WireTime::Unparsed(number.to_string())),
+            other => WireTime::Unparsed(other.to_string()),
+        })
+    }
+}
+
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+fn non_empty_string<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(match value {
+        Some(serde_json::Value::String(text)) if !text.trim().is_empty() => Some(text),
+        _ => None,
+    })
+}
+
+fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(string_or_number_opt(deserializer)?.unwrap_or_default())
+}
+
+fn string_or_number_opt<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(match value {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(text)) => Some(text),
+        Some(other) => Some(other.to_string()),
+    })
+}
+
+fn occurrence_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(match value {
+        Some(serde_json::Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            })
+            .collect(),
+        Some(serde_json::Value::String(text)) => vec![text],
+        Some(serde_json::Value::Null) | None => Vec::new(),
+        Some(other) => vec![other.to_string()],
+    })
+}
+
+fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(match value {
+        Some(serde_json::Value::Bool(flag)) => Some(flag),
+        Some(serde_json::Value::String(text)) => match text.to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+fn lenient_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(match value {
+        Some(serde_json::Value::Number(number)) => number.as_f64(),
+        Some(serde_json::Value::String(text)) => text.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    Ok(lenient_f64(deserializer)?
+        .filter(|n| *n >= 0.0)
+        .map(|n| n as u64))
+}

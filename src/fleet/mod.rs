@@ -1,0 +1,12 @@
+//! Running many sites: the coordinator, the per-site pipeline, rate limits and caps, the
+//! polling schedule, the events between them, and two-phase cancellation.
+
+pub mod coordinator;
+pub mod events;
+pub mod limits;
+pub mod outcome;
+pub mod pipeline;
+pub mod poll;
+pub mod shutdown;
+
+pub use outcome::{Mode, Outcome, Stage};

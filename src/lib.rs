@@ -1,0 +1,38 @@
+//! cmafleet migrates a fleet of Jira and Confluence Server/Data Center instances to
+//! Atlassian Cloud through the Cloud Migration Assistant (CMA) migration API.
+//!
+//! # How it fits together
+//!
+//! An inventory CSV is parsed and validated into [`inventory::Site`]s. The [`config`] module
+//! resolves the command line into settings. For `run`, [`fleet::coordinator`] owns all run
+//! state: it admits sites under the concurrency and per-server caps and gives each a
+//! [`fleet::pipeline`] task (job → attach → task → poll → collect). Pipelines talk to the API
+//! through [`cma::client`], every request waiting first on its cloud user's rate bucket
+//! ([`fleet::limits`]); they never mutate shared state but send [`fleet::events`] to the
+//! coordinator, which applies them in order to the [`state`] store (journal before act),
+//! the [`metrics`] and the [`report`] writer. The [`sim`] module is a simulator of both sides
+//! of the API for tests, demos and benchmarks; it shares [`cma::wire`] with the client.
+//!
+//! # Module map
+//!
+//! - [`cli`]: clap structs, raw flags only; [`config`]: resolved settings; [`exit`]: exit codes.
+//! - [`commands`]: one entry point per command (`demo`, `validate`, `plan`, `run`, …).
+//! - [`inventory`]: CSV → `Site`s, secret references and the `Secret` type.
+//! - [`cma`]: the API: `wire` types, `client`, `error` classification, `retry` rules.
+//! - [`fleet`]: `coordinator`, `pipeline`, `limits`, `poll`, `events`, `shutdown`, `outcome`.
+//! - [`state`]: the SQLite state store and the run lock.
+//! - [`metrics`]: metric names, `/metrics` server, Pushgateway, textfile.
+//! - [`report`]: the report model, pure renderers and the writer.
+//! - [`sim`]: the simulator.
+
+pub mod cli;
+pub mod cma;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod fleet;
+pub mod inventory;
+pub mod metrics;
+pub mod report;
+pub mod sim;
+pub mod state;

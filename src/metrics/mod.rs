@@ -1,0 +1,9 @@
+//! Every metric of SPEC.md, each name spelled once ([`registry`]); the `/metrics` server;
+//! the Pushgateway push; the node_exporter textfile.
+
+pub mod push;
+pub mod registry;
+pub mod server;
+pub mod textfile;
+
+pub use registry::Metrics;

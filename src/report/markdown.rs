@@ -1,0 +1,10 @@
+//! `summary.md`.
+//!
+//! SKELETON: to be written (issue 4).
+
+use super::model::RunReport;
+
+pub fn render(report: &RunReport) -> String {
+    let _ = report;
+    todo!()
+}

@@ -1,0 +1,12 @@
+//! Reports: the model, pure renderers (model → bytes) and the writer that puts them on disk.
+
+pub mod changes;
+pub mod csv;
+pub mod html;
+pub mod json;
+pub mod markdown;
+pub mod model;
+pub mod writer;
+
+pub use model::{RunInfo, RunReport, SiteReport};
+pub use writer::ReportWriter;
