@@ -1,1 +1,760 @@
-//! SKELETON (issue 4).
+//! The coordinator: admits sites under the concurrency and per-server caps (waves in
+//! inventory order, long pipelines first), owns all run state, applies the pipelines' events
+//! in order — batching them into one state-store transaction and acknowledging journal events
+//! only after the commit — writes reports and metrics, and derives the exit code.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::events::{Event, EventKind, SiteEvents};
+use super::ledger::{Ledger, Progress, SiteEntry, StatusView};
+use super::limits::RateLimits;
+use super::pipeline::{self, PipelinePolicy, SitePlan};
+use super::shutdown::{CancelReason, Shutdown};
+use super::{Mode, Outcome};
+use crate::cma::client::{HttpClient, ServerCredentials};
+use crate::cma::wire::TaskKind;
+use crate::cma::{CloudClient, ServerClient};
+use crate::config::RunSettings;
+use crate::exit;
+use crate::inventory::{Secret, Site};
+use crate::metrics::Metrics;
+use crate::report::ReportWriter;
+use crate::report::model::{CheckResult, RunInfo, RunReport};
+use crate::state::{JobRecord, StateError, Store};
+
+/// Events applied in one state-store transaction at most.
+const BATCH: usize = 512;
+/// How often summaries and the live status are refreshed.
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// Resolved secrets: never printed, never stored.
+pub struct Credentials {
+    /// Cloud API token per cloud user.
+    pub cloud: HashMap<String, Secret>,
+    /// Server credentials per site, in the order of [`FleetRun::sites`].
+    pub servers: Vec<ServerCredentials>,
+}
+
+/// Everything a fleet run needs; built by `commands::run` (or a test).
+pub struct FleetRun {
+    pub settings: Arc<RunSettings>,
+    pub run_id: String,
+    /// Selected sites, in inventory order.
+    pub sites: Vec<Arc<Site>>,
+    pub credentials: Credentials,
+    pub store: Store,
+    pub writer: ReportWriter,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: Shutdown,
+    /// Where the live status is published (the `/status.json` route reads it).
+    pub status: Arc<Mutex<StatusView>>,
+    /// Called with the live status after each refresh (terminal view, progress lines).
+    pub on_progress: Box<dyn FnMut(&StatusView) + Send>,
+}
+
+/// How a run ended.
+pub struct RunResult {
+    pub report: RunReport,
+    pub exit_code: u8,
+    pub report_dir: PathBuf,
+}
+
+/// Runs the fleet to its end (or until the shutdown drains it).
+pub async fn run(fleet: FleetRun) -> RunResult {
+    Coordinator::new(fleet).run().await
+}
+
+/// The one task that owns the run.
+struct Coordinator {
+    settings: Arc<RunSettings>,
+    policy: Arc<PipelinePolicy>,
+    run: RunInfo,
+    ledger: Ledger,
+    store: Store,
+    writer: ReportWriter,
+    shutdown: Shutdown,
+    status: Arc<Mutex<StatusView>>,
+    on_progress: Box<dyn FnMut(&StatusView) + Send>,
+    started: Instant,
+    /// Cloud clients per user (each with that user's rate buckets).
+    clouds: HashMap<String, CloudClient>,
+    http: HttpClient,
+    server_credentials: Vec<ServerCredentials>,
+    /// Polling sites per cloud user.
+    pollers: HashMap<String, Arc<AtomicUsize>>,
+    /// Sites waiting for admission, per wave (in admission order).
+    waiting: Vec<VecDeque<usize>>,
+    /// Running sites per source server.
+    per_server: HashMap<String, usize>,
+    running: usize,
+    tasks: JoinSet<usize>,
+    sender: mpsc::Sender<Event>,
+    receiver: mpsc::Receiver<Event>,
+    /// Sites not concluded yet, per wave (a wave starts when every earlier one is done).
+    open_in_wave: Vec<usize>,
+    /// Each site's latest check results from earlier runs (only with `--override-checks`).
+    last_checks: HashMap<String, Vec<CheckResult>>,
+    /// Set when the state store refused a write: the run stops, exit 73.
+    store_failure: Option<String>,
+    /// Summaries need rewriting.
+    dirty: bool,
+}
+
+impl Coordinator {
+    fn new(fleet: FleetRun) -> Coordinator {
+        let FleetRun {
+            settings,
+            run_id,
+            sites,
+            credentials,
+            store,
+            writer,
+            metrics,
+            shutdown,
+            status,
+            on_progress,
+        } = fleet;
+        let observer: Arc<dyn crate::cma::ApiObserver> = metrics.clone();
+        let http = HttpClient::new(settings.client.clone(), Arc::clone(&observer)).unwrap_or_else(
+            |error| {
+                panic!("the HTTP client cannot be built on this platform: {error}");
+            },
+        );
+        let limits = RateLimits::new(settings.rates.clone(), observer);
+        let clouds: HashMap<String, CloudClient> = credentials
+            .cloud
+            .into_iter()
+            .map(|(user, token)| {
+                let client = CloudClient::new(
+                    http.clone(),
+                    &settings.cloud_api_url,
+                    &user,
+                    token,
+                    limits.for_user(&user),
+                );
+                (user, client)
+            })
+            .collect();
+        let policy = Arc::new(PipelinePolicy {
+            mode: settings.mode,
+            precheck: settings.precheck,
+            block_on_warnings: settings.block_on_warnings,
+            override_checks: settings.override_checks.clone(),
+            connect: settings.connect,
+            wait_apps: settings.wait_apps,
+            no_new_tasks_after: settings.no_new_tasks_after,
+            poll: settings.poll,
+            young_task_grace: settings.young_task_grace,
+            reads_per_second: settings.rates.read.per_second(),
+        });
+        let waves = wave_order(&sites);
+        let mut entries = Vec::with_capacity(sites.len());
+        for (index, site) in sites.iter().enumerate() {
+            let state = match store.site(&site.name) {
+                Ok(state) => state.unwrap_or_else(|| crate::state::SiteState {
+                    site: site.name.clone(),
+                    ..Default::default()
+                }),
+                Err(error) => {
+                    tracing::error!(site = %site.name, "cannot read its state: {error}");
+                    crate::state::SiteState {
+                        site: site.name.clone(),
+                        ..Default::default()
+                    }
+                }
+            };
+            entries.push(SiteEntry::new(
+                Arc::clone(site),
+                waves[index],
+                state,
+                settings.mode,
+            ));
+        }
+        let wave_count = waves.iter().copied().max().map_or(0, |max| max + 1);
+        let mut waiting: Vec<VecDeque<usize>> = vec![VecDeque::new(); wave_count];
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        // Long pipelines first (known from history), otherwise inventory order.
+        order.sort_by_key(|&index| std::cmp::Reverse(entries[index].expected_seconds));
+        let mut open_in_wave = vec![0; wave_count];
+        for index in order {
+            waiting[entries[index].wave].push_back(index);
+            open_in_wave[entries[index].wave] += 1;
+        }
+        let last_checks = if settings.override_checks.is_empty() {
+            HashMap::new()
+        } else {
+            latest_checks(&store, &sites)
+        };
+        let run = RunInfo {
+            run_id,
+            mode: settings.mode,
+            options: settings.to_json(),
+            shard: settings.selection.shard.map(|shard| shard.label()),
+            started_at: Utc::now(),
+            finished_at: None,
+            counts: Outcome::ALL
+                .into_iter()
+                .map(|outcome| (outcome, 0))
+                .collect(),
+            exit_code: None,
+            notes: Vec::new(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let (sender, receiver) = mpsc::channel(4096);
+        Coordinator {
+            policy,
+            run,
+            ledger: Ledger::new(entries, metrics),
+            store,
+            writer,
+            shutdown,
+            status,
+            on_progress,
+            started: Instant::now(),
+            clouds,
+            http,
+            server_credentials: credentials.servers,
+            pollers: HashMap::new(),
+            waiting,
+            open_in_wave,
+            last_checks,
+            per_server: HashMap::new(),
+            running: 0,
+            tasks: JoinSet::new(),
+            sender,
+            receiver,
+            store_failure: None,
+            dirty: false,
+            settings,
+        }
+    }
+
+    async fn run(mut self) -> RunResult {
+        self.ledger
+            .metrics()
+            .set_run_start(self.run.started_at.timestamp_millis() as f64 / 1000.0);
+        if let Err(error) = self.store.transaction(|tx| tx.begin_run(&self.run)) {
+            self.fail_store(error);
+        }
+        self.ledger.publish_counts();
+        self.admit();
+        let deadline = self
+            .settings
+            .deadline
+            .map(|deadline| tokio::time::Instant::now() + deadline);
+        let deadline_sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+        tokio::pin!(deadline_sleep);
+        let mut refresh = tokio::time::interval(REFRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut draining = false;
+        while self.running > 0 || self.has_waiting() {
+            tokio::select! {
+                received = self.receiver.recv_many(&mut batch, BATCH) => {
+                    if received > 0 {
+                        self.apply(std::mem::take(&mut batch));
+                    }
+                }
+                joined = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    self.drain_events();
+                    if let Some(joined) = joined {
+                        self.pipeline_ended(joined);
+                    }
+                    self.admit();
+                }
+                _ = self.shutdown.graceful().cancelled(), if !draining => {
+                    draining = true;
+                    let reason = self.shutdown.reason().unwrap_or(CancelReason::Interrupt);
+                    tracing::warn!("{}: no new work; in-flight sites finish their current request and stay resumable", reason.describe());
+                    self.skip_waiting(&format!("not started: {}", reason.describe()));
+                }
+                _ = &mut deadline_sleep, if deadline.is_some() && !draining => {
+                    self.shutdown.trigger(CancelReason::Deadline);
+                }
+                _ = refresh.tick() => {
+                    self.refresh();
+                    self.admit();
+                }
+            }
+        }
+        self.drain_events();
+        self.finish()
+    }
+
+    fn has_waiting(&self) -> bool {
+        self.waiting.iter().any(|wave| !wave.is_empty())
+    }
+
+    /// Starts sites while the caps allow, wave by wave.
+    fn admit(&mut self) {
+        if self.shutdown.is_draining() || self.store_failure.is_some() {
+            return;
+        }
+        let window_closed = self
+            .policy
+            .no_new_tasks_after
+            .is_some_and(|closes| Utc::now() >= closes);
+        let Some(wave) = self.waiting.iter().position(|wave| !wave.is_empty()) else {
+            return;
+        };
+        if self.open_in_wave[..wave].iter().any(|open| *open > 0) {
+            return;
+        }
+        let mut deferred = VecDeque::new();
+        while self.running < self.settings.concurrency {
+            let Some(index) = self.waiting[wave].pop_front() else {
+                break;
+            };
+            if let Some((outcome, message)) = self.skip_reason(index, window_closed) {
+                self.conclude_unstarted(index, outcome, message);
+                continue;
+            }
+            let server = self.ledger.entries[index].site.server_id.clone();
+            let busy = self.per_server.get(&server).copied().unwrap_or(0);
+            if busy >= self.settings.per_server {
+                deferred.push_back(index);
+                continue;
+            }
+            self.start(index);
+        }
+        while let Some(index) = deferred.pop_back() {
+            self.waiting[wave].push_front(index);
+        }
+    }
+
+    /// Why a site ends without a pipeline, if it does.
+    fn skip_reason(&self, index: usize, window_closed: bool) -> Option<(Outcome, String)> {
+        let entry = &self.ledger.entries[index];
+        let in_flight = entry
+            .state
+            .tasks
+            .iter()
+            .any(|task| !task.abandoned && task.finished_at.is_none());
+        if self.settings.mode == Mode::Migrate && !self.settings.remigrate && !in_flight {
+            let migrated = entry.state.migrated_at.or_else(|| {
+                entry
+                    .state
+                    .last_task(&TaskKind::Migrate)
+                    .filter(|task| {
+                        matches!(task.outcome.as_deref(), Some("succeeded" | "warnings"))
+                    })
+                    .and_then(|task| task.finished_at)
+            });
+            if let Some(at) = migrated {
+                let when = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                return Some((
+                    Outcome::Skipped,
+                    format!("already migrated at {when} (use --remigrate to migrate again)"),
+                ));
+            }
+        }
+        if window_closed && !in_flight {
+            let closes = self
+                .policy
+                .no_new_tasks_after
+                .map(|at| at.with_timezone(&chrono::Local).format("%H:%M").to_string());
+            return Some((
+                Outcome::Skipped,
+                format!(
+                    "night window closed at {}: not started",
+                    closes.unwrap_or_default()
+                ),
+            ));
+        }
+        None
+    }
+
+    fn conclude_unstarted(&mut self, index: usize, outcome: Outcome, message: String) {
+        let metrics = Arc::clone(self.ledger.metrics());
+        let entry = &mut self.ledger.entries[index];
+        entry.conclude(outcome, message, &metrics);
+        let report = entry.report.clone();
+        if let Err(error) = self
+            .store
+            .transaction(|tx| tx.record_site_report(&self.run.run_id, &report, false))
+        {
+            self.fail_store(error);
+        }
+        self.write_site(index);
+        self.concluded(index);
+    }
+
+    /// Bookkeeping when a site reaches its outcome.
+    fn concluded(&mut self, index: usize) {
+        let wave = self.ledger.entries[index].wave;
+        self.open_in_wave[wave] = self.open_in_wave[wave].saturating_sub(1);
+        self.dirty = true;
+    }
+
+    fn start(&mut self, index: usize) {
+        let last_checks = self.last_checks(&self.ledger.entries[index].site.name);
+        let entry = &mut self.ledger.entries[index];
+        entry.progress = Progress::Running;
+        let site = Arc::clone(&entry.site);
+        *self.per_server.entry(site.server_id.clone()).or_default() += 1;
+        self.running += 1;
+        let cloud = self.clouds.get(&site.cloud_user).cloned().unwrap_or_else(|| {
+            panic!("no cloud credentials resolved for {}: the caller must resolve every row's secrets", site.name)
+        });
+        let server = ServerClient::new(
+            self.http.clone(),
+            &site.server_url,
+            self.server_credentials[index].clone(),
+        );
+        let pollers = Arc::clone(self.pollers.entry(site.cloud_user.clone()).or_default());
+        let plan = SitePlan {
+            index,
+            last_checks,
+            site,
+            state: entry.state.clone(),
+            cloud,
+            server,
+            pollers,
+            artifact_dir: self.writer.artifact_dir(&entry.site.name),
+        };
+        let events = SiteEvents::new(index, self.sender.clone());
+        let policy = Arc::clone(&self.policy);
+        let (graceful, forced) = (
+            self.shutdown.graceful().clone(),
+            self.shutdown.forced().clone(),
+        );
+        self.tasks.spawn(async move {
+            pipeline::run_site(policy, plan, events, graceful, forced).await;
+            index
+        });
+        self.dirty = true;
+    }
+
+    /// The latest check results known for a site (for `--override-checks`).
+    fn last_checks(&self, site: &str) -> Vec<CheckResult> {
+        self.last_checks.get(site).cloned().unwrap_or_default()
+    }
+
+    fn pipeline_ended(&mut self, joined: Result<usize, tokio::task::JoinError>) {
+        let index = match joined {
+            Ok(index) => index,
+            Err(error) => {
+                // A panic: find the running site that has no pipeline any more.
+                tracing::error!("a site pipeline crashed: {error}");
+                let Some(index) = self.orphan() else { return };
+                index
+            }
+        };
+        let entry = &self.ledger.entries[index];
+        let server = entry.site.server_id.clone();
+        if entry.progress != Progress::Done {
+            self.conclude_unstarted(
+                index,
+                Outcome::Failed,
+                "internal error: the site's pipeline stopped unexpectedly".into(),
+            );
+        }
+        if let Some(busy) = self.per_server.get_mut(&server) {
+            *busy = busy.saturating_sub(1);
+        }
+        self.running = self.running.saturating_sub(1);
+    }
+
+    fn orphan(&self) -> Option<usize> {
+        let running: Vec<usize> = (0..self.ledger.entries.len())
+            .filter(|&index| self.ledger.entries[index].progress == Progress::Running)
+            .collect();
+        running.into_iter().next()
+    }
+
+    fn drain_events(&mut self) {
+        let mut batch = Vec::new();
+        while let Ok(event) = self.receiver.try_recv() {
+            batch.push(event);
+            if batch.len() == BATCH {
+                self.apply(std::mem::take(&mut batch));
+            }
+        }
+        if !batch.is_empty() {
+            self.apply(batch);
+        }
+    }
+
+    /// Applies a batch: in memory, then one store transaction, then the acknowledgements.
+    fn apply(&mut self, batch: Vec<Event>) {
+        for event in &batch {
+            self.ledger.apply(event.site, &event.kind);
+        }
+        let run_id = self.run.run_id.clone();
+        let entries = &self.ledger.entries;
+        let committed = self.store.transaction(|tx| {
+            let mut ids = Vec::with_capacity(batch.len());
+            for event in &batch {
+                let entry = &entries[event.site];
+                let site = entry.site.name.as_str();
+                let now = Utc::now();
+                let id = match &event.kind {
+                    EventKind::JobIntent => tx.record_job_intent(site, now).map(|()| None)?,
+                    EventKind::Job {
+                        job_id,
+                        definition_hash,
+                        created_at,
+                        reused: false,
+                    } => {
+                        let job = JobRecord {
+                            job_id: job_id.clone(),
+                            definition_hash: definition_hash.clone(),
+                            created_at: *created_at,
+                        };
+                        tx.record_job(site, &job).map(|()| None)?
+                    }
+                    EventKind::Attached {
+                        cloud_url,
+                        expires_at,
+                    } => {
+                        let attach = crate::state::AttachRecord {
+                            cloud_url: cloud_url.clone(),
+                            attached_at: now,
+                            expires_at: *expires_at,
+                        };
+                        tx.record_attach(site, &attach).map(|()| None)?
+                    }
+                    EventKind::TaskIntent { kind, job_id } => {
+                        Some(tx.record_task_intent(site, &run_id, job_id, kind, now)?)
+                    }
+                    EventKind::TaskCreated {
+                        intent_id,
+                        task_id,
+                        created_at,
+                        adopted,
+                        ..
+                    } => tx
+                        .record_task_id(*intent_id, task_id, *created_at, *adopted)
+                        .map(|()| None)?,
+                    EventKind::TaskAbandoned { intent_id } => {
+                        tx.abandon_task_intent(*intent_id).map(|()| None)?
+                    }
+                    EventKind::TaskStatus {
+                        intent_id,
+                        status,
+                        outcome,
+                        tree,
+                    } => {
+                        let tree = serde_json::to_string(tree).ok();
+                        tx.record_task_status(
+                            *intent_id,
+                            status,
+                            outcome.as_deref(),
+                            None,
+                            tree.as_deref(),
+                        )
+                        .map(|()| None)?
+                    }
+                    EventKind::TaskFinished { intent_id, outcome } => tx
+                        .record_task_status(*intent_id, "FINISHED", Some(outcome), Some(now), None)
+                        .map(|()| None)?,
+                    EventKind::Finished { migrated, .. } => tx
+                        .record_site_report(&run_id, &entry.report, *migrated)
+                        .map(|()| None)?,
+                    _ => None,
+                };
+                ids.push(id);
+            }
+            Ok(ids)
+        });
+        match committed {
+            Ok(ids) => {
+                for (event, id) in batch.into_iter().zip(ids) {
+                    if matches!(event.kind, EventKind::Finished { .. }) {
+                        self.write_site(event.site);
+                        self.concluded(event.site);
+                    }
+                    if let Some(ack) = event.ack {
+                        let _ = ack.send(Ok(id));
+                    }
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for event in batch {
+                    if let Some(ack) = event.ack {
+                        let _ = ack.send(Err(message.clone()));
+                    }
+                }
+                self.fail_store(error);
+            }
+        }
+    }
+
+    fn fail_store(&mut self, error: StateError) {
+        tracing::error!(
+            "the state store refused a write: {error}; stopping the run (state stays consistent)"
+        );
+        if self.store_failure.is_none() {
+            self.store_failure = Some(error.to_string());
+            self.run.notes.push(format!(
+                "stopped: the state store refused a write ({error})"
+            ));
+        }
+        self.skip_waiting("not started: the state store failed");
+        self.shutdown.trigger(CancelReason::Deadline);
+    }
+
+    fn skip_waiting(&mut self, message: &str) {
+        let waiting: Vec<usize> = self.waiting.iter_mut().flat_map(std::mem::take).collect();
+        for index in waiting {
+            self.conclude_unstarted(index, Outcome::Skipped, message.to_owned());
+        }
+    }
+
+    fn write_site(&mut self, index: usize) {
+        if let Err(error) = self.writer.write_site(&self.ledger.entries[index].report) {
+            tracing::error!("{error}");
+        }
+    }
+
+    /// Refreshes counts, the live status and (when something finished) the summaries.
+    fn refresh(&mut self) {
+        self.ledger.publish_counts();
+        let view = self.ledger.status(&self.run, self.started);
+        (self.on_progress)(&view);
+        *self
+            .status
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = view;
+        if self.dirty {
+            self.dirty = false;
+            let report = self.ledger.run_report(&self.run);
+            if let Err(error) = self.writer.write_summaries(&report) {
+                tracing::error!("{error}");
+            }
+        }
+    }
+
+    fn finish(mut self) -> RunResult {
+        let reason = self.shutdown.reason();
+        for index in 0..self.ledger.entries.len() {
+            if self.ledger.entries[index].progress != Progress::Done {
+                let message = reason.map_or("not started".to_owned(), |reason| {
+                    format!("not started: {}", reason.describe())
+                });
+                self.conclude_unstarted(index, Outcome::Skipped, message);
+            }
+        }
+        let (counts, _, _) = self.ledger.counts();
+        let any = |outcomes: &[Outcome]| {
+            outcomes
+                .iter()
+                .any(|outcome| counts.get(outcome).copied().unwrap_or(0) > 0)
+        };
+        let exit_code = if self.store_failure.is_some() {
+            exit::CANT_CREATE
+        } else if let Some(signal) = reason.filter(|reason| *reason != CancelReason::Deadline) {
+            signal.exit_code()
+        } else if any(&[Outcome::Failed, Outcome::Blocked]) {
+            exit::SITES_FAILED
+        } else if any(&[Outcome::Detached]) {
+            exit::TEMP_FAIL
+        } else {
+            exit::OK
+        };
+        if let Some(reason) = reason {
+            let detached = counts.get(&Outcome::Detached).copied().unwrap_or(0);
+            self.run.notes.push(format!(
+                "{}: {detached} site(s) left detached; the next run resumes them",
+                reason.describe()
+            ));
+        }
+        let unused_jobs = self
+            .ledger
+            .entries
+            .iter()
+            .filter(|entry| entry.state.job_intent_at.is_some())
+            .count();
+        if unused_jobs > 0 {
+            self.run.notes.push(format!(
+                "{unused_jobs} site(s) had a job create interrupted by an earlier run: at most one unused job each (it moves no data)"
+            ));
+        }
+        self.run.counts = counts;
+        self.run.finished_at = Some(Utc::now());
+        self.run.exit_code = Some(i32::from(exit_code));
+        if let Err(error) = self.store.transaction(|tx| tx.finish_run(&self.run)) {
+            tracing::error!("cannot record the run's end: {error}");
+        }
+        if exit_code == exit::OK {
+            self.ledger
+                .metrics()
+                .set_last_success(Utc::now().timestamp_millis() as f64 / 1000.0);
+        }
+        self.ledger.publish_counts();
+        let report = self.ledger.run_report(&self.run);
+        let previous = self
+            .store
+            .previous_run(self.run.mode, &self.run.run_id)
+            .unwrap_or_else(|error| {
+                tracing::warn!("cannot read the previous run for changes.md: {error}");
+                None
+            });
+        if let Err(error) = self.writer.write_all(&report, previous.as_ref()) {
+            tracing::error!("{error}");
+        }
+        let mut view = self.ledger.status(&self.run, self.started);
+        view.finished = true;
+        (self.on_progress)(&view);
+        *self
+            .status
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = view;
+        RunResult {
+            report,
+            exit_code,
+            report_dir: self.writer.dir().to_owned(),
+        }
+    }
+}
+
+/// Each site's latest check results, from the newest run that has them.
+fn latest_checks(store: &Store, sites: &[Arc<Site>]) -> HashMap<String, Vec<CheckResult>> {
+    let mut found: HashMap<String, Vec<CheckResult>> = HashMap::new();
+    for run in store.runs().unwrap_or_default() {
+        if found.len() == sites.len() {
+            break;
+        }
+        let Ok(Some(report)) = store.run_report(&run.run_id) else {
+            continue;
+        };
+        for site in report.sites {
+            if !site.checks.is_empty() && !found.contains_key(&site.site) {
+                found.insert(site.site, site.checks);
+            }
+        }
+    }
+    found
+}
+
+/// Each site's wave index: waves in order of first appearance in the inventory; rows without
+/// a wave form their own wave where they first appear.
+fn wave_order(sites: &[Arc<Site>]) -> Vec<usize> {
+    let mut seen: Vec<Option<&str>> = Vec::new();
+    sites
+        .iter()
+        .map(|site| {
+            let label = site.wave.as_deref();
+            match seen.iter().position(|known| *known == label) {
+                Some(index) => index,
+                None => {
+                    seen.push(label);
+                    seen.len() - 1
+                }
+            }
+        })
+        .collect()
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}

@@ -3,10 +3,12 @@
 
 pub mod coordinator;
 pub mod events;
+pub mod ledger;
 pub mod limits;
 pub mod outcome;
 pub mod pipeline;
 pub mod poll;
 pub mod shutdown;
+pub mod verdict;
 
 pub use outcome::{Mode, Outcome, Stage};

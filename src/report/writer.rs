@@ -35,9 +35,15 @@ impl ReportWriter {
         self.dir.join("artifacts").join(site)
     }
 
-    /// `sites/<site>.json`, plus `summary.csv` and `summary.md` refreshed.
-    pub fn write_site(&self, site: &SiteReport, run: &RunReport) -> Result<(), ReportError> {
-        let _ = (site, run);
+    /// `sites/<site>.json`, as soon as the site finishes.
+    pub fn write_site(&self, site: &SiteReport) -> Result<(), ReportError> {
+        let _ = site;
+        todo!()
+    }
+
+    /// `summary.csv` and `summary.md` refreshed (the coordinator calls it at most once a second).
+    pub fn write_summaries(&self, run: &RunReport) -> Result<(), ReportError> {
+        let _ = run;
         todo!()
     }
 

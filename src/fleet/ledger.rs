@@ -1,0 +1,396 @@
+//! The run's in-memory state, owned by the coordinator: one [`SiteEntry`] per selected site,
+//! changed only by applying pipeline events, and the views built from it (counts, the live
+//! status document, the run report).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::events::EventKind;
+use super::verdict;
+use super::{Mode, Outcome, Stage};
+use crate::inventory::Site;
+use crate::metrics::Metrics;
+use crate::report::model::{RunInfo, RunReport, SiteReport, StageSpan, TaskReport};
+use crate::state::SiteState;
+
+/// Errors kept per site (the first ones and the latest ones matter; a storm must not eat memory).
+const MAX_ERRORS_PER_SITE: usize = 50;
+/// Errors shown on the live status page.
+const RECENT_ERRORS: usize = 20;
+
+/// Where a site is in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Pending,
+    Running,
+    Done,
+}
+
+/// One selected site in this run.
+pub struct SiteEntry {
+    pub site: Arc<Site>,
+    /// Index of the site's wave in the run's wave order.
+    pub wave: usize,
+    /// The site's record in the state store when the run started.
+    pub state: SiteState,
+    pub report: SiteReport,
+    pub progress: Progress,
+    /// When the current stage started (for stage durations).
+    stage_since: Instant,
+    /// Task ids by intent id, for status events.
+    tasks_by_intent: HashMap<i64, String>,
+    /// This site's item counters (item → total, processed), for the fleet sums.
+    items: Vec<(String, u64, u64)>,
+    /// The site's last finished task of the run's main kind took this long (admission order).
+    pub expected_seconds: i64,
+}
+
+impl SiteEntry {
+    pub fn new(site: Arc<Site>, wave: usize, state: SiteState, mode: Mode) -> SiteEntry {
+        let report = SiteReport::pending(&site.name, site.product.as_str(), mode);
+        let main_kind = match mode {
+            Mode::Check => crate::cma::wire::TaskKind::Check,
+            Mode::Migrate => crate::cma::wire::TaskKind::Migrate,
+        };
+        let expected_seconds = state
+            .tasks
+            .iter()
+            .rev()
+            .filter(|task| task.kind == main_kind)
+            .find_map(|task| Some((task.finished_at? - task.created_at?).num_seconds()))
+            .unwrap_or(0);
+        let tasks_by_intent = state
+            .tasks
+            .iter()
+            .filter_map(|task| Some((task.intent_id, task.task_id.clone()?)))
+            .collect();
+        SiteEntry {
+            site,
+            wave,
+            state,
+            report,
+            progress: Progress::Pending,
+            stage_since: Instant::now(),
+            tasks_by_intent,
+            items: Vec::new(),
+            expected_seconds,
+        }
+    }
+
+    /// Ends the site without a pipeline (skipped at admission, or never started).
+    pub fn conclude(&mut self, outcome: Outcome, message: String, metrics: &Metrics) {
+        let now = Utc::now();
+        self.move_to(Stage::Done, now, metrics);
+        self.report.outcome = Some(outcome);
+        self.report.message = message;
+        self.report.finished_at = Some(now);
+        self.progress = Progress::Done;
+    }
+
+    fn move_to(&mut self, stage: Stage, now: DateTime<Utc>, metrics: &Metrics) {
+        let from = self.report.stage;
+        if from == stage {
+            return;
+        }
+        if let Some(open) = self
+            .report
+            .stages
+            .last_mut()
+            .filter(|span| span.finished_at.is_none())
+        {
+            open.finished_at = Some(now);
+        }
+        if from != Stage::Queued {
+            metrics.observe_stage(from, self.stage_since.elapsed());
+        }
+        if stage != Stage::Done {
+            self.report.stages.push(StageSpan {
+                stage,
+                started_at: now,
+                finished_at: None,
+            });
+            self.report.started_at.get_or_insert(now);
+        }
+        metrics.set_site_stage(&self.site.name, from, stage);
+        self.report.stage = stage;
+        self.stage_since = Instant::now();
+    }
+}
+
+/// All sites of the run and the fleet-wide sums derived from them.
+pub struct Ledger {
+    pub entries: Vec<SiteEntry>,
+    metrics: Arc<Metrics>,
+    /// Fleet sums of item counters (item → total, processed).
+    items: BTreeMap<String, (u64, u64)>,
+    /// The latest errors across the fleet, for the live page: (site, message).
+    recent_errors: Vec<(String, String, DateTime<Utc>)>,
+}
+
+impl Ledger {
+    pub fn new(entries: Vec<SiteEntry>, metrics: Arc<Metrics>) -> Ledger {
+        metrics.init_sites(entries.iter().map(|entry| entry.site.name.as_str()));
+        Ledger {
+            entries,
+            metrics,
+            items: BTreeMap::new(),
+            recent_errors: Vec::new(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Applies one event to the site's entry (in memory; the store is the coordinator's).
+    pub fn apply(&mut self, index: usize, kind: &EventKind) {
+        let now = Utc::now();
+        let metrics = Arc::clone(&self.metrics);
+        let entry = &mut self.entries[index];
+        match kind {
+            EventKind::Stage(stage) => entry.move_to(*stage, now, &metrics),
+            EventKind::JobIntent
+            | EventKind::TaskIntent { .. }
+            | EventKind::TaskAbandoned { .. } => {}
+            EventKind::Job { job_id, .. } => entry.report.job_id = Some(job_id.clone()),
+            EventKind::Attached { .. } => {}
+            EventKind::TaskCreated {
+                intent_id,
+                kind,
+                task_id,
+                created_at,
+                adopted,
+            } => {
+                entry.tasks_by_intent.insert(*intent_id, task_id.clone());
+                entry.report.task_id = Some(task_id.clone());
+                entry.report.tasks.push(TaskReport {
+                    kind: kind.response_str(),
+                    task_id: task_id.clone(),
+                    created_at: Some(*created_at),
+                    adopted: *adopted,
+                    status: None,
+                    outcome: None,
+                    finished_at: None,
+                });
+            }
+            EventKind::TaskResumed {
+                intent_id,
+                kind,
+                task_id,
+                created_at,
+            } => {
+                entry.tasks_by_intent.insert(*intent_id, task_id.clone());
+                entry.report.task_id = Some(task_id.clone());
+                entry.report.notes.push(format!(
+                    "resumed {} task {task_id} left running by an earlier run",
+                    kind.response_str()
+                ));
+                entry.report.tasks.push(TaskReport {
+                    kind: kind.response_str(),
+                    task_id: task_id.clone(),
+                    created_at: *created_at,
+                    adopted: true,
+                    status: None,
+                    outcome: None,
+                    finished_at: None,
+                });
+            }
+            EventKind::TaskStatus {
+                intent_id,
+                status,
+                outcome,
+                ..
+            } => {
+                if let Some(task) = task_report(entry, *intent_id) {
+                    task.status = Some(status.clone());
+                    task.outcome.clone_from(outcome);
+                }
+            }
+            EventKind::TaskFinished { intent_id, outcome } => {
+                if let Some(task) = task_report(entry, *intent_id) {
+                    task.finished_at = Some(now);
+                    task.outcome = Some(outcome.clone());
+                }
+            }
+            EventKind::Checks(checks) => {
+                for check in checks {
+                    metrics.count_check(&check.name, &check.outcome.to_ascii_uppercase());
+                }
+                entry.report.checks.clone_from(checks);
+            }
+            EventKind::Scopes(scopes) => {
+                let items = verdict::item_counts(scopes);
+                for (name, total, processed) in &entry.items {
+                    if let Some(sum) = self.items.get_mut(name) {
+                        sum.0 -= total;
+                        sum.1 -= processed;
+                    }
+                }
+                for (name, total, processed) in &items {
+                    let sum = self.items.entry(name.clone()).or_default();
+                    sum.0 += total;
+                    sum.1 += processed;
+                }
+                for (name, (total, processed)) in &self.items {
+                    metrics.set_migration_items(name, *total, *processed);
+                }
+                entry.items = items;
+                entry.report.scopes.clone_from(scopes);
+            }
+            EventKind::Artifact(artifact) => entry.report.artifacts.push(artifact.clone()),
+            EventKind::Error(error) => {
+                let mut error = error.clone();
+                error.stage = entry.report.stage;
+                self.recent_errors
+                    .push((entry.site.name.clone(), error.message.clone(), error.at));
+                if self.recent_errors.len() > RECENT_ERRORS {
+                    self.recent_errors.remove(0);
+                }
+                if entry.report.errors.len() >= MAX_ERRORS_PER_SITE {
+                    entry.report.errors.remove(MAX_ERRORS_PER_SITE / 2);
+                }
+                entry.report.errors.push(error);
+            }
+            EventKind::Note(note) => entry.report.notes.push(note.clone()),
+            EventKind::Finished {
+                outcome, message, ..
+            } => entry.conclude(*outcome, message.clone(), &metrics),
+        }
+    }
+
+    /// Sites per outcome (every outcome present) and how many are pending and running.
+    pub fn counts(&self) -> (BTreeMap<Outcome, usize>, usize, usize) {
+        let mut counts: BTreeMap<Outcome, usize> = Outcome::ALL
+            .into_iter()
+            .map(|outcome| (outcome, 0))
+            .collect();
+        let (mut pending, mut running) = (0, 0);
+        for entry in &self.entries {
+            match (entry.progress, entry.report.outcome) {
+                (Progress::Done, Some(outcome)) => *counts.entry(outcome).or_default() += 1,
+                (Progress::Running, _) | (Progress::Done, None) => running += 1,
+                (Progress::Pending, _) => pending += 1,
+            }
+        }
+        (counts, pending, running)
+    }
+
+    /// Publishes `cmafleet_sites`.
+    pub fn publish_counts(&self) {
+        let (counts, pending, running) = self.counts();
+        let mut series: Vec<(&str, usize)> = counts
+            .iter()
+            .map(|(outcome, n)| (outcome.as_str(), *n))
+            .collect();
+        series.push(("pending", pending));
+        series.push(("running", running));
+        self.metrics.set_site_counts(&series);
+    }
+
+    pub fn run_report(&self, run: &RunInfo) -> RunReport {
+        RunReport {
+            run: run.clone(),
+            sites: self
+                .entries
+                .iter()
+                .map(|entry| entry.report.clone())
+                .collect(),
+        }
+    }
+
+    /// The live status document (`/status.json`, the terminal view, progress lines).
+    pub fn status(&self, run: &RunInfo, started: Instant) -> StatusView {
+        let (counts, pending, running) = self.counts();
+        let total = self.entries.len();
+        let done = total - pending - running;
+        let elapsed = started.elapsed().as_secs_f64();
+        let eta_seconds =
+            (done > 0 && done < total).then(|| elapsed / done as f64 * (total - done) as f64);
+        let now = Instant::now();
+        let in_flight = self
+            .entries
+            .iter()
+            .filter(|entry| entry.progress == Progress::Running)
+            .map(|entry| InFlight {
+                site: entry.site.name.clone(),
+                stage: entry.report.stage,
+                stage_seconds: now.duration_since(entry.stage_since).as_secs_f64(),
+            })
+            .collect();
+        StatusView {
+            run_id: run.run_id.clone(),
+            mode: run.mode,
+            shard: run.shard.clone(),
+            started_at: run.started_at,
+            elapsed_seconds: elapsed,
+            total,
+            done,
+            pending,
+            running,
+            counts: counts
+                .into_iter()
+                .map(|(outcome, n)| (outcome.as_str().to_owned(), n))
+                .collect(),
+            in_flight,
+            recent_errors: self
+                .recent_errors
+                .iter()
+                .rev()
+                .map(|(site, message, at)| RecentError {
+                    site: site.clone(),
+                    message: message.clone(),
+                    at: *at,
+                })
+                .collect(),
+            eta_seconds,
+            finished: false,
+        }
+    }
+}
+
+fn task_report(entry: &mut SiteEntry, intent_id: i64) -> Option<&mut TaskReport> {
+    let task_id = entry.tasks_by_intent.get(&intent_id)?;
+    entry
+        .report
+        .tasks
+        .iter_mut()
+        .rev()
+        .find(|task| &task.task_id == task_id)
+}
+
+/// A snapshot of the run for people: the live page, the terminal view, progress lines.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StatusView {
+    pub run_id: String,
+    pub mode: Mode,
+    pub shard: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub elapsed_seconds: f64,
+    pub total: usize,
+    pub done: usize,
+    pub pending: usize,
+    pub running: usize,
+    pub counts: BTreeMap<String, usize>,
+    pub in_flight: Vec<InFlight>,
+    pub recent_errors: Vec<RecentError>,
+    pub eta_seconds: Option<f64>,
+    /// The run has ended (final values).
+    pub finished: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InFlight {
+    pub site: String,
+    pub stage: Stage,
+    pub stage_seconds: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecentError {
+    pub site: String,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}

@@ -1,0 +1,326 @@
+//! What a status tree means for a site: its check results, its scope results with progress,
+//! and the verdicts the pipeline acts on. Pure functions of the tree, tolerant of every shape
+//! `cma-api.md` allows (missing nodes, unknown statuses and outcomes, any casing).
+
+use crate::cma::wire::{Outcome as WireOutcome, StatusNode};
+use crate::report::model::{CheckResult, ProgressCounter, ScopeResult};
+
+/// Scope names whose migration runs after core data ("apps after core").
+const APPS_SCOPE: &str = "apps";
+
+/// The subtree named `level` when the service answered with the root instead of the level.
+pub fn level<'a>(node: &'a StatusNode, level: &str) -> &'a StatusNode {
+    node.children.get(level).unwrap_or(node)
+}
+
+/// Text of a status or outcome for reports ("IN_PROGRESS", "FAILED", or what the service said).
+fn text_of<T: ToString>(value: &Option<T>) -> String {
+    value.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+/// Every check under a check-level node, sorted by name.
+pub fn check_results(check_level: &StatusNode) -> Vec<CheckResult> {
+    check_level
+        .children
+        .iter()
+        .map(|(name, node)| {
+            let details = node.details.clone().unwrap_or_default();
+            CheckResult {
+                name: name.clone(),
+                status: text_of(&node.status),
+                outcome: text_of(&node.outcome),
+                message: node.message.clone(),
+                occurrences: details.occurrences,
+                excludable: details.excludable,
+                description: details.description,
+            }
+        })
+        .collect()
+}
+
+/// Every scope under a migrate-level node, with its latest progress counters.
+pub fn scope_results(migrate_level: &StatusNode) -> Vec<ScopeResult> {
+    migrate_level
+        .children
+        .iter()
+        .map(|(name, node)| {
+            let progress = node.progress_details.clone().unwrap_or_default();
+            ScopeResult {
+                name: name.clone(),
+                status: text_of(&node.status),
+                outcome: node.outcome.as_ref().map(ToString::to_string),
+                message: node.message.clone(),
+                percent: progress.percent,
+                progress: progress
+                    .data
+                    .into_iter()
+                    .map(|item| ProgressCounter {
+                        name: item.name,
+                        total: item.total,
+                        processed: item.processed,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Whether a message is the service's "not attached / wrong Server ID" failure.
+pub fn is_not_attached(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("not attached") || message.contains("server id is incorrect")
+}
+
+/// How a finished check level came out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChecksVerdict {
+    Passed,
+    /// Names of the checks that warned.
+    Warnings(Vec<String>),
+    /// Names of the checks that failed (may be empty when only the level says FAILED).
+    Failed(Vec<String>, String),
+    /// The task could not run: the cloud site is not attached (or the Server ID is wrong).
+    NotAttached(String),
+    /// An outcome this version does not know.
+    Unknown(String),
+}
+
+/// Reads a FINISHED check level (or a FINISHED root whose check level never appeared).
+pub fn checks_verdict(node: &StatusNode) -> ChecksVerdict {
+    let message = node.message.clone().unwrap_or_default();
+    let named = |wanted: WireOutcome| -> Vec<String> {
+        node.children
+            .iter()
+            .filter(|(_, child)| child.outcome.as_ref() == Some(&wanted))
+            .map(|(name, _)| name.clone())
+            .collect()
+    };
+    let failed = named(WireOutcome::Failed);
+    if is_not_attached(&message)
+        || node
+            .children
+            .values()
+            .any(|c| c.message.as_deref().is_some_and(is_not_attached))
+    {
+        let reason = if is_not_attached(&message) {
+            message
+        } else {
+            node.children
+                .values()
+                .filter_map(|c| c.message.clone())
+                .find(|m| is_not_attached(m))
+                .unwrap_or_default()
+        };
+        return ChecksVerdict::NotAttached(reason);
+    }
+    match &node.outcome {
+        Some(WireOutcome::Failed) => ChecksVerdict::Failed(failed, message),
+        _ if !failed.is_empty() => ChecksVerdict::Failed(failed, message),
+        Some(WireOutcome::Warning) => ChecksVerdict::Warnings(named(WireOutcome::Warning)),
+        Some(WireOutcome::Success) | Some(WireOutcome::Skipped) | None => {
+            let warned = named(WireOutcome::Warning);
+            if warned.is_empty() {
+                ChecksVerdict::Passed
+            } else {
+                ChecksVerdict::Warnings(warned)
+            }
+        }
+        Some(WireOutcome::Unknown(other)) => ChecksVerdict::Unknown(other.clone()),
+    }
+}
+
+/// Where a migrate level stands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DataVerdict {
+    /// Core data is done: the level is FINISHED, or every scope but `apps` is.
+    pub core_finished: bool,
+    /// The `apps` scope exists and is not finished yet.
+    pub apps_running: bool,
+    /// Scopes that FAILED, with their messages.
+    pub failed: Vec<(String, String)>,
+    /// Scopes that finished with WARNING.
+    pub warnings: Vec<String>,
+    /// Scopes with an outcome this version does not know.
+    pub unknown: Vec<(String, String)>,
+}
+
+pub fn data_verdict(migrate_level: &StatusNode) -> DataVerdict {
+    let mut verdict = DataVerdict::default();
+    let core: Vec<_> = migrate_level
+        .children
+        .iter()
+        .filter(|(name, _)| name.as_str() != APPS_SCOPE)
+        .collect();
+    verdict.core_finished = migrate_level.is_finished()
+        || (!core.is_empty() && core.iter().all(|(_, node)| node.is_finished()));
+    verdict.apps_running = migrate_level
+        .children
+        .get(APPS_SCOPE)
+        .is_some_and(|apps| !apps.is_finished());
+    for (name, node) in &migrate_level.children {
+        if !node.is_finished() {
+            continue;
+        }
+        match &node.outcome {
+            Some(WireOutcome::Failed) => {
+                verdict
+                    .failed
+                    .push((name.clone(), node.message.clone().unwrap_or_default()));
+            }
+            Some(WireOutcome::Warning) => verdict.warnings.push(name.clone()),
+            Some(WireOutcome::Unknown(other)) => {
+                verdict.unknown.push((name.clone(), other.clone()))
+            }
+            _ => {}
+        }
+    }
+    if verdict.core_finished
+        && verdict.failed.is_empty()
+        && migrate_level.outcome == Some(WireOutcome::Failed)
+    {
+        let message = migrate_level
+            .message
+            .clone()
+            .unwrap_or_else(|| "migration FAILED".into());
+        verdict.failed.push(("migrate".into(), message));
+    }
+    verdict
+}
+
+/// Fleet-wide item counters of one site: (item, total, processed) summed over its scopes.
+pub fn item_counts(scopes: &[ScopeResult]) -> Vec<(String, u64, u64)> {
+    let mut items: Vec<(String, u64, u64)> = Vec::new();
+    for counter in scopes.iter().flat_map(|scope| &scope.progress) {
+        let (total, processed) = (counter.total.unwrap_or(0), counter.processed.unwrap_or(0));
+        match items.iter_mut().find(|(name, _, _)| *name == counter.name) {
+            Some(entry) => {
+                entry.1 += total;
+                entry.2 += processed;
+            }
+            None => items.push((counter.name.clone(), total, processed)),
+        }
+    }
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(json: &str) -> StatusNode {
+        serde_json::from_str::<crate::cma::wire::StatusResponse>(json)
+            .unwrap()
+            .data
+            .unwrap()
+    }
+
+    #[test]
+    fn failed_checks_are_named_and_warnings_pass() {
+        let node = tree(
+            r#"{"data":{"status":"FINISHED","outcome":"FAILED","message":"At least one Preflight check has failed.",
+            "children":{"AnonPermission":{"status":"FINISHED","outcome":"warning"},
+                        "MissingAttachments":{"status":"FINISHED","outcome":"FAILED","details":{"occurrences":["ABC-1"],"excludable":false}},
+                        "DatabaseSize":{"status":"FINISHED","outcome":"SUCCESS"}}}}"#,
+        );
+        assert_eq!(
+            checks_verdict(&node),
+            ChecksVerdict::Failed(
+                vec!["MissingAttachments".into()],
+                "At least one Preflight check has failed.".into()
+            )
+        );
+        let results = check_results(&node);
+        assert_eq!(results.len(), 3);
+        let missing = results
+            .iter()
+            .find(|r| r.name == "MissingAttachments")
+            .unwrap();
+        assert_eq!(missing.occurrences, vec!["ABC-1"]);
+        assert_eq!(missing.excludable, Some(false));
+        assert_eq!(
+            results
+                .iter()
+                .find(|r| r.name == "AnonPermission")
+                .unwrap()
+                .outcome,
+            "WARNING"
+        );
+    }
+
+    #[test]
+    fn warnings_without_a_level_outcome_still_count() {
+        let node = tree(
+            r#"{"data":{"status":"finished","children":{"A":{"status":"FINISHED","outcome":"WARNING"}}}}"#,
+        );
+        assert_eq!(
+            checks_verdict(&node),
+            ChecksVerdict::Warnings(vec!["A".into()])
+        );
+    }
+
+    #[test]
+    fn the_not_attached_failure_is_recognised_anywhere() {
+        let node = tree(
+            r#"{"data":{"status":"FINISHED","outcome":"FAILED",
+            "message":"The cloud URL https://acme.atlassian.net is not attached through the Cloud Migration Assistant, or the Server ID is incorrect."}}"#,
+        );
+        assert!(matches!(
+            checks_verdict(&node),
+            ChecksVerdict::NotAttached(_)
+        ));
+    }
+
+    #[test]
+    fn unknown_outcomes_are_kept() {
+        let node = tree(r#"{"data":{"status":"FINISHED","outcome":"PARTIAL"}}"#);
+        assert_eq!(
+            checks_verdict(&node),
+            ChecksVerdict::Unknown("PARTIAL".into())
+        );
+    }
+
+    #[test]
+    fn apps_after_core_and_failed_scopes() {
+        let node = tree(
+            r#"{"data":{"status":"IN_PROGRESS","children":{
+                "projects":{"status":"FINISHED","outcome":"SUCCESS"},
+                "usersAndGroups":{"status":"FINISHED","outcome":"WARNING"},
+                "apps":{"status":"IN_PROGRESS","progressDetails":{"percent":40,"data":[{"name":"Apps","total":5,"processed":2}]}}}}}"#,
+        );
+        let verdict = data_verdict(&node);
+        assert!(verdict.core_finished);
+        assert!(verdict.apps_running);
+        assert_eq!(verdict.warnings, vec!["usersAndGroups".to_string()]);
+        assert!(verdict.failed.is_empty());
+
+        let failed = tree(
+            r#"{"data":{"status":"FINISHED","outcome":"FAILED","children":{
+                "spaces":{"status":"FINISHED","outcome":"FAILED","message":"Export failed"}}}}"#,
+        );
+        assert_eq!(
+            data_verdict(&failed).failed,
+            vec![("spaces".to_string(), "Export failed".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_level_wrapped_in_its_root_is_unwrapped() {
+        let root = tree(
+            r#"{"data":{"status":"IN_PROGRESS","children":{"check":{"status":"FINISHED","outcome":"SUCCESS"}}}}"#,
+        );
+        assert_eq!(level(&root, "check").outcome, Some(WireOutcome::Success));
+        let bare =
+            tree(r#"{"data":{"status":"FINISHED","outcome":"SUCCESS","children":{"A":{}}}}"#);
+        assert_eq!(level(&bare, "check").outcome, Some(WireOutcome::Success));
+    }
+
+    #[test]
+    fn items_are_summed_per_name() {
+        let scopes = scope_results(&tree(
+            r#"{"data":{"children":{
+                "projects":{"status":"IN_PROGRESS","progressDetails":{"data":[{"name":"Issues","total":100,"processed":40}]}},
+                "jsm":{"status":"IN_PROGRESS","progressDetails":{"data":[{"name":"Issues","total":10,"processed":10}]}}}}}"#,
+        ));
+        assert_eq!(item_counts(&scopes), vec![("Issues".to_string(), 110, 50)]);
+    }
+}
