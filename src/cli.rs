@@ -174,6 +174,15 @@ pub struct PlanArgs {
     /// Settings file (TOML); flags override it.
     #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Sites in flight at once [default: 50].
+    #[arg(long, value_name = "N", env = "CMAFLEET_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Active tasks per source server [default: 1].
+    #[arg(long, value_name = "N", env = "CMAFLEET_PER_SERVER")]
+    pub per_server: Option<usize>,
+    /// Assume every task takes at least this long [default: the shortest seen in the state store].
+    #[arg(long, value_name = "DURATION")]
+    pub task_duration: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table", env = "CMAFLEET_FORMAT")]
     pub format: Format,

@@ -1,4 +1,11 @@
-//! One entry point per command: each takes its resolved arguments and a shutdown handle and
-//! returns the process exit code. `main` only parses, sets up logging and signals, and exits.
+//! One entry point per command: each takes its resolved arguments (and, for long-running
+//! commands, a shutdown handle) and returns the process exit code. `main` only parses, sets up
+//! logging and signals, and exits.
 
+pub mod demo;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod sim;
+pub mod status;
 pub mod validate;

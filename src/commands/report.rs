@@ -1,0 +1,64 @@
+//! `cmafleet report --out DIR [--run RUN_ID]`: re-renders a past run's reports from the state
+//! store (the latest run by default).
+
+use crate::cli::ReportArgs;
+use crate::exit;
+use crate::report::ReportWriter;
+use crate::state::{StateError, Store};
+
+pub fn run(args: &ReportArgs) -> u8 {
+    let store = match Store::open_existing(&args.state_dir) {
+        Ok(store) => store,
+        Err(error @ StateError::TooNew { .. }) => return fail(exit::CONFIG, &error.to_string()),
+        Err(error @ StateError::Missing(_)) => return fail(exit::USAGE, &error.to_string()),
+        Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
+    };
+    let run_id = match &args.run_id {
+        Some(run_id) => run_id.clone(),
+        None => match store.runs() {
+            Ok(runs) => match runs.into_iter().next() {
+                Some(run) => run.run_id,
+                None => {
+                    return fail(
+                        exit::USAGE,
+                        &format!("no run recorded in {}", args.state_dir.display()),
+                    );
+                }
+            },
+            Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
+        },
+    };
+    let report = match store.run_report(&run_id) {
+        Ok(Some(report)) => report,
+        Ok(None) => {
+            return fail(
+                exit::USAGE,
+                &format!(
+                    "no run {run_id} in {}; `cmafleet status` lists runs",
+                    args.state_dir.display()
+                ),
+            );
+        }
+        Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
+    };
+    let previous = store.previous_run(report.run.mode, &run_id).unwrap_or(None);
+    let writer = match ReportWriter::create(&args.out) {
+        Ok(writer) => writer,
+        Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
+    };
+    if let Err(error) = writer.write_all(&report, previous.as_ref()) {
+        return fail(exit::CANT_CREATE, &error.to_string());
+    }
+    println!(
+        "{} reports of run {run_id} written to {}",
+        report.sites.len(),
+        args.out.display()
+    );
+    println!("Open {}", args.out.join("report.html").display());
+    exit::OK
+}
+
+fn fail(code: u8, message: &str) -> u8 {
+    eprintln!("error: {message}");
+    code
+}

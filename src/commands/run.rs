@@ -1,0 +1,440 @@
+//! `cmafleet run`: settings → inventory → selection → secrets → lock → state store → report
+//! dir (all before any network call, each failure with its exit code) → the coordinator →
+//! final metrics and the summary.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{OutputArgs, RunArgs};
+use crate::cma::client::ServerCredentials;
+use crate::config::{RunSettings, Selection};
+use crate::exit;
+use crate::fleet::coordinator::{self, Credentials, FleetRun, RunResult};
+use crate::fleet::ledger::StatusView;
+use crate::fleet::shutdown::Shutdown;
+use crate::fleet::{Mode, Outcome};
+use crate::inventory::{self, Secret, SecretRef, ServerAuth, Site};
+use crate::metrics::Metrics;
+use crate::metrics::server::StatusSource;
+use crate::progress;
+use crate::report::ReportWriter;
+use crate::state::{LockError, RunLock, StateError, Store};
+
+/// `cmafleet run`.
+pub async fn run(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 {
+    let settings = match RunSettings::from_args(args) {
+        Ok(settings) => settings,
+        Err(error) => return fail(error.exit_code(), &error.to_string()),
+    };
+    if args.print_config {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&settings.to_json()).unwrap_or_default()
+        );
+        return exit::OK;
+    }
+    let sites = match load_selected(&settings.inventory, &settings.selection) {
+        Ok(sites) => sites,
+        Err(code) => return code,
+    };
+    let credentials = match resolve_credentials(&sites) {
+        Ok(credentials) => credentials,
+        Err(code) => return code,
+    };
+    let ui = Ui {
+        live: progress::live_enabled(output.progress),
+        announce_status_page: false,
+    };
+    execute(settings, sites, credentials, shutdown, ui)
+        .await
+        .exit_code
+}
+
+/// How a run talks to the person watching.
+pub struct Ui {
+    /// Show the live terminal view instead of periodic lines.
+    pub live: bool,
+    /// Print the status page's address when the metrics server is up (the demo does).
+    pub announce_status_page: bool,
+}
+
+/// The part of a run after the inventory and secrets: lock, store, report dir, metrics server,
+/// the coordinator, final metrics. Shared by `run` and `demo`.
+pub async fn execute(
+    settings: RunSettings,
+    sites: Vec<Arc<Site>>,
+    credentials: Credentials,
+    shutdown: Shutdown,
+    ui: Ui,
+) -> Executed {
+    let settings = Arc::new(settings);
+    if let Err(error) = create_private_dir(&settings.state_dir) {
+        return Executed::failed(
+            exit::CANT_CREATE,
+            &format!(
+                "cannot create state dir {}: {error}",
+                settings.state_dir.display()
+            ),
+        );
+    }
+    let _lock = match RunLock::acquire(&settings.state_dir) {
+        Ok(lock) => lock,
+        Err(error @ LockError::Held { .. }) => {
+            return Executed::failed(exit::TEMP_FAIL, &error.to_string());
+        }
+        Err(error) => return Executed::failed(exit::CANT_CREATE, &error.to_string()),
+    };
+    let store = match Store::open(&settings.state_dir) {
+        Ok(store) => store,
+        Err(error @ StateError::TooNew { .. }) => {
+            return Executed::failed(exit::CONFIG, &error.to_string());
+        }
+        Err(error) => return Executed::failed(exit::CANT_CREATE, &error.to_string()),
+    };
+    let run_id = new_run_id();
+    let report_dir = settings
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| settings.state_dir.join("reports").join(&run_id));
+    let writer = match ReportWriter::create(&report_dir) {
+        Ok(writer) => writer,
+        Err(error) => return Executed::failed(exit::CANT_CREATE, &error.to_string()),
+    };
+    let metrics = Arc::new(Metrics::new());
+    let status = Arc::new(Mutex::new(initial_status(
+        &run_id,
+        settings.mode,
+        sites.len(),
+    )));
+    let server_stop = CancellationToken::new();
+    let server = match settings.metrics_listen {
+        Some(addr) => match TcpListener::bind(addr).await {
+            Ok(listener) => {
+                let bound = listener
+                    .local_addr()
+                    .map(|addr| addr.to_string())
+                    .unwrap_or_default();
+                tracing::info!("serving /metrics and the live status page on http://{bound}/");
+                if ui.announce_status_page {
+                    println!(
+                        "Live status page: http://{bound}/   (metrics: http://{bound}/metrics)"
+                    );
+                }
+                let source: StatusSource = {
+                    let status = Arc::clone(&status);
+                    Arc::new(move || {
+                        serde_json::to_value(
+                            &*status.lock().unwrap_or_else(|poison| poison.into_inner()),
+                        )
+                        .unwrap_or_default()
+                    })
+                };
+                Some(tokio::spawn(crate::metrics::server::serve(
+                    listener,
+                    Arc::clone(&metrics),
+                    source,
+                    server_stop.clone(),
+                )))
+            }
+            Err(error) => {
+                return Executed::failed(
+                    exit::USAGE,
+                    &format!("cannot listen on {addr} for --metrics-listen: {error}"),
+                );
+            }
+        },
+        None => None,
+    };
+    tracing::info!(
+        run_id = %run_id,
+        mode = %settings.mode,
+        sites = sites.len(),
+        shard = settings.selection.shard.map(|shard| shard.label()).unwrap_or_default(),
+        "starting the run; reports in {}",
+        report_dir.display()
+    );
+    let fleet = FleetRun {
+        settings: Arc::clone(&settings),
+        run_id,
+        sites,
+        credentials,
+        store,
+        writer,
+        metrics: Arc::clone(&metrics),
+        shutdown,
+        status,
+        on_progress: progress::reporter(ui.live, settings.progress_interval),
+    };
+    let result = coordinator::run(fleet).await;
+    publish_final_metrics(&settings, &metrics).await;
+    server_stop.cancel();
+    if let Some(server) = server {
+        let _ = server.await;
+    }
+    print_summary(&result);
+    Executed {
+        exit_code: result.exit_code,
+        result: Some(result),
+    }
+}
+
+/// A run's exit code, and its result when it got as far as running.
+pub struct Executed {
+    pub exit_code: u8,
+    pub result: Option<RunResult>,
+}
+
+impl Executed {
+    fn failed(code: u8, message: &str) -> Executed {
+        Executed {
+            exit_code: fail(code, message),
+            result: None,
+        }
+    }
+}
+
+fn fail(code: u8, message: &str) -> u8 {
+    eprintln!("error: {message}");
+    code
+}
+
+async fn publish_final_metrics(settings: &RunSettings, metrics: &Metrics) {
+    let text = metrics.encode();
+    if let Some(path) = &settings.metrics_textfile {
+        match crate::metrics::textfile::write(path, &text) {
+            Ok(()) => tracing::info!("final metrics written to {}", path.display()),
+            Err(error) => tracing::error!(
+                "cannot write --metrics-textfile {}: {error}",
+                path.display()
+            ),
+        }
+    }
+    if let Some(gateway) = &settings.pushgateway {
+        let shard = settings
+            .selection
+            .shard
+            .map(|shard| shard.index.to_string());
+        match crate::metrics::push::push(gateway, shard.as_deref(), text).await {
+            Ok(()) => tracing::info!("final metrics pushed to the Pushgateway"),
+            Err(error) => tracing::error!("{error}"),
+        }
+    }
+}
+
+fn print_summary(result: &RunResult) {
+    let counts: Vec<String> = result
+        .report
+        .run
+        .counts
+        .iter()
+        .filter(|(_, count)| **count > 0)
+        .map(|(outcome, count)| format!("{count} {outcome}"))
+        .collect();
+    println!(
+        "{} run {}: {} site(s): {} — exit {}",
+        result.report.run.mode,
+        result.report.run.run_id,
+        result.report.sites.len(),
+        if counts.is_empty() {
+            "none".to_owned()
+        } else {
+            counts.join(", ")
+        },
+        result.exit_code
+    );
+    for site in &result.report.sites {
+        if matches!(
+            site.outcome,
+            Some(Outcome::Failed | Outcome::Blocked | Outcome::Detached)
+        ) {
+            println!(
+                "  {:<28} {:<9} {}",
+                site.site,
+                site.outcome.map(Outcome::as_str).unwrap_or(""),
+                site.message
+            );
+        }
+    }
+    println!(
+        "Reports: {}",
+        result.report_dir.join("report.html").display()
+    );
+}
+
+fn initial_status(run_id: &str, mode: Mode, total: usize) -> StatusView {
+    StatusView {
+        run_id: run_id.to_owned(),
+        mode,
+        shard: None,
+        started_at: Utc::now(),
+        elapsed_seconds: 0.0,
+        total,
+        done: 0,
+        pending: total,
+        running: 0,
+        counts: BTreeMap::new(),
+        in_flight: Vec::new(),
+        recent_errors: Vec::new(),
+        eta_seconds: None,
+        finished: false,
+    }
+}
+
+/// A sortable, unique run id: `20261128T154012Z-3f9a`.
+pub fn new_run_id() -> String {
+    let suffix: u16 = rand::random();
+    format!("{}-{suffix:04x}", Utc::now().format("%Y%m%dT%H%M%SZ"))
+}
+
+/// Creates a directory (and parents) with mode 0700 for the last component.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Loads the inventory (exit 65 with every problem) and applies the selection (exit 2 for a
+/// `--site` or `--wave` the inventory does not have).
+pub fn load_selected(path: &Path, selection: &Selection) -> Result<Vec<Arc<Site>>, u8> {
+    let sites = match inventory::load(path) {
+        Ok(sites) => sites,
+        Err(inventory::InventoryError::Invalid { path, problems }) => {
+            for problem in &problems {
+                eprintln!("{path}:{problem}");
+            }
+            eprintln!(
+                "error: {} problem(s) in {path}; fix them (`cmafleet validate {path}` lists them too)",
+                problems.len()
+            );
+            return Err(exit::DATA);
+        }
+        Err(error) => return Err(fail(exit::DATA, &error.to_string())),
+    };
+    select(sites, selection).map_err(|message| fail(exit::USAGE, &message))
+}
+
+/// The rows a selection takes, in inventory order.
+pub fn select(sites: Vec<Site>, selection: &Selection) -> Result<Vec<Arc<Site>>, String> {
+    let unknown_sites: Vec<&String> = selection
+        .sites
+        .iter()
+        .filter(|name| !sites.iter().any(|site| &site.name == *name))
+        .collect();
+    if !unknown_sites.is_empty() {
+        return Err(format!(
+            "--site {} not in the inventory",
+            join(&unknown_sites)
+        ));
+    }
+    let unknown_waves: Vec<&String> = selection
+        .waves
+        .iter()
+        .filter(|wave| !sites.iter().any(|site| site.wave.as_ref() == Some(*wave)))
+        .collect();
+    if !unknown_waves.is_empty() {
+        return Err(format!(
+            "--wave {} not in the inventory",
+            join(&unknown_waves)
+        ));
+    }
+    Ok(sites
+        .into_iter()
+        .filter(|site| selection.sites.is_empty() || selection.sites.contains(&site.name))
+        .filter(|site| {
+            selection.waves.is_empty()
+                || site
+                    .wave
+                    .as_ref()
+                    .is_some_and(|wave| selection.waves.contains(wave))
+        })
+        .filter(|site| {
+            selection
+                .shard
+                .is_none_or(|shard| shard.owns(&site.cloud_user))
+        })
+        .map(Arc::new)
+        .collect())
+}
+
+fn join(items: &[&String]) -> String {
+    items
+        .iter()
+        .map(|item| format!("`{item}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Resolves every secret reference of the selected sites, each once (exit 78 naming every
+/// reference that does not resolve, never a value).
+pub fn resolve_credentials(sites: &[Arc<Site>]) -> Result<Credentials, u8> {
+    let mut resolved: HashMap<SecretRef, Result<Secret, String>> = HashMap::new();
+    let mut resolve = |reference: &SecretRef| -> Result<Secret, String> {
+        resolved
+            .entry(reference.clone())
+            .or_insert_with(|| reference.resolve().map_err(|error| error.to_string()))
+            .clone()
+    };
+    let mut problems: Vec<String> = Vec::new();
+    let mut cloud: HashMap<String, Secret> = HashMap::new();
+    let mut cloud_refs: HashMap<String, (SecretRef, usize)> = HashMap::new();
+    let mut servers = Vec::with_capacity(sites.len());
+    for site in sites {
+        match cloud_refs.get(&site.cloud_user) {
+            Some((reference, line)) if reference != &site.cloud_token => problems.push(format!(
+                "line {}: cloud user {} has token {} here but {} on line {line}; use one token per cloud user",
+                site.line, site.cloud_user, site.cloud_token, reference
+            )),
+            Some(_) => {}
+            None => {
+                cloud_refs.insert(site.cloud_user.clone(), (site.cloud_token.clone(), site.line));
+                match resolve(&site.cloud_token) {
+                    Ok(secret) => {
+                        cloud.insert(site.cloud_user.clone(), secret);
+                    }
+                    Err(error) => problems.push(format!("line {}: cloud_token {}: {error}", site.line, site.cloud_token)),
+                }
+            }
+        }
+        let credentials = match &site.server_auth {
+            ServerAuth::Bearer(reference) => resolve(reference).map(ServerCredentials::Bearer),
+            ServerAuth::Basic { username, password } => {
+                resolve(password).map(|password| ServerCredentials::Basic {
+                    username: username.clone(),
+                    password,
+                })
+            }
+        };
+        match credentials {
+            Ok(credentials) => servers.push(credentials),
+            Err(error) => {
+                problems.push(format!(
+                    "line {}: server_auth {}: {error}",
+                    site.line,
+                    site.server_auth.secret_ref()
+                ));
+                servers.push(ServerCredentials::Bearer(Secret::new(String::new())));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(Credentials { cloud, servers })
+    } else {
+        for problem in &problems {
+            eprintln!("error: {problem}");
+        }
+        eprintln!(
+            "error: {} secret reference(s) do not resolve; set them and run again",
+            problems.len()
+        );
+        Err(exit::CONFIG)
+    }
+}

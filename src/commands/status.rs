@@ -1,0 +1,5 @@
+//! SKELETON (state branch).
+pub fn run(args: &crate::cli::StatusArgs) -> u8 {
+    let _ = args;
+    todo!()
+}
