@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match &cli.command {
         Command::Validate(args) => commands::validate::run(args),
+        Command::Status(args) => commands::status::run(args),
         _ => {
             eprintln!("not yet available");
             cmafleet::exit::USAGE
