@@ -3,8 +3,8 @@
 //!
 //! The store is durable against power loss (WAL, `synchronous=FULL`): when
 //! [`Store::transaction`] returns, what it wrote is on disk — the journal-before-act
-//! invariant relies on it. Site and task records live in [`sites`], runs and per-run site
-//! reports in [`runs`]; this file holds the types, opening and the transaction.
+//! invariant relies on it. Site and task records live in `store/sites.rs`, runs and per-run site
+//! reports in `store/runs.rs`; this file holds the types, opening and the transaction.
 //!
 //! A write failure can be injected without any hook in this code: another connection to
 //! `state.db` creates a trigger that raises, e.g.
@@ -15,7 +15,7 @@ mod codec;
 mod runs;
 mod sites;
 
-use std::fs::{DirBuilder, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
@@ -328,21 +328,25 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StateError> {
 }
 
 /// Creates `state.db` empty with mode 0600 unless it exists (SQLite's `-wal` and `-shm`
-/// files take the database file's mode).
+/// files take the database file's mode), and makes its directory entry durable.
 fn create_private_file(db: &Path) -> Result<(), StateError> {
     let created = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(db);
-    match created {
-        Ok(_) => Ok(()),
+    let result = match created {
+        Ok(_) => match db.parent() {
+            Some(dir) => File::open(dir).and_then(|dir| dir.sync_all()),
+            None => Ok(()),
+        },
         Err(error) if error.kind() == ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(StateError::CreateDb {
-            path: db.display().to_string(),
-            source,
-        }),
-    }
+        Err(error) => Err(error),
+    };
+    result.map_err(|source| StateError::CreateDb {
+        path: db.display().to_string(),
+        source,
+    })
 }
 
 #[cfg(test)]
