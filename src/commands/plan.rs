@@ -107,8 +107,7 @@ pub fn run(args: &PlanArgs) -> u8 {
             Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
         },
         Err(StateError::Missing(_)) => Vec::new(),
-        Err(error @ StateError::TooNew { .. }) => return fail(exit::CONFIG, &error.to_string()),
-        Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
+        Err(error) => return fail(error.exit_code(), &error.to_string()),
     };
     let mode = config::mode_of(args.mode);
     let policy = PlanPolicy {

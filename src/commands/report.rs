@@ -4,7 +4,7 @@
 use crate::cli::ReportArgs;
 use crate::exit;
 use crate::report::ReportWriter;
-use crate::state::{StateError, Store};
+use crate::state::Store;
 
 pub fn run(args: &ReportArgs) -> u8 {
     let store = match Store::open_existing(&args.state_dir) {

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::metrics::server::StatusSource;
 use crate::progress;
 use crate::report::ReportWriter;
-use crate::state::{LockError, RunLock, StateError, Store};
+use crate::state::{RunLock, Store};
 
 /// `cmafleet run`.
 pub async fn run(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 {

@@ -1,3 +1,213 @@
 //! The schema of `state.db` and its migrations, applied in order on open.
 //!
-//! SKELETON: to be written (issue 5).
+//! The schema version lives in SQLite's `PRAGMA user_version`. [`MIGRATIONS`] is the whole
+//! history: entry `i` takes the schema from version `i` to version `i + 1`. A later schema
+//! change is one more entry at the end of the list; entries already released never change
+//! (a state.db in the field was built by them). [`migrate`] applies the missing ones in one
+//! transaction, so a store is never left half-migrated, and refuses a store written by a
+//! newer cmafleet. `docs/state.md` documents the tables for people who open them.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::store::StateError;
+
+/// One step of the schema's history.
+#[derive(Debug)]
+pub struct Migration {
+    /// What the step changes, for people reading this list.
+    pub description: &'static str,
+    /// The statements, run as one batch inside the migration's transaction.
+    pub sql: &'static str,
+}
+
+/// Every schema change, oldest first; the schema version is the number of entries applied.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    description: "initial schema: runs, sites, tasks, site_runs, check_results",
+    sql: V1,
+}];
+
+/// The schema version this cmafleet writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = "
+CREATE TABLE runs (
+    run_id       TEXT PRIMARY KEY,
+    mode         TEXT NOT NULL CHECK (mode IN ('check', 'migrate')),
+    options      TEXT NOT NULL,
+    shard        TEXT,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    exit_code    INTEGER,
+    counts       TEXT NOT NULL,
+    notes        TEXT NOT NULL DEFAULT '[]',
+    version      TEXT NOT NULL
+);
+CREATE INDEX runs_by_mode_start ON runs (mode, started_at);
+
+CREATE TABLE sites (
+    site               TEXT PRIMARY KEY,
+    job_id             TEXT,
+    definition_hash    TEXT,
+    job_created_at     TEXT,
+    job_intent_at      TEXT,
+    cloud_url          TEXT,
+    attached_at        TEXT,
+    attach_expires_at  TEXT,
+    last_mode          TEXT CHECK (last_mode IN ('check', 'migrate')),
+    last_outcome       TEXT,
+    updated_at         TEXT,
+    migrated_at        TEXT
+);
+
+CREATE TABLE tasks (
+    intent_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    site         TEXT NOT NULL REFERENCES sites (site),
+    run_id       TEXT NOT NULL REFERENCES runs (run_id),
+    job_id       TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    intent_at    TEXT NOT NULL,
+    task_id      TEXT UNIQUE,
+    created_at   TEXT,
+    adopted      INTEGER NOT NULL DEFAULT 0 CHECK (adopted IN (0, 1)),
+    abandoned    INTEGER NOT NULL DEFAULT 0 CHECK (abandoned IN (0, 1)),
+    status       TEXT,
+    outcome      TEXT,
+    finished_at  TEXT,
+    last_tree    TEXT
+);
+CREATE INDEX tasks_by_site ON tasks (site, intent_id);
+
+CREATE TABLE site_runs (
+    run_id       TEXT NOT NULL REFERENCES runs (run_id),
+    site         TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    mode         TEXT NOT NULL CHECK (mode IN ('check', 'migrate')),
+    outcome      TEXT,
+    report       TEXT NOT NULL,
+    started_at   TEXT,
+    finished_at  TEXT,
+    PRIMARY KEY (run_id, site)
+);
+CREATE INDEX site_runs_by_site ON site_runs (site);
+
+CREATE TABLE check_results (
+    run_id       TEXT NOT NULL,
+    site         TEXT NOT NULL,
+    check_name   TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    outcome      TEXT NOT NULL,
+    excludable   INTEGER CHECK (excludable IN (0, 1)),
+    message      TEXT,
+    FOREIGN KEY (run_id, site) REFERENCES site_runs (run_id, site) ON DELETE CASCADE
+);
+CREATE INDEX check_results_by_run_site ON check_results (run_id, site);
+CREATE INDEX check_results_by_check ON check_results (check_name, outcome);
+";
+
+/// The schema version recorded in the open database.
+pub fn version(conn: &Connection, path: &str) -> Result<i64, StateError> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|source| StateError::sqlite(path, source))
+}
+
+/// Refuses a store written by a newer cmafleet.
+pub fn ensure_not_newer(found: i64, path: &str) -> Result<(), StateError> {
+    if found > SCHEMA_VERSION {
+        return Err(StateError::TooNew {
+            path: path.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`]: every missing migration, and the new version
+/// number, in one immediate transaction (a concurrent opener waits, then finds it done).
+/// Returns the version found before migrating.
+pub fn migrate(conn: &mut Connection, path: &str) -> Result<i64, StateError> {
+    let found = version(conn, path)?;
+    ensure_not_newer(found, path)?;
+    if found == SCHEMA_VERSION {
+        return Ok(found);
+    }
+    let sqlite = |source| StateError::sqlite(path, source);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite)?;
+    // Read again under the write lock: another process may have migrated meanwhile.
+    let found = version(&tx, path)?;
+    ensure_not_newer(found, path)?;
+    for migration in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(migration.sql).map_err(sqlite)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(sqlite)?;
+    tx.commit().map_err(sqlite)?;
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_names(conn: &Connection) -> Vec<String> {
+        let mut statement = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn migrating_an_empty_database_creates_every_table_and_sets_the_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn, "mem").unwrap(), 0);
+        assert_eq!(version(&conn, "mem").unwrap(), SCHEMA_VERSION);
+        assert_eq!(
+            table_names(&conn),
+            ["check_results", "runs", "site_runs", "sites", "tasks"]
+        );
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, "mem").unwrap();
+        conn.execute("INSERT INTO sites (site) VALUES ('kept')", [])
+            .unwrap();
+        assert_eq!(migrate(&mut conn, "mem").unwrap(), SCHEMA_VERSION);
+        let kept: i64 = conn
+            .query_row("SELECT count(*) FROM sites", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(kept, 1);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_cmafleet_is_refused_untouched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let error = migrate(&mut conn, "/x/state.db").unwrap_err();
+        assert!(
+            matches!(error, StateError::TooNew { found, supported, .. }
+                if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("/x/state.db"), "{error}");
+        assert!(table_names(&conn).is_empty());
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_database_as_it_was() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // A table in the way of the first migration: its CREATE fails mid-batch.
+        conn.execute_batch("CREATE TABLE tasks (x)").unwrap();
+        assert!(migrate(&mut conn, "mem").is_err());
+        assert_eq!(version(&conn, "mem").unwrap(), 0);
+        assert_eq!(table_names(&conn), ["tasks"]);
+    }
+}

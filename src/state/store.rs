@@ -1,16 +1,41 @@
 //! Queries and writes of the state store. The coordinator is its only writer; it batches the
 //! events of a moment into one transaction ([`Store::transaction`]). Never a secret here.
 //!
-//! SKELETON: signatures fixed; bodies to be written (issue 5).
+//! The store is durable against power loss (WAL, `synchronous=FULL`): when
+//! [`Store::transaction`] returns, what it wrote is on disk — the journal-before-act
+//! invariant relies on it. Site and task records live in `store/sites.rs`, runs and per-run site
+//! reports in `store/runs.rs`; this file holds the types, opening and the transaction.
+//!
+//! A write failure can be injected without any hook in this code: another connection to
+//! `state.db` creates a trigger that raises, e.g.
+//! `CREATE TRIGGER fail BEFORE INSERT ON tasks BEGIN SELECT RAISE(ABORT, 'injected'); END;`
+//! (see `docs/state.md`).
 
+mod codec;
+mod runs;
+mod sites;
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
+use super::schema;
 use crate::cma::wire::TaskKind;
+use crate::exit;
 use crate::fleet::{Mode, Outcome};
-use crate::report::model::{RunInfo, RunReport, SiteReport};
+
+/// The database file inside the state dir.
+pub const DB_FILE: &str = "state.db";
+
+/// How long a write waits for another connection's write to finish (`status` reading while
+/// a run writes never waits: WAL readers do not block writers).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -19,6 +44,15 @@ pub enum StateError {
         path: String,
         source: std::io::Error,
     },
+    /// The database file could not be created or is not writable (exit 73).
+    #[error("cannot create state store {path}: {source}")]
+    CreateDb {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The database opened read-only (file or dir not writable) where a run needs to write.
+    #[error("cannot write state store {0}: it is read-only for this user")]
+    ReadOnly(String),
     #[error("no state store at {0}; run `cmafleet run` first")]
     Missing(String),
     /// A state.db written by a newer cmafleet (exit 78).
@@ -37,6 +71,49 @@ pub enum StateError {
     },
     #[error("state store: corrupt record: {0}")]
     Corrupt(String),
+    /// An update named a task intent the store does not have (a caller bug).
+    #[error("state store has no task intent {0}")]
+    UnknownIntent(i64),
+    /// A write that would break the journal's rules, e.g. a second open intent for the same
+    /// site and kind, or an intent given up although its task id is known (a caller bug).
+    #[error("refusing to {0}")]
+    Refused(String),
+}
+
+impl StateError {
+    /// Wraps a SQLite error with the db's path; a column that does not parse as what it
+    /// should hold is a corrupt record.
+    pub(crate) fn sqlite(path: &str, source: rusqlite::Error) -> StateError {
+        match source {
+            rusqlite::Error::FromSqlConversionFailure(_, _, detail) => {
+                StateError::Corrupt(format!("{path}: {detail}"))
+            }
+            rusqlite::Error::InvalidColumnType(_, column, found) => {
+                StateError::Corrupt(format!("{path}: column `{column}` holds {found}"))
+            }
+            source => StateError::Sqlite {
+                path: path.to_owned(),
+                source,
+            },
+        }
+    }
+
+    /// The process exit code for this error (SPEC.md): 78 for a store from a newer
+    /// cmafleet, 2 when there is no store to read, 73 for every failure to create, write or
+    /// read the store.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StateError::TooNew { .. } => exit::CONFIG,
+            StateError::Missing(_) => exit::USAGE,
+            StateError::CreateDir { .. }
+            | StateError::CreateDb { .. }
+            | StateError::ReadOnly(_)
+            | StateError::Sqlite { .. }
+            | StateError::Corrupt(_)
+            | StateError::UnknownIntent(_)
+            | StateError::Refused(_) => exit::CANT_CREATE,
+        }
+    }
 }
 
 /// The job a site uses, and the definition hash it was created for.
@@ -77,6 +154,28 @@ pub struct TaskRecord {
     pub abandoned: bool,
 }
 
+impl TaskRecord {
+    /// The service said the task finished (its status is `FINISHED` or it has an end time).
+    pub fn is_finished(&self) -> bool {
+        self.finished_at.is_some()
+            || self
+                .status
+                .as_deref()
+                .is_some_and(|status| status.eq_ignore_ascii_case("FINISHED"))
+    }
+
+    /// An intent whose POST may or may not have reached the service: reconcile it from the
+    /// job's task list before anything else, never POST again blindly.
+    pub fn needs_reconcile(&self) -> bool {
+        self.task_id.is_none() && !self.abandoned
+    }
+
+    /// A known task still running remotely: adopt it and poll.
+    pub fn is_in_flight(&self) -> bool {
+        self.task_id.is_some() && !self.abandoned && !self.is_finished()
+    }
+}
+
 /// Everything the store knows about one site across runs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SiteState {
@@ -103,153 +202,152 @@ impl SiteState {
             .rev()
             .find(|task| &task.kind == kind && !task.abandoned)
     }
+
+    /// The newest task of any kind that is not abandoned.
+    pub fn newest_task(&self) -> Option<&TaskRecord> {
+        self.tasks.iter().rev().find(|task| !task.abandoned)
+    }
 }
 
 /// The open state store.
 pub struct Store {
     conn: rusqlite::Connection,
+    /// `state.db`'s path as shown in every error.
+    path: String,
 }
 
 /// One write transaction.
 pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
+    /// `state.db`'s path as shown in every error.
+    path: &'a str,
 }
 
 impl Store {
     /// Opens (creating the dir 0700 and the db 0600 if needed) and migrates the schema.
+    /// An existing dir or db keeps its permissions. Fails with [`StateError::ReadOnly`] when
+    /// the db cannot be written.
     pub fn open(state_dir: &Path) -> Result<Store, StateError> {
-        let _ = state_dir;
-        todo!()
+        create_private_dir(state_dir)?;
+        let db = state_dir.join(DB_FILE);
+        create_private_file(&db)?;
+        let store = Store::connect(&db, OpenFlags::default())?;
+        if store.is_read_only()? {
+            return Err(StateError::ReadOnly(store.path));
+        }
+        Ok(store)
     }
 
     /// Opens an existing store without creating anything (`status`, `report`, `plan`).
+    /// A read-only store opens too, as long as its schema is current.
     pub fn open_existing(state_dir: &Path) -> Result<Store, StateError> {
-        let _ = state_dir;
-        todo!()
+        let db = state_dir.join(DB_FILE);
+        if !db.is_file() {
+            return Err(StateError::Missing(db.display().to_string()));
+        }
+        Store::connect(&db, OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE)
     }
 
-    pub fn site(&self, site: &str) -> Result<Option<SiteState>, StateError> {
-        let _ = (site, &self.conn);
-        todo!()
+    fn connect(db: &Path, flags: OpenFlags) -> Result<Store, StateError> {
+        let path = db.display().to_string();
+        let sqlite = |source| StateError::sqlite(&path, source);
+        let mut conn = Connection::open_with_flags(db, flags).map_err(sqlite)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        // Before any write: a store from a newer cmafleet is left exactly as it is.
+        schema::ensure_not_newer(schema::version(&conn, &path)?, &path)?;
+        let read_only = conn.is_readonly("main").map_err(sqlite)?;
+        if !read_only {
+            let mode: String = conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+                .map_err(sqlite)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StateError::Corrupt(format!(
+                    "{path}: journal mode is {mode}, WAL could not be enabled"
+                )));
+            }
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(sqlite)?;
+        schema::migrate(&mut conn, &path)?;
+        Ok(Store { conn, path })
     }
 
-    pub fn sites(&self) -> Result<Vec<SiteState>, StateError> {
-        todo!()
+    /// The path of `state.db`.
+    pub fn path(&self) -> &Path {
+        Path::new(&self.path)
     }
 
-    /// Runs `f` in one transaction, committed (durably) before returning.
+    fn is_read_only(&self) -> Result<bool, StateError> {
+        self.conn
+            .is_readonly("main")
+            .map_err(|source| StateError::sqlite(&self.path, source))
+    }
+
+    /// Runs `f` in one transaction, committed (durably) before returning. When `f` or the
+    /// commit fails, nothing of it is written.
     pub fn transaction<R>(
         &mut self,
         f: impl FnOnce(&Tx<'_>) -> Result<R, StateError>,
     ) -> Result<R, StateError> {
-        let _ = f;
-        todo!()
+        let path = self.path.as_str();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|source| StateError::sqlite(path, source))?;
+        let tx = Tx { tx, path };
+        let value = f(&tx)?;
+        tx.tx
+            .commit()
+            .map_err(|source| StateError::sqlite(path, source))?;
+        Ok(value)
     }
 
-    /// Every run, newest first.
-    pub fn runs(&self) -> Result<Vec<RunInfo>, StateError> {
-        todo!()
-    }
-
-    /// A past run with every site's report as it ended.
-    pub fn run_report(&self, run_id: &str) -> Result<Option<RunReport>, StateError> {
-        let _ = run_id;
-        todo!()
-    }
-
-    /// The newest finished run of `mode` started before `run_id` (for changes.md).
-    pub fn previous_run(
-        &self,
-        mode: Mode,
-        before_run_id: &str,
-    ) -> Result<Option<RunReport>, StateError> {
-        let _ = (mode, before_run_id);
-        todo!()
+    fn sqlite(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
+        |source| StateError::sqlite(&self.path, source)
     }
 }
 
 impl Tx<'_> {
-    pub fn begin_run(&self, run: &RunInfo) -> Result<(), StateError> {
-        let _ = (run, &self.tx);
-        todo!()
-    }
-
-    pub fn finish_run(&self, run: &RunInfo) -> Result<(), StateError> {
-        let _ = run;
-        todo!()
-    }
-
-    /// Journals the intent to create a job (before the POST).
-    pub fn record_job_intent(&self, site: &str, at: DateTime<Utc>) -> Result<(), StateError> {
-        let _ = (site, at);
-        todo!()
-    }
-
-    /// Records a created (or reused) job and clears the job intent.
-    pub fn record_job(&self, site: &str, job: &JobRecord) -> Result<(), StateError> {
-        let _ = (site, job);
-        todo!()
-    }
-
-    pub fn record_attach(&self, site: &str, attach: &AttachRecord) -> Result<(), StateError> {
-        let _ = (site, attach);
-        todo!()
-    }
-
-    /// Journals the intent to create a task; returns its `intent_id`.
-    pub fn record_task_intent(
-        &self,
-        site: &str,
-        run_id: &str,
-        job_id: &str,
-        kind: &TaskKind,
-        at: DateTime<Utc>,
-    ) -> Result<i64, StateError> {
-        let _ = (site, run_id, job_id, kind, at);
-        todo!()
-    }
-
-    /// The task id of an intent, from the POST's answer (`adopted = false`) or from the task
-    /// list (`adopted = true`).
-    pub fn record_task_id(
-        &self,
-        intent_id: i64,
-        task_id: &str,
-        created_at: DateTime<Utc>,
-        adopted: bool,
-    ) -> Result<(), StateError> {
-        let _ = (intent_id, task_id, created_at, adopted);
-        todo!()
-    }
-
-    /// Reconciliation found no task for this intent: give it up.
-    pub fn abandon_task_intent(&self, intent_id: i64) -> Result<(), StateError> {
-        let _ = intent_id;
-        todo!()
-    }
-
-    /// The task's latest status; `tree` is the last status tree as JSON (kept for `status`).
-    pub fn record_task_status(
-        &self,
-        intent_id: i64,
-        status: &str,
-        outcome: Option<&str>,
-        finished_at: Option<DateTime<Utc>>,
-        tree: Option<&str>,
-    ) -> Result<(), StateError> {
-        let _ = (intent_id, status, outcome, finished_at, tree);
-        todo!()
-    }
-
-    /// A site's outcome in a run: updates the site and keeps the report for history.
-    /// `migrated` marks a successful migration (no re-migration without `--remigrate`).
-    pub fn record_site_report(
-        &self,
-        run_id: &str,
-        report: &SiteReport,
-        migrated: bool,
-    ) -> Result<(), StateError> {
-        let _ = (run_id, report, migrated);
-        todo!()
+    fn sqlite(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
+        |source| StateError::sqlite(self.path, source)
     }
 }
+
+/// Creates the state dir (and missing parents) with mode 0700.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StateError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StateError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })
+}
+
+/// Creates `state.db` empty with mode 0600 unless it exists (SQLite's `-wal` and `-shm`
+/// files take the database file's mode), and makes its directory entry durable.
+fn create_private_file(db: &Path) -> Result<(), StateError> {
+    let created = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db);
+    let result = match created {
+        Ok(_) => match db.parent() {
+            Some(dir) => File::open(dir).and_then(|dir| dir.sync_all()),
+            None => Ok(()),
+        },
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    };
+    result.map_err(|source| StateError::CreateDb {
+        path: db.display().to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests;
