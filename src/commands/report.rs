@@ -9,23 +9,17 @@ use crate::state::Store;
 pub fn run(args: &ReportArgs) -> u8 {
     let store = match Store::open_existing(&args.state_dir) {
         Ok(store) => store,
-        Err(error @ StateError::TooNew { .. }) => return fail(exit::CONFIG, &error.to_string()),
-        Err(error @ StateError::Missing(_)) => return fail(exit::USAGE, &error.to_string()),
-        Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
+        Err(error) => return fail(error.exit_code(), &error.to_string()),
     };
     let run_id = match &args.run_id {
         Some(run_id) => run_id.clone(),
-        None => match store.runs() {
-            Ok(runs) => match runs.into_iter().next() {
-                Some(run) => run.run_id,
-                None => {
-                    return fail(
-                        exit::USAGE,
-                        &format!("no run recorded in {}", args.state_dir.display()),
-                    );
-                }
-            },
-            Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
+        None => match store.latest_run() {
+            Ok(Some(run)) => run.run_id,
+            Ok(None) => {
+                let message = format!("no run recorded in {}", args.state_dir.display());
+                return fail(exit::USAGE, &message);
+            }
+            Err(error) => return fail(error.exit_code(), &error.to_string()),
         },
     };
     let report = match store.run_report(&run_id) {

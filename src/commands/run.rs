@@ -84,17 +84,11 @@ pub async fn execute(
     }
     let _lock = match RunLock::acquire(&settings.state_dir) {
         Ok(lock) => lock,
-        Err(error @ LockError::Held { .. }) => {
-            return Executed::failed(exit::TEMP_FAIL, &error.to_string());
-        }
-        Err(error) => return Executed::failed(exit::CANT_CREATE, &error.to_string()),
+        Err(error) => return Executed::failed(error.exit_code(), &error.to_string()),
     };
     let store = match Store::open(&settings.state_dir) {
         Ok(store) => store,
-        Err(error @ StateError::TooNew { .. }) => {
-            return Executed::failed(exit::CONFIG, &error.to_string());
-        }
-        Err(error) => return Executed::failed(exit::CANT_CREATE, &error.to_string()),
+        Err(error) => return Executed::failed(error.exit_code(), &error.to_string()),
     };
     let run_id = new_run_id();
     let report_dir = settings
