@@ -420,8 +420,10 @@ mod tests {
 
     use super::*;
 
-    /// `(name, labels)` of every sample line of the text format.
-    fn samples(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+    type Labels = Vec<(String, String)>;
+
+    /// `(name, labels, value)` of every sample line of the text format.
+    fn samples(text: &str) -> Vec<(String, Labels, f64)> {
         text.lines()
             .filter(|line| !line.starts_with('#') && !line.is_empty())
             .map(|line| {

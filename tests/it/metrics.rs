@@ -195,13 +195,17 @@ fn alert_rules() -> Vec<(String, String)> {
 /// The metric names an expression selects: identifiers that are not functions, keywords,
 /// label names (in `{…}` or `by (…)`-style lists), strings or durations.
 fn selected_metrics(expr: &str) -> BTreeSet<String> {
-    const KEYWORDS: [&str; 21] = [
-        "and", "or", "unless", "bool", "offset", "inf", "nan", "group_left", "group_right",
-        // Aggregations, which may take their `by (…)` before the parenthesis.
-        "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
-        "bottomk", "topk", "quantile",
+    // Operators, literals, and aggregations (which may take `by (…)` before their argument).
+    const KEYWORDS: &str = "and or unless bool offset inf nan group_left group_right \
+        sum min max avg group stddev stdvar count count_values bottomk topk quantile";
+    const LABEL_LISTS: [&str; 6] = [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
     ];
-    const LABEL_LISTS: [&str; 6] = ["by", "without", "on", "ignoring", "group_left", "group_right"];
     let chars: Vec<char> = expr.chars().collect();
     let mut names = BTreeSet::new();
     let (mut i, mut braces) = (0, 0);
@@ -235,7 +239,12 @@ fn selected_metrics(expr: &str) -> BTreeSet<String> {
                 while i < chars.len() && chars[i] != ')' {
                     i += 1;
                 }
-            } else if braces == 0 && !call && !KEYWORDS.contains(&word.to_lowercase().as_str()) {
+            } else if braces == 0
+                && !call
+                && !KEYWORDS
+                    .split_whitespace()
+                    .any(|k| k.eq_ignore_ascii_case(&word))
+            {
                 names.insert(word);
             }
         } else if c.is_ascii_digit() || c == '.' {
@@ -272,9 +281,8 @@ fn cmafleet_tokens(text: &str) -> BTreeSet<String> {
 fn is_registered(registered: &BTreeSet<String>, name: &str) -> bool {
     registered.contains(name)
         || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
-            name.strip_suffix(suffix).is_some_and(|base| {
-                registered.contains(base) && base.ends_with("_seconds")
-            })
+            name.strip_suffix(suffix)
+                .is_some_and(|base| registered.contains(base) && base.ends_with("_seconds"))
         })
 }
 
@@ -285,7 +293,10 @@ fn registered_names() -> BTreeSet<String> {
 #[test]
 fn the_dashboard_is_a_portable_grafana_dashboard() {
     let dashboard = dashboard();
-    assert!(dashboard.get("__inputs").is_none(), "no __inputs: it imports anywhere");
+    assert!(
+        dashboard.get("__inputs").is_none(),
+        "no __inputs: it imports anywhere"
+    );
     let schema = dashboard["schemaVersion"].as_i64().unwrap();
     assert!((36..=41).contains(&schema), "schemaVersion {schema}");
     let variables = dashboard["templating"]["list"].as_array().unwrap();
@@ -300,16 +311,25 @@ fn the_dashboard_is_a_portable_grafana_dashboard() {
     let shard = variable("shard");
     assert_eq!(shard["includeAll"], true);
     assert_eq!(shard["multi"], true);
-    assert_eq!(shard["allValue"], ".*", "All must also match series without a shard");
+    assert_eq!(
+        shard["allValue"], ".*",
+        "All must also match series without a shard"
+    );
     let definition = shard["definition"].as_str().unwrap();
-    assert!(definition.starts_with("label_values(cmafleet_"), "{definition}");
+    assert!(
+        definition.starts_with("label_values(cmafleet_"),
+        "{definition}"
+    );
 
     let datasource = serde_json::json!({"type": "prometheus", "uid": "${datasource}"});
     let mut ids = BTreeSet::new();
     let mut cells = BTreeMap::new();
     for panel in panels(&dashboard) {
         let title = panel["title"].as_str().unwrap();
-        assert!(ids.insert(panel["id"].as_i64().unwrap()), "duplicate id at {title}");
+        assert!(
+            ids.insert(panel["id"].as_i64().unwrap()),
+            "duplicate id at {title}"
+        );
         let grid = &panel["gridPos"];
         let [h, w, x, y] = ["h", "w", "x", "y"].map(|k| grid[k].as_u64().unwrap());
         assert!(x + w <= 24, "{title} is wider than the screen");
@@ -324,7 +344,10 @@ fn the_dashboard_is_a_portable_grafana_dashboard() {
             continue;
         }
         assert_eq!(panel["datasource"], datasource, "{title}");
-        assert!(!panel["description"].as_str().unwrap_or_default().is_empty(), "{title}");
+        assert!(
+            !panel["description"].as_str().unwrap_or_default().is_empty(),
+            "{title}"
+        );
         let targets = panel["targets"].as_array().unwrap();
         assert!(!targets.is_empty(), "{title} has no query");
         for target in targets {
@@ -423,7 +446,10 @@ fn every_registered_metric_is_documented() {
         for panel in panels(&dashboard()) {
             let title = panel["title"].as_str().unwrap();
             if panel["type"] != "row" {
-                assert!(text.contains(title), "{path} does not explain panel `{title}`");
+                assert!(
+                    text.contains(title),
+                    "{path} does not explain panel `{title}`"
+                );
             }
         }
     }
@@ -438,7 +464,10 @@ fn by_label(result: &Value, label: &str) -> BTreeMap<String, f64> {
         .unwrap()
         .iter()
         .map(|sample| {
-            let key = sample["metric"][label].as_str().unwrap_or_default().to_owned();
+            let key = sample["metric"][label]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let value = sample["value"][1].as_str().unwrap().parse().unwrap();
             (key, value)
         })
@@ -467,7 +496,9 @@ async fn every_dashboard_query_evaluates_in_a_real_prometheus() {
     };
     let job = ScrapeJob::new("cmafleet", &[current_address, previous_address]);
     let alerts = repo("deploy/prometheus/alerts.yaml");
-    let prometheus = Prometheus::start(&[job], &[alerts]).await.expect("required above");
+    let prometheus = Prometheus::start(&[job], &[alerts])
+        .await
+        .expect("required above");
     prometheus
         .wait_for(
             r#"count(count_over_time(up{job="cmafleet"}[1m]) >= 3 and up == 1) == 2"#,
@@ -558,7 +589,10 @@ async fn every_dashboard_query_evaluates_in_a_real_prometheus() {
         }
         let unhealthy = rules.iter().find(|rule| rule["health"] == "err");
         assert!(unhealthy.is_none(), "a rule failed: {unhealthy:?}");
-        assert!(std::time::Instant::now() < deadline, "rules not evaluated: {groups}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rules not evaluated: {groups}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -611,13 +645,19 @@ async fn pushes_land_in_the_gateway_grouped_by_job_and_shard() {
     let shard = Metrics::new();
     shard.init_sites(["initech", "hooli"]);
     shard.set_site_counts(&[("succeeded", 2)]);
-    push(gateway.url(), Some("1"), shard.encode()).await.unwrap();
+    push(gateway.url(), Some("1"), shard.encode())
+        .await
+        .unwrap();
 
     let text = gateway.metrics().await;
     let sites = "cmafleet_sites";
     let unsharded = [("job", "cmafleet"), ("outcome", "failed")];
     assert_eq!(gateway_value(&text, sites, &unsharded), Some(1.0), "{text}");
-    let sharded = [("job", "cmafleet"), ("shard", "1"), ("outcome", "succeeded")];
+    let sharded = [
+        ("job", "cmafleet"),
+        ("shard", "1"),
+        ("outcome", "succeeded"),
+    ];
     assert_eq!(gateway_value(&text, sites, &sharded), Some(2.0), "{text}");
     let pushed = [("job", "cmafleet"), ("shard", "1")];
     assert!(gateway_value(&text, "push_time_seconds", &pushed).unwrap() > 0.0);
@@ -625,12 +665,24 @@ async fn pushes_land_in_the_gateway_grouped_by_job_and_shard() {
     // A PUT replaces the shard's group: last run's sites do not linger.
     let again = Metrics::new();
     again.init_sites(["hooli"]);
-    push(gateway.url(), Some("1"), again.encode()).await.unwrap();
+    push(gateway.url(), Some("1"), again.encode())
+        .await
+        .unwrap();
     let text = gateway.metrics().await;
     let stage = "cmafleet_site_stage";
-    assert_eq!(gateway_value(&text, stage, &[("shard", "1"), ("site", "initech")]), None);
-    assert_eq!(gateway_value(&text, stage, &[("shard", "1"), ("site", "hooli")]), Some(1.0));
-    assert_eq!(gateway_value(&text, stage, &[("site", "acme-jira")]), Some(1.0), "{text}");
+    assert_eq!(
+        gateway_value(&text, stage, &[("shard", "1"), ("site", "initech")]),
+        None
+    );
+    assert_eq!(
+        gateway_value(&text, stage, &[("shard", "1"), ("site", "hooli")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        gateway_value(&text, stage, &[("site", "acme-jira")]),
+        Some(1.0),
+        "{text}"
+    );
 
     // The gateway refuses what is not the text format: the error says how, and no panic.
     let refused = push(gateway.url(), Some("2"), "this is { not metrics".to_owned())
@@ -638,7 +690,12 @@ async fn pushes_land_in_the_gateway_grouped_by_job_and_shard() {
         .unwrap_err();
     assert_eq!(refused.status, Some(400), "{refused}");
     assert!(refused.reason.contains("400 Bad Request: "), "{refused}");
-    assert!(refused.url.ends_with("/pushgateway/metrics/job/cmafleet/shard/2"), "{refused}");
+    assert!(
+        refused
+            .url
+            .ends_with("/pushgateway/metrics/job/cmafleet/shard/2"),
+        "{refused}"
+    );
 }
 
 /// The dashboard's query of `panel` for the shards matching `shard`.
@@ -662,9 +719,13 @@ async fn the_shard_variable_selects_pushed_and_scraped_shards() {
     }
     // Shard 1 finished last night and pushed; shard 0 is running now and is scraped live,
     // its target labelled with its index as prometheus.yml's example does.
-    let gateway = Pushgateway::start(Some("/pushgateway")).await.expect("required above");
+    let gateway = Pushgateway::start(Some("/pushgateway"))
+        .await
+        .expect("required above");
     let finished = previous_run();
-    push(gateway.url(), Some("1"), finished.encode()).await.unwrap();
+    push(gateway.url(), Some("1"), finished.encode())
+        .await
+        .unwrap();
     let (live, stop) = serve_metrics(Arc::new(current_run())).await;
     let jobs = [
         ScrapeJob::new("pushgateway", &[gateway.address()])
@@ -680,14 +741,23 @@ async fn the_shard_variable_selects_pushed_and_scraped_shards() {
         )
         .await;
 
-    let shard_1 = by_label(&panel_answer(&prometheus, "Sites by outcome", "1").await, "outcome");
+    let shard_1 = by_label(
+        &panel_answer(&prometheus, "Sites by outcome", "1").await,
+        "outcome",
+    );
     assert_eq!(shard_1.get("succeeded"), Some(&9.0), "{shard_1:?}");
     assert_eq!(shard_1.get("running"), Some(&0.0), "{shard_1:?}");
-    let shard_0 = by_label(&panel_answer(&prometheus, "Sites by outcome", "0").await, "outcome");
+    let shard_0 = by_label(
+        &panel_answer(&prometheus, "Sites by outcome", "0").await,
+        "outcome",
+    );
     assert_eq!(shard_0.get("succeeded"), Some(&3.0), "{shard_0:?}");
     assert_eq!(shard_0.get("running"), Some(&2.0), "{shard_0:?}");
     // "All" adds the shards up: each shard's latest run counts once.
-    let all = by_label(&panel_answer(&prometheus, "Sites by outcome", ".*").await, "outcome");
+    let all = by_label(
+        &panel_answer(&prometheus, "Sites by outcome", ".*").await,
+        "outcome",
+    );
     assert_eq!(all.get("succeeded"), Some(&12.0), "{all:?}");
     assert_eq!(all.values().sum::<f64>(), 20.0, "{all:?}");
     let rows = &panel_answer(&prometheus, "Site stages", "(0|1)").await["result"];
@@ -704,7 +774,10 @@ async fn a_push_to_a_gateway_that_is_down_fails_without_leaking_credentials() {
         .unwrap_err();
     let message = error.to_string();
     assert_eq!(error.status, None);
-    assert!(!message.contains("s3cret") && !message.contains("pusher"), "{message}");
+    assert!(
+        !message.contains("s3cret") && !message.contains("pusher"),
+        "{message}"
+    );
     assert!(
         message.starts_with(&format!(
             "push metrics to http://127.0.0.1:{port}/gw/metrics/job/cmafleet/shard/0: could not connect"
@@ -730,7 +803,10 @@ fn the_textfile_holds_the_metrics_whole_and_nothing_else_is_left() {
     for line in written.lines().filter(|line| !line.starts_with('#')) {
         let (series, value) = line.rsplit_once(' ').expect("`series value`");
         assert!(value.parse::<f64>().is_ok(), "{line}");
-        assert!(series.starts_with("cmafleet_") || series.starts_with("process_"), "{line}");
+        assert!(
+            series.starts_with("cmafleet_") || series.starts_with("process_"),
+            "{line}"
+        );
     }
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "only the textfile: {left:?}");

@@ -56,7 +56,10 @@ pub fn require(programs: &[&str], test: &str) -> Option<Vec<PathBuf>> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{notice}; CI=true, so this is a failure");
     }
-    eprintln!("\n{bar}\n!!! SKIPPED {notice}\n{bar}\n", bar = "!".repeat(78));
+    eprintln!(
+        "\n{bar}\n!!! SKIPPED {notice}\n{bar}\n",
+        bar = "!".repeat(78)
+    );
     None
 }
 
@@ -324,7 +327,9 @@ impl Pushgateway {
             &format!("{prefix}/-/ready"),
         )
         .await;
-        let url = base.join(&format!("{}/", prefix.trim_start_matches('/'))).unwrap();
+        let url = base
+            .join(&format!("{}/", prefix.trim_start_matches('/')))
+            .unwrap();
         Some(Pushgateway { process, url })
     }
 
@@ -336,13 +341,17 @@ impl Pushgateway {
     /// The socket a Prometheus scrape job targets.
     pub fn address(&self) -> SocketAddr {
         let host = self.url.host_str().unwrap();
-        format!("{host}:{}", self.url.port().unwrap()).parse().unwrap()
+        format!("{host}:{}", self.url.port().unwrap())
+            .parse()
+            .unwrap()
     }
 
     /// Everything the gateway exposes (its `/metrics`, under the prefix).
     pub async fn metrics(&self) -> String {
         let url = self.url.join("metrics").unwrap();
-        let response = reqwest::get(url).await.expect("read the gateway's /metrics");
+        let response = reqwest::get(url)
+            .await
+            .expect("read the gateway's /metrics");
         assert!(
             response.status().is_success(),
             "gateway /metrics: {}; log:\n{}",
