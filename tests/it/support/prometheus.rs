@@ -56,10 +56,10 @@ pub fn require(programs: &[&str], test: &str) -> Option<Vec<PathBuf>> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{notice}; CI=true, so this is a failure");
     }
-    eprintln!(
-        "\n{bar}\n!!! SKIPPED {notice}\n{bar}\n",
-        bar = "!".repeat(78)
-    );
+    // Straight to stderr, not through eprintln!: the test harness captures that, and a skip
+    // must be seen.
+    let bar = "!".repeat(78);
+    let _ = writeln!(std::io::stderr(), "\n{bar}\n!!! SKIPPED {notice}\n{bar}");
     None
 }
 
