@@ -4,290 +4,33 @@
 //! against the registry.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cmafleet::cma::{ApiObserver, Endpoint, RateClass};
-use cmafleet::fleet::Stage;
 use cmafleet::metrics::push::push;
-use cmafleet::metrics::server::{StatusSource, serve};
 use cmafleet::metrics::{Metrics, textfile};
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::support::prometheus::{self, Prometheus, Pushgateway, ScrapeJob};
 
-fn repo(path: &str) -> PathBuf {
+mod dashboard;
+mod synthetic;
+
+use dashboard::{
+    alert_rules, as_sent, cmafleet_tokens, dashboard, dashboard_queries, is_registered, panels,
+    registered_names, selected_metrics,
+};
+use synthetic::{FLEET, current_run, previous_run, serve_metrics};
+
+pub fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-fn read(path: &str) -> String {
+pub fn read(path: &str) -> String {
     std::fs::read_to_string(repo(path)).unwrap_or_else(|error| panic!("read {path}: {error}"))
-}
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-// ---- synthetic runs ------------------------------------------------------------------
-
-/// The sites of the synthetic fleet and where each one ends up in the current run.
-const FLEET: [(&str, &[Stage], &str); 10] = {
-    use Stage::*;
-    const FULL: &[Stage] = &[Connect, Job, Attach, Check, Migrate, Collect, Done];
-    [
-        ("acme-jira", FULL, "succeeded"),
-        ("acme-wiki", FULL, "succeeded"),
-        ("globex-jira", FULL, "succeeded"),
-        ("globex-wiki", FULL, "warnings"),
-        ("initech", &[Job, Attach, Check, Done], "blocked"),
-        ("hooli-jira", &[Job, Attach, Check, Migrate, Done], "failed"),
-        ("hooli-wiki", &[Done], "skipped"),
-        ("umbrella", &[Job, Attach, Check, Migrate], "running"),
-        ("stark-jira", &[Job, Attach, Check], "running"),
-        ("wayne-wiki", &[], "pending"),
-    ]
-};
-
-/// The current run, two hours in: sites across outcomes and stages, API traffic, checks,
-/// migrated items.
-fn current_run() -> Metrics {
-    let metrics = Metrics::new();
-    metrics.set_run_start(now() - 2.0 * 3600.0);
-    metrics.set_last_success(now() - 22.0 * 3600.0);
-    metrics.init_sites(FLEET.iter().map(|(site, _, _)| *site));
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for (n, (site, stages, outcome)) in FLEET.iter().enumerate() {
-        let mut at = Stage::Queued;
-        for (step, stage) in stages.iter().enumerate() {
-            metrics.set_site_stage(site, at, *stage);
-            let spent = 30 * (n as u64 + 1) * (step as u64 + 1);
-            metrics.observe_stage(at, Duration::from_secs(spent));
-            at = *stage;
-        }
-        *counts.entry(outcome).or_default() += 1;
-    }
-    metrics.set_site_counts(&counts.into_iter().collect::<Vec<_>>());
-    for (check, outcome, sites) in [
-        ("AnonPermission", "FAILED", 2),
-        ("MissingAttachments", "FAILED", 1),
-        ("CloudFreeUserLimit", "WARNING", 3),
-        ("DatabaseSize", "SUCCESS", 8),
-    ] {
-        for _ in 0..sites {
-            metrics.count_check(check, outcome);
-        }
-    }
-    metrics.set_migration_items("Issues", 5000, 1200);
-    metrics.set_migration_items("Attachments", 800, 800);
-    metrics.on_response(Endpoint::CreateJob, "200", Duration::from_millis(300));
-    metrics.on_response(Endpoint::CreateTask, "429", Duration::from_millis(40));
-    metrics.on_rate_limited(Endpoint::CreateTask);
-    metrics.on_retry(Endpoint::CreateTask, "429");
-    metrics.on_rate_wait(RateClass::CreateTask, Duration::from_secs(12));
-    metrics
-}
-
-/// Last night's run of the same fleet, as the Pushgateway would still hold it: all done.
-fn previous_run() -> Metrics {
-    let metrics = Metrics::new();
-    metrics.set_run_start(now() - 26.0 * 3600.0);
-    metrics.init_sites(FLEET.iter().map(|(site, _, _)| *site));
-    for (site, _, _) in FLEET {
-        metrics.set_site_stage(site, Stage::Queued, Stage::Done);
-    }
-    metrics.set_site_counts(&[("succeeded", 9), ("failed", 1)]);
-    for _ in 0..5 {
-        metrics.count_check("AnonPermission", "FAILED");
-    }
-    metrics.set_migration_items("Issues", 5000, 5000);
-    metrics
-}
-
-/// Serves `metrics` like `--metrics-listen` does, until the token is cancelled.
-async fn serve_metrics(metrics: Arc<Metrics>) -> (SocketAddr, CancellationToken) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let status: StatusSource = Arc::new(|| serde_json::json!({}));
-    tokio::spawn(serve(listener, metrics, status, shutdown.clone()));
-    (address, shutdown)
-}
-
-// ---- dashboard and rules -------------------------------------------------------------
-
-fn dashboard() -> Value {
-    serde_json::from_str(&read("dashboards/cmafleet.json")).expect("the dashboard is JSON")
-}
-
-/// Every panel, rows' nested panels included.
-fn panels(dashboard: &Value) -> Vec<&Value> {
-    let mut all = Vec::new();
-    for panel in dashboard["panels"].as_array().expect("panels") {
-        all.push(panel);
-        if let Some(nested) = panel["panels"].as_array() {
-            all.extend(nested);
-        }
-    }
-    all
-}
-
-/// `(panel title, expr)` of every query of the dashboard.
-fn dashboard_queries(dashboard: &Value) -> Vec<(String, String)> {
-    panels(dashboard)
-        .into_iter()
-        .flat_map(|panel| {
-            let title = panel["title"].as_str().unwrap_or_default().to_owned();
-            panel["targets"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(move |target| {
-                    Some((title.clone(), target["expr"].as_str()?.to_owned()))
-                })
-        })
-        .collect()
-}
-
-/// The expression Grafana would send for the shards matching `shard` (`.*` is "All").
-fn as_sent(expr: &str, shard: &str) -> String {
-    let mut sent = expr.to_owned();
-    for (variable, value) in [
-        ("${__rate_interval}", "1m"),
-        ("$__rate_interval", "1m"),
-        ("${__interval}", "15s"),
-        ("$__interval", "15s"),
-        ("${__range}", "1h"),
-        ("$__range", "1h"),
-        ("${shard}", shard),
-        ("$shard", shard),
-    ] {
-        sent = sent.replace(variable, value);
-    }
-    assert!(!sent.contains('$'), "an unknown variable in `{expr}`");
-    sent
-}
-
-/// `(alert, expr)` of every rule of alerts.yaml.
-fn alert_rules() -> Vec<(String, String)> {
-    let rules: Value = serde_yaml_ng::from_str(&read("deploy/prometheus/alerts.yaml")).unwrap();
-    rules["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|group| group["rules"].as_array().unwrap().iter())
-        .map(|rule| {
-            (
-                rule["alert"].as_str().unwrap().to_owned(),
-                rule["expr"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// The metric names an expression selects: identifiers that are not functions, keywords,
-/// label names (in `{…}` or `by (…)`-style lists), strings or durations.
-fn selected_metrics(expr: &str) -> BTreeSet<String> {
-    // Operators, literals, and aggregations (which may take `by (…)` before their argument).
-    const KEYWORDS: &str = "and or unless bool offset inf nan group_left group_right \
-        sum min max avg group stddev stdvar count count_values bottomk topk quantile";
-    const LABEL_LISTS: [&str; 6] = [
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-    ];
-    let chars: Vec<char> = expr.chars().collect();
-    let mut names = BTreeSet::new();
-    let (mut i, mut braces) = (0, 0);
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '"' || c == '\'' {
-            i += 1;
-            while i < chars.len() && chars[i] != c {
-                i += if chars[i] == '\\' { 2 } else { 1 };
-            }
-            i += 1;
-        } else if c == '[' {
-            while i < chars.len() && chars[i] != ']' {
-                i += 1;
-            }
-        } else if c == '{' || c == '}' {
-            braces += if c == '{' { 1 } else { -1 };
-            i += 1;
-        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || "_:".contains(chars[i])) {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            let mut next = i;
-            while next < chars.len() && chars[next].is_whitespace() {
-                next += 1;
-            }
-            let call = chars.get(next) == Some(&'(');
-            if LABEL_LISTS.contains(&word.as_str()) && call {
-                while i < chars.len() && chars[i] != ')' {
-                    i += 1;
-                }
-            } else if braces == 0
-                && !call
-                && !KEYWORDS
-                    .split_whitespace()
-                    .any(|k| k.eq_ignore_ascii_case(&word))
-            {
-                names.insert(word);
-            }
-        } else if c.is_ascii_digit() || c == '.' {
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                i += 1;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    names
-}
-
-/// Every `cmafleet_…` token of a text (a prefix such as `cmafleet_*` is not a name).
-fn cmafleet_tokens(text: &str) -> BTreeSet<String> {
-    let mut tokens = BTreeSet::new();
-    for (at, _) in text.match_indices("cmafleet_") {
-        let before = text[..at].chars().next_back();
-        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
-            continue;
-        }
-        let token: String = text[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
-            .collect();
-        if !token.ends_with('_') {
-            tokens.insert(token);
-        }
-    }
-    tokens
-}
-
-/// Whether `name` is a registered metric, or a series of a registered histogram.
-fn is_registered(registered: &BTreeSet<String>, name: &str) -> bool {
-    registered.contains(name)
-        || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
-            name.strip_suffix(suffix)
-                .is_some_and(|base| registered.contains(base) && base.ends_with("_seconds"))
-        })
-}
-
-fn registered_names() -> BTreeSet<String> {
-    Metrics::new().metric_names().into_iter().collect()
 }
 
 #[test]
