@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::ProgressMode;
-use crate::fleet::ledger::StatusView;
+use crate::metrics::registry::{PENDING, RUNNING};
+use crate::metrics::status::RunStatus;
 
 /// Lines of in-flight sites shown under the bar.
 const IN_FLIGHT_LINES: usize = 8;
@@ -28,7 +29,7 @@ pub fn live_enabled(mode: Option<ProgressMode>) -> bool {
 }
 
 /// Builds the progress callback the coordinator calls after every refresh.
-pub fn reporter(live: bool, interval: Duration) -> Box<dyn FnMut(&StatusView) + Send> {
+pub fn reporter(live: bool, interval: Duration) -> Box<dyn FnMut(&RunStatus) + Send> {
     if live {
         let mut view = LiveView::new();
         Box::new(move |status| view.update(status))
@@ -73,26 +74,28 @@ impl LiveView {
         LiveView { bar, lines }
     }
 
-    fn update(&mut self, status: &StatusView) {
-        self.bar
-            .set_prefix(format!("{} {}", status.mode, status.run_id));
+    fn update(&mut self, status: &RunStatus) {
+        let mode = status.mode.map(|mode| mode.as_str()).unwrap_or("run");
+        self.bar.set_prefix(format!("{mode} {}", status.run_id));
         self.bar.set_length(status.total as u64);
-        self.bar.set_position(status.done as u64);
+        self.bar.set_position(done(status) as u64);
         self.bar.set_message(format!(
             "{}  running {}  {}",
             counts_text(status),
-            status.running,
+            count(status, RUNNING),
             eta_text(status)
         ));
-        let mut in_flight = status.in_flight.clone();
-        in_flight.sort_by(|a, b| b.stage_seconds.total_cmp(&a.stage_seconds));
+        let in_flight = &status.in_flight;
+        let now = chrono::Utc::now();
         for (index, line) in self.lines.iter().enumerate() {
             match in_flight.get(index) {
                 Some(site) => line.set_message(format!(
                     "{:<32} {:<8} {}",
                     site.site,
                     site.stage.as_str(),
-                    humantime::format_duration(Duration::from_secs(site.stage_seconds as u64))
+                    humantime::format_duration(Duration::from_secs(
+                        (now - site.since).num_seconds().max(0) as u64
+                    ))
                 )),
                 None => line.set_message(String::new()),
             }
@@ -123,16 +126,17 @@ struct ProgressLines {
 }
 
 impl ProgressLines {
-    fn update(&mut self, status: &StatusView) {
+    fn update(&mut self, status: &RunStatus) {
         let due = self.last.is_none_or(|last| last.elapsed() >= self.interval);
+        let (done, running) = (done(status), count(status, RUNNING));
         let wave_boundary =
-            status.running == 0 && status.pending > 0 && self.last_wave_done != Some(status.done);
+            running == 0 && count(status, PENDING) > 0 && self.last_wave_done != Some(done);
         if !(due || wave_boundary || status.finished) {
             return;
         }
         self.last = Some(Instant::now());
         if wave_boundary {
-            self.last_wave_done = Some(status.done);
+            self.last_wave_done = Some(done);
         }
         let what = if status.finished {
             "finished"
@@ -142,14 +146,12 @@ impl ProgressLines {
             "progress"
         };
         tracing::info!(
-            done = status.done,
+            done,
             total = status.total,
-            running = status.running,
-            "{what}: {}/{} sites done ({}), {} running{}",
-            status.done,
+            running,
+            "{what}: {done}/{} sites done ({}), {running} running{}",
             status.total,
             counts_text(status),
-            status.running,
             match eta_text(status) {
                 eta if eta.is_empty() => String::new(),
                 eta => format!(", {eta}"),
@@ -158,11 +160,23 @@ impl ProgressLines {
     }
 }
 
-fn counts_text(status: &StatusView) -> String {
+fn count(status: &RunStatus, word: &str) -> usize {
+    status.counts.get(word).copied().unwrap_or(0)
+}
+
+/// Sites with an outcome.
+fn done(status: &RunStatus) -> usize {
+    status
+        .total
+        .saturating_sub(count(status, PENDING) + count(status, RUNNING))
+}
+
+/// The outcomes reached so far, e.g. `succeeded 3, blocked 1`.
+fn counts_text(status: &RunStatus) -> String {
     let parts: Vec<String> = status
         .counts
         .iter()
-        .filter(|(_, count)| **count > 0)
+        .filter(|(word, count)| **count > 0 && *word != PENDING && *word != RUNNING)
         .map(|(outcome, count)| format!("{outcome} {count}"))
         .collect();
     if parts.is_empty() {
@@ -172,7 +186,7 @@ fn counts_text(status: &StatusView) -> String {
     }
 }
 
-fn eta_text(status: &StatusView) -> String {
+fn eta_text(status: &RunStatus) -> String {
     match status.eta_seconds {
         Some(seconds) if !status.finished => {
             format!(

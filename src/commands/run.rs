@@ -15,12 +15,12 @@ use crate::cma::client::ServerCredentials;
 use crate::config::{RunSettings, Selection};
 use crate::exit;
 use crate::fleet::coordinator::{self, Credentials, FleetRun, RunResult};
-use crate::fleet::ledger::StatusView;
 use crate::fleet::shutdown::Shutdown;
 use crate::fleet::{Mode, Outcome};
 use crate::inventory::{self, Secret, SecretRef, ServerAuth, Site};
 use crate::metrics::Metrics;
 use crate::metrics::server::StatusSource;
+use crate::metrics::status::RunStatus;
 use crate::progress;
 use crate::report::ReportWriter;
 use crate::state::{RunLock, Store};
@@ -260,22 +260,14 @@ fn print_summary(result: &RunResult) {
     );
 }
 
-fn initial_status(run_id: &str, mode: Mode, total: usize) -> StatusView {
-    StatusView {
+fn initial_status(run_id: &str, mode: Mode, total: usize) -> RunStatus {
+    RunStatus {
         run_id: run_id.to_owned(),
-        mode,
-        shard: None,
-        started_at: Utc::now(),
-        elapsed_seconds: 0.0,
+        mode: Some(mode),
+        started_at: Some(Utc::now()),
         total,
-        done: 0,
-        pending: total,
-        running: 0,
-        counts: BTreeMap::new(),
-        in_flight: Vec::new(),
-        recent_errors: Vec::new(),
-        eta_seconds: None,
-        finished: false,
+        counts: BTreeMap::from([(crate::metrics::registry::PENDING.to_owned(), total)]),
+        ..RunStatus::default()
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::events::{Event, EventKind, SiteEvents};
-use super::ledger::{Ledger, Progress, SiteEntry, StatusView};
+use super::ledger::{Ledger, Progress, SiteEntry};
 use super::limits::RateLimits;
 use super::pipeline::{self, PipelinePolicy, SitePlan};
 use super::shutdown::{CancelReason, Shutdown};
@@ -26,6 +26,7 @@ use crate::config::RunSettings;
 use crate::exit;
 use crate::inventory::{Secret, Site};
 use crate::metrics::Metrics;
+use crate::metrics::status::RunStatus;
 use crate::report::ReportWriter;
 use crate::report::model::{CheckResult, RunInfo, RunReport};
 use crate::state::{JobRecord, StateError, Store};
@@ -55,9 +56,9 @@ pub struct FleetRun {
     pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
     /// Where the live status is published (the `/status.json` route reads it).
-    pub status: Arc<Mutex<StatusView>>,
+    pub status: Arc<Mutex<RunStatus>>,
     /// Called with the live status after each refresh (terminal view, progress lines).
-    pub on_progress: Box<dyn FnMut(&StatusView) + Send>,
+    pub on_progress: Box<dyn FnMut(&RunStatus) + Send>,
 }
 
 /// How a run ended.
@@ -81,8 +82,8 @@ struct Coordinator {
     store: Store,
     writer: ReportWriter,
     shutdown: Shutdown,
-    status: Arc<Mutex<StatusView>>,
-    on_progress: Box<dyn FnMut(&StatusView) + Send>,
+    status: Arc<Mutex<RunStatus>>,
+    on_progress: Box<dyn FnMut(&RunStatus) + Send>,
     started: Instant,
     /// Cloud clients per user (each with that user's rate buckets).
     clouds: HashMap<String, CloudClient>,
@@ -241,6 +242,18 @@ impl Coordinator {
         self.ledger
             .metrics()
             .set_run_start(self.run.started_at.timestamp_millis() as f64 / 1000.0);
+        // The last successful run's end, so CmafleetNoRecentSuccess sees history on a fresh process.
+        let last_ok = self
+            .store
+            .runs()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|run| run.exit_code == Some(0));
+        if let Some(at) = last_ok.and_then(|run| run.finished_at) {
+            self.ledger
+                .metrics()
+                .set_last_success(at.timestamp_millis() as f64 / 1000.0);
+        }
         if let Err(error) = self.store.transaction(|tx| tx.begin_run(&self.run)) {
             self.fail_store(error);
         }

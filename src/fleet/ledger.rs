@@ -13,6 +13,7 @@ use super::verdict;
 use super::{Mode, Outcome, Stage};
 use crate::inventory::Site;
 use crate::metrics::Metrics;
+use crate::metrics::status::{InFlightSite, RunStatus, SiteError};
 use crate::report::model::{RunInfo, RunReport, SiteReport, StageSpan, TaskReport};
 use crate::state::SiteState;
 
@@ -285,8 +286,8 @@ impl Ledger {
             .iter()
             .map(|(outcome, n)| (outcome.as_str(), *n))
             .collect();
-        series.push(("pending", pending));
-        series.push(("running", running));
+        series.push((crate::metrics::registry::PENDING, pending));
+        series.push((crate::metrics::registry::RUNNING, running));
         self.metrics.set_site_counts(&series);
     }
 
@@ -302,44 +303,48 @@ impl Ledger {
     }
 
     /// The live status document (`/status.json`, the terminal view, progress lines).
-    pub fn status(&self, run: &RunInfo, started: Instant) -> StatusView {
+    pub fn status(&self, run: &RunInfo, started: Instant) -> RunStatus {
         let (counts, pending, running) = self.counts();
         let total = self.entries.len();
         let done = total - pending - running;
         let elapsed = started.elapsed().as_secs_f64();
         let eta_seconds =
             (done > 0 && done < total).then(|| elapsed / done as f64 * (total - done) as f64);
-        let now = Instant::now();
-        let in_flight = self
+        let now = Utc::now();
+        let mut in_flight: Vec<InFlightSite> = self
             .entries
             .iter()
             .filter(|entry| entry.progress == Progress::Running)
-            .map(|entry| InFlight {
+            .map(|entry| InFlightSite {
                 site: entry.site.name.clone(),
                 stage: entry.report.stage,
-                stage_seconds: now.duration_since(entry.stage_since).as_secs_f64(),
+                since: entry
+                    .report
+                    .stages
+                    .last()
+                    .map_or(now, |span| span.started_at),
             })
             .collect();
-        StatusView {
+        in_flight.sort_by_key(|site| site.since);
+        let mut counts: BTreeMap<String, usize> = counts
+            .into_iter()
+            .map(|(outcome, n)| (outcome.as_str().to_owned(), n))
+            .collect();
+        counts.insert(crate::metrics::registry::PENDING.to_owned(), pending);
+        counts.insert(crate::metrics::registry::RUNNING.to_owned(), running);
+        RunStatus {
             run_id: run.run_id.clone(),
-            mode: run.mode,
+            mode: Some(run.mode),
             shard: run.shard.clone(),
-            started_at: run.started_at,
-            elapsed_seconds: elapsed,
+            started_at: Some(run.started_at),
             total,
-            done,
-            pending,
-            running,
-            counts: counts
-                .into_iter()
-                .map(|(outcome, n)| (outcome.as_str().to_owned(), n))
-                .collect(),
+            counts,
             in_flight,
             recent_errors: self
                 .recent_errors
                 .iter()
                 .rev()
-                .map(|(site, message, at)| RecentError {
+                .map(|(site, message, at)| SiteError {
                     site: site.clone(),
                     message: message.clone(),
                     at: *at,
@@ -359,38 +364,4 @@ fn task_report(entry: &mut SiteEntry, intent_id: i64) -> Option<&mut TaskReport>
         .iter_mut()
         .rev()
         .find(|task| &task.task_id == task_id)
-}
-
-/// A snapshot of the run for people: the live page, the terminal view, progress lines.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct StatusView {
-    pub run_id: String,
-    pub mode: Mode,
-    pub shard: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub elapsed_seconds: f64,
-    pub total: usize,
-    pub done: usize,
-    pub pending: usize,
-    pub running: usize,
-    pub counts: BTreeMap<String, usize>,
-    pub in_flight: Vec<InFlight>,
-    pub recent_errors: Vec<RecentError>,
-    pub eta_seconds: Option<f64>,
-    /// The run has ended (final values).
-    pub finished: bool,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct InFlight {
-    pub site: String,
-    pub stage: Stage,
-    pub stage_seconds: f64,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RecentError {
-    pub site: String,
-    pub message: String,
-    pub at: DateTime<Utc>,
 }

@@ -1,71 +1,349 @@
 //! The metric names and their owned `Registry`. Labels come from bounded sets only:
 //! outcomes, stages, route templates, status codes, bucket classes, check names, site names.
-//!
-//! SKELETON: signatures fixed; bodies to be written (issue 6).
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use prometheus::core::Collector;
+use prometheus::{
+    CounterVec, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use super::labels;
 use crate::cma::client::ApiObserver;
 use crate::cma::{Endpoint, RateClass};
-use crate::fleet::Stage;
+use crate::fleet::{Outcome, Stage};
+
+/// Every metric name of SPEC.md, spelled here and nowhere else in the program.
+pub mod names {
+    pub const SITES: &str = "cmafleet_sites";
+    pub const SITE_STAGE: &str = "cmafleet_site_stage";
+    pub const STAGE_DURATION_SECONDS: &str = "cmafleet_stage_duration_seconds";
+    pub const API_REQUESTS_TOTAL: &str = "cmafleet_api_requests_total";
+    pub const API_REQUEST_DURATION_SECONDS: &str = "cmafleet_api_request_duration_seconds";
+    pub const API_RETRIES_TOTAL: &str = "cmafleet_api_retries_total";
+    pub const RATE_LIMITED_TOTAL: &str = "cmafleet_rate_limited_total";
+    pub const RATE_LIMIT_WAIT_SECONDS_TOTAL: &str = "cmafleet_rate_limit_wait_seconds_total";
+    pub const CHECK_RESULTS_TOTAL: &str = "cmafleet_check_results_total";
+    pub const MIGRATION_ITEMS: &str = "cmafleet_migration_items";
+    pub const RUN_START_TIMESTAMP_SECONDS: &str = "cmafleet_run_start_timestamp_seconds";
+    pub const LAST_SUCCESS_TIMESTAMP_SECONDS: &str = "cmafleet_last_success_timestamp_seconds";
+    pub const BUILD_INFO: &str = "cmafleet_build_info";
+
+    /// All of them, in SPEC.md's order.
+    pub const ALL: [&str; 13] = [
+        SITES,
+        SITE_STAGE,
+        STAGE_DURATION_SECONDS,
+        API_REQUESTS_TOTAL,
+        API_REQUEST_DURATION_SECONDS,
+        API_RETRIES_TOTAL,
+        RATE_LIMITED_TOTAL,
+        RATE_LIMIT_WAIT_SECONDS_TOTAL,
+        CHECK_RESULTS_TOTAL,
+        MIGRATION_ITEMS,
+        RUN_START_TIMESTAMP_SECONDS,
+        LAST_SUCCESS_TIMESTAMP_SECONDS,
+        BUILD_INFO,
+    ];
+}
+
+/// `cmafleet_sites` counts these besides the outcomes: sites not admitted yet, and in flight.
+pub const PENDING: &str = "pending";
+pub const RUNNING: &str = "running";
+
+/// A stage lasts from seconds (job creation) to hours (a large migration).
+const STAGE_BUCKETS: [f64; 15] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
+    28800.0, 86400.0,
+];
+
+/// An API call lasts milliseconds to the client's request timeout (a minute).
+const REQUEST_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
 /// The run's metrics. Cheap to update from any task.
-pub struct Metrics {}
+pub struct Metrics {
+    /// Owned, so tests and several runs in one process never share series (the
+    /// process-global default registry would).
+    registry: Registry,
+    /// Every collector we registered, to list the names the registry holds even before a
+    /// family has its first series (the text format omits empty families).
+    collectors: Vec<Box<dyn Collector>>,
+    sites: IntGaugeVec,
+    site_stage: IntGaugeVec,
+    /// The stage each site's single `cmafleet_site_stage` series carries now, so a move
+    /// removes exactly that series whatever the caller believes the old stage was.
+    current_stage: Mutex<HashMap<String, Stage>>,
+    stage_duration: HistogramVec,
+    api_requests: IntCounterVec,
+    api_duration: HistogramVec,
+    api_retries: IntCounterVec,
+    rate_limited: IntCounterVec,
+    rate_wait: CounterVec,
+    check_results: IntCounterVec,
+    migration_items: IntGaugeVec,
+    run_start: Gauge,
+    last_success: Gauge,
+}
 
 impl Metrics {
     /// Registers every metric; series for every outcome and stage start at zero.
     pub fn new() -> Metrics {
-        todo!()
+        let registry = Registry::new();
+        let mut collectors: Vec<Box<dyn Collector>> = Vec::new();
+        let mut add = |collector: &dyn CloneCollector| {
+            registry
+                .register(collector.boxed())
+                .expect("every metric name is registered once");
+            collectors.push(collector.boxed());
+        };
+
+        let sites = int_gauge_vec(
+            names::SITES,
+            "Sites of this run by outcome, plus pending (not admitted yet) and running.",
+            &["outcome"],
+        );
+        add(&sites);
+        let site_stage = int_gauge_vec(
+            names::SITE_STAGE,
+            "1 for each inventory row, labelled with the site's current stage.",
+            &["site", "stage"],
+        );
+        add(&site_stage);
+        let stage_duration = histogram_vec(
+            names::STAGE_DURATION_SECONDS,
+            "Time sites spent in each stage, observed when a site leaves the stage.",
+            &["stage"],
+            &STAGE_BUCKETS,
+        );
+        add(&stage_duration);
+        let api_requests = int_counter_vec(
+            names::API_REQUESTS_TOTAL,
+            "CMA API attempts by route template and HTTP status (or timeout/connect/error).",
+            &["endpoint", "code"],
+        );
+        add(&api_requests);
+        let api_duration = histogram_vec(
+            names::API_REQUEST_DURATION_SECONDS,
+            "Duration of CMA API attempts by route template.",
+            &["endpoint"],
+            &REQUEST_BUCKETS,
+        );
+        add(&api_duration);
+        let api_retries = int_counter_vec(
+            names::API_RETRIES_TOTAL,
+            "CMA API retries by route template and reason.",
+            &["endpoint", "reason"],
+        );
+        add(&api_retries);
+        let rate_limited = int_counter_vec(
+            names::RATE_LIMITED_TOTAL,
+            "HTTP 429 answers received, by route template.",
+            &["endpoint"],
+        );
+        add(&rate_limited);
+        let rate_wait = CounterVec::new(
+            Opts::new(
+                names::RATE_LIMIT_WAIT_SECONDS_TOTAL,
+                "Seconds requests waited on a rate bucket before being sent, by bucket class.",
+            ),
+            &["bucket"],
+        )
+        .expect("metric options are static and valid");
+        add(&rate_wait);
+        let check_results = int_counter_vec(
+            names::CHECK_RESULTS_TOTAL,
+            "Pre-migration check results recorded, by check name and outcome.",
+            &["check", "outcome"],
+        );
+        add(&check_results);
+        let migration_items = int_gauge_vec(
+            names::MIGRATION_ITEMS,
+            "Fleet sums of the migration progress counters, by item and state (total, processed).",
+            &["item", "state"],
+        );
+        add(&migration_items);
+        let run_start = Gauge::new(
+            names::RUN_START_TIMESTAMP_SECONDS,
+            "Unix time this run started.",
+        )
+        .expect("metric options are static and valid");
+        add(&run_start);
+        let last_success = Gauge::new(
+            names::LAST_SUCCESS_TIMESTAMP_SECONDS,
+            "Unix time the last run that exited 0 ended (0 when unknown).",
+        )
+        .expect("metric options are static and valid");
+        add(&last_success);
+        let build_info = int_gauge_vec(
+            names::BUILD_INFO,
+            "Always 1; the version label says which cmafleet produced these metrics.",
+            &["version"],
+        );
+        add(&build_info);
+
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("the process collector is registered once");
+
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for outcome in site_count_labels() {
+            sites.with_label_values(&[outcome]).set(0);
+        }
+        for stage in Stage::ALL {
+            let _ = stage_duration.with_label_values(&[stage.as_str()]);
+        }
+        for endpoint in Endpoint::ALL {
+            let _ = api_duration.with_label_values(&[endpoint.template()]);
+            let _ = rate_limited.with_label_values(&[endpoint.template()]);
+        }
+        for class in RateClass::ALL {
+            let _ = rate_wait.with_label_values(&[class.as_str()]);
+        }
+
+        Metrics {
+            registry,
+            collectors,
+            sites,
+            site_stage,
+            current_stage: Mutex::new(HashMap::new()),
+            stage_duration,
+            api_requests,
+            api_duration,
+            api_retries,
+            rate_limited,
+            rate_wait,
+            check_results,
+            migration_items,
+            run_start,
+            last_success,
+        }
     }
 
     /// `cmafleet_site_stage`: one series per inventory row, all at `queued`.
+    /// Site names come validated from the inventory (`[a-z0-9][a-z0-9._-]*`). Calling it
+    /// again replaces the previous set of sites.
     pub fn init_sites<'a>(&self, sites: impl IntoIterator<Item = &'a str>) {
-        let _ = sites.into_iter();
-        todo!()
+        let mut current = self.stages();
+        self.site_stage.reset();
+        current.clear();
+        for site in sites {
+            self.site_stage
+                .with_label_values(&[site, Stage::Queued.as_str()])
+                .set(1);
+            current.insert(site.to_owned(), Stage::Queued);
+        }
     }
 
-    /// Moves a site's `cmafleet_site_stage` series to `stage`.
+    /// Moves a site's `cmafleet_site_stage` series to `stage`: the old series is removed,
+    /// so the site keeps exactly one. A site not seen before gets its series here.
     pub fn set_site_stage(&self, site: &str, from: Stage, to: Stage) {
-        let _ = (site, from, to);
-        todo!()
+        let mut current = self.stages();
+        let previous = current.insert(site.to_owned(), to);
+        for old in [previous, Some(from)].into_iter().flatten() {
+            if old != to {
+                // Absent already is fine: the series we remove may never have existed.
+                let _ = self.site_stage.remove_label_values(&[site, old.as_str()]);
+            }
+        }
+        self.site_stage
+            .with_label_values(&[site, to.as_str()])
+            .set(1);
     }
 
     /// `cmafleet_sites{outcome}`: counts for every outcome plus `pending` and `running`.
+    /// A full snapshot: a known outcome missing from `counts` is set to 0; words outside the
+    /// vocabulary are ignored (labels stay a bounded set).
     pub fn set_site_counts(&self, counts: &[(&str, usize)]) {
-        let _ = counts;
-        todo!()
+        for outcome in site_count_labels() {
+            let count = counts
+                .iter()
+                .filter(|(word, _)| *word == outcome)
+                .map(|(_, count)| *count)
+                .sum::<usize>();
+            self.sites
+                .with_label_values(&[outcome])
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        for (word, _) in counts {
+            if !site_count_labels().any(|known| known == *word) {
+                tracing::warn!(outcome = %word, "site count for an unknown outcome ignored");
+            }
+        }
     }
 
+    /// `cmafleet_stage_duration_seconds{stage}`: call once each time a site leaves `stage`
+    /// (the Stalled alert reads a quiet `_count` as "no transition").
     pub fn observe_stage(&self, stage: Stage, spent: Duration) {
-        let _ = (stage, spent);
-        todo!()
+        self.stage_duration
+            .with_label_values(&[stage.as_str()])
+            .observe(spent.as_secs_f64());
     }
 
-    /// `cmafleet_check_results_total{check, outcome}`.
+    /// `cmafleet_check_results_total{check, outcome}`: once per site and check when the
+    /// check finishes. `outcome` as the service said it (`SUCCESS`, `WARNING`, `FAILED`,
+    /// `SKIPPED`, any case; anything else counts as `UNKNOWN`).
     pub fn count_check(&self, check: &str, outcome: &str) {
-        let _ = (check, outcome);
-        todo!()
+        self.check_results
+            .with_label_values(&[labels::opaque_name(check), labels::check_outcome(outcome)])
+            .inc();
     }
 
     /// `cmafleet_migration_items{item, state}` (fleet sums).
     pub fn set_migration_items(&self, item: &str, total: u64, processed: u64) {
-        let _ = (item, total, processed);
-        todo!()
+        let item = labels::opaque_name(item);
+        for (state, value) in [("total", total), ("processed", processed)] {
+            self.migration_items
+                .with_label_values(&[item, state])
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn set_run_start(&self, epoch_seconds: f64) {
-        let _ = epoch_seconds;
-        todo!()
+        self.run_start.set(epoch_seconds);
     }
 
+    /// The end of the last run that exited 0 on this state dir: set it at start from the
+    /// state store, and again when this run ends with exit 0.
     pub fn set_last_success(&self, epoch_seconds: f64) {
-        let _ = epoch_seconds;
-        todo!()
+        self.last_success.set(epoch_seconds);
     }
 
     /// The Prometheus text format (0.0.4) of every metric.
     pub fn encode(&self) -> String {
-        todo!()
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_else(|error| {
+                // Only malformed families fail to encode; ours are built from static options.
+                tracing::error!(%error, "failed to encode metrics");
+                String::new()
+            })
+    }
+
+    /// The names of every registered `cmafleet_*` metric family, whether or not it has a
+    /// series yet.
+    pub fn metric_names(&self) -> Vec<String> {
+        self.collectors
+            .iter()
+            .flat_map(|collector| collector.desc())
+            .map(|desc| desc.fq_name.clone())
+            .collect()
+    }
+
+    fn stages(&self) -> std::sync::MutexGuard<'_, HashMap<String, Stage>> {
+        // The map is rebuilt from plain inserts; a panic elsewhere cannot leave it torn.
+        self.current_stage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -77,19 +355,64 @@ impl Default for Metrics {
 
 impl ApiObserver for Metrics {
     fn on_response(&self, endpoint: Endpoint, code: &str, elapsed: Duration) {
-        let _ = (endpoint, code, elapsed);
-        todo!()
+        self.api_requests
+            .with_label_values(&[endpoint.template(), labels::response_code(code)])
+            .inc();
+        self.api_duration
+            .with_label_values(&[endpoint.template()])
+            .observe(elapsed.as_secs_f64());
     }
     fn on_retry(&self, endpoint: Endpoint, reason: &'static str) {
-        let _ = (endpoint, reason);
-        todo!()
+        self.api_retries
+            .with_label_values(&[endpoint.template(), reason])
+            .inc();
     }
     fn on_rate_limited(&self, endpoint: Endpoint) {
-        let _ = endpoint;
-        todo!()
+        self.rate_limited
+            .with_label_values(&[endpoint.template()])
+            .inc();
     }
     fn on_rate_wait(&self, class: RateClass, waited: Duration) {
-        let _ = (class, waited);
-        todo!()
+        self.rate_wait
+            .with_label_values(&[class.as_str()])
+            .inc_by(waited.as_secs_f64());
     }
 }
+
+/// A collector we can register and also keep (registering consumes a box).
+trait CloneCollector {
+    fn boxed(&self) -> Box<dyn Collector>;
+}
+
+impl<C: Collector + Clone + 'static> CloneCollector for C {
+    fn boxed(&self) -> Box<dyn Collector> {
+        Box::new(self.clone())
+    }
+}
+
+/// The `outcome` label values of `cmafleet_sites`.
+fn site_count_labels() -> impl Iterator<Item = &'static str> {
+    Outcome::ALL
+        .into_iter()
+        .map(Outcome::as_str)
+        .chain([PENDING, RUNNING])
+}
+
+fn int_gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).expect("metric options are static and valid")
+}
+
+fn int_counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("metric options are static and valid")
+}
+
+fn histogram_vec(name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> HistogramVec {
+    HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )
+    .expect("metric options are static and valid")
+}
+
+#[cfg(test)]
+mod tests;
