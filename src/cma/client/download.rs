@@ -40,9 +40,7 @@ impl CloudClient {
         let temp = temp_path(dest);
         let result = self
             .http
-            .with_retries(ENDPOINT, None, cancel, async || {
-                self.fetch(&url, &temp, cancel).await
-            })
+            .with_retries(ENDPOINT, None, cancel, || self.fetch(&url, &temp, cancel))
             .await;
         let result = match result {
             Ok(size) => tokio::fs::rename(&temp, dest)

@@ -118,8 +118,8 @@ impl HttpClient {
         cancel: &CancellationToken,
     ) -> Result<Answer, ApiError> {
         let result = self
-            .with_retries(call.endpoint, call.gate, cancel, async || {
-                self.attempt(call, cancel).await
+            .with_retries(call.endpoint, call.gate, cancel, || {
+                self.attempt(call, cancel)
             })
             .await;
         result.map_err(|error| {
@@ -156,13 +156,16 @@ impl HttpClient {
 
     /// The retry loop shared by API calls and artifact downloads: waits on the gate before
     /// every attempt, pauses the gate on a 429, backs off with jitter, stays cancellable.
-    pub(super) async fn with_retries<T>(
+    pub(super) async fn with_retries<T, F>(
         &self,
         endpoint: Endpoint,
         gate: Option<&dyn RequestGate>,
         cancel: &CancellationToken,
-        mut attempt: impl AsyncFnMut() -> Result<T, Failure>,
-    ) -> Result<T, ApiError> {
+        mut attempt: impl FnMut() -> F,
+    ) -> Result<T, ApiError>
+    where
+        F: std::future::Future<Output = Result<T, Failure>>,
+    {
         let policy = &self.settings.retry;
         let class = endpoint.rate_class();
         let mut number = 1u32;
