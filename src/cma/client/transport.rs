@@ -422,10 +422,7 @@ fn classify(
         };
     }
     // An error body is only read for its message: a broken or huge one is no worse than none.
-    let body = match body {
-        Ok(body) => body,
-        Err(_) => Vec::new(),
-    };
+    let body = body.unwrap_or_default();
     let said = ServiceMessage::read(&headers, &body);
     let message = said
         .text

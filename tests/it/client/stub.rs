@@ -198,26 +198,21 @@ impl RawServer {
 }
 
 async fn serve_raw(mut socket: TcpStream, fault: Fault, counter: Arc<AtomicUsize>) {
-    loop {
-        if !read_request(&mut socket).await {
-            return;
-        }
-        counter.fetch_add(1, Ordering::SeqCst);
-        match fault {
-            Fault::Silence => {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                return;
-            }
-            Fault::Drop => return,
-            Fault::CutBody => {
-                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n";
-                let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket
-                    .write_all(br#"{"name": "cut", "flow": "jira-onpre"#)
-                    .await;
-                let _ = socket.flush().await;
-                return;
-            }
+    if !read_request(&mut socket).await {
+        return;
+    }
+    counter.fetch_add(1, Ordering::SeqCst);
+    match fault {
+        Fault::Silence => tokio::time::sleep(Duration::from_secs(60)).await,
+        Fault::Drop => {}
+        Fault::CutBody => {
+            let head =
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n";
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket
+                .write_all(br#"{"name": "cut", "flow": "jira-onpre"#)
+                .await;
+            let _ = socket.flush().await;
         }
     }
 }
