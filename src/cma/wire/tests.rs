@@ -320,7 +320,7 @@ fn answers_with_unknown_fields_and_odd_ids_parse() {
     assert_eq!(flat.definition.destination.url, "https://a.atlassian.net");
     let token: TokenResponse = serde_json::from_str(r#"{"token":"t-1"}"#).unwrap();
     assert_eq!(token.token.expose(), "t-1");
-    assert_eq!(format!("{token:?}").contains("t-1"), false);
+    assert!(!format!("{token:?}").contains("t-1"));
     let saved: SaveTokenResponse = serde_json::from_str("{}").unwrap();
     assert_eq!(saved, SaveTokenResponse::default());
 }
