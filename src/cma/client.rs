@@ -12,6 +12,7 @@
 //! [`ErrorKind::Redirect`](super::ErrorKind::Redirect)), a `links.next` on another origin is
 //! refused, and artifacts on other hosts (presigned URLs) are fetched without credentials.
 
+mod answer;
 mod cloud;
 mod download;
 mod paging;

@@ -8,8 +8,9 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::answer::basic_secrets;
 use super::paging::Pages;
-use super::transport::{Auth, Call, api_error, basic_secrets};
+use super::transport::{Auth, Call, api_error};
 use super::{HttpClient, RequestGate, StatusQuery};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::wire::{

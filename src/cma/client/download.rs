@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::CloudClient;
+use super::answer::{basic_secrets, redact, shown_location};
 use super::transport::{
-    Failure, api_error, basic_secrets, cancelled, classify_error_answer, redact, send_failure,
-    shown_location, transport_message,
+    Failure, api_error, cancelled, classify_error_answer, send_failure, transport_message,
 };
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::wire::Artifact;

@@ -5,8 +5,9 @@ use reqwest::Method;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::answer::basic_secrets;
 use super::cloud::join_path;
-use super::transport::{Auth, Call, api_error, basic_secrets};
+use super::transport::{Auth, Call, api_error};
 use super::{HttpClient, ServerCredentials};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::wire::{AttachResponse, SaveTokenRequest, SaveTokenResponse};
