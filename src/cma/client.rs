@@ -2,23 +2,36 @@
 //! request, no redirects, tolerant parsing, pagination in every form, bounded retries for
 //! reads, and never a blind retry of a create.
 //!
-//! SKELETON: signatures fixed; bodies to be written (issue 3).
+//! The pieces: [`HttpClient`] is the one connection pool of a run and runs every attempt
+//! (`transport`: timeouts, capped bodies, classification, the retry loop); [`CloudClient`]
+//! (`cloud`) is one cloud user's view of the API, every request waiting first on that user's
+//! [`RequestGate`]; [`ServerClient`] (`server`) talks to one Server/DC instance; `paging`
+//! resolves `links.next` in each of its forms; `download` streams artifacts to disk.
+//!
+//! Credentials go only to their own origin: redirects are never followed (a 3xx is
+//! [`ErrorKind::Redirect`](super::ErrorKind::Redirect)), a `links.next` on another origin is
+//! refused, and artifacts on other hosts (presigned URLs) are fetched without credentials.
 
-use std::path::Path;
+mod answer;
+mod cloud;
+mod download;
+mod paging;
+mod server;
+mod transport;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use tokio_util::sync::CancellationToken;
-use url::Url;
 
-use super::error::{ApiError, Endpoint, RateClass};
+use super::error::{ApiError, Endpoint, ErrorKind, RateClass};
 use super::retry::RetryPolicy;
-use super::wire::{
-    Artifact, AttachResponse, CreateJobResponse, CreateTaskRequest, CreateTaskResponse,
-    GetJobResponse, JobDefinition, SaveTokenResponse, StatusNode, Task, TokenResponse,
-};
 use crate::inventory::Secret;
+
+pub use cloud::CloudClient;
+pub use server::ServerClient;
 
 /// Receives telemetry about every request; the metrics module implements it. Labels are
 /// bounded: route templates, status codes, reason words.
@@ -50,6 +63,9 @@ pub struct Cancelled;
 
 /// What every cloud request waits on first: the rate buckets of one cloud user
 /// (`fleet::limits` implements it). A 429 pauses the class for everyone of that user.
+///
+/// The gate reports its own waits to the observer (`on_rate_wait`); the client does not
+/// report them again.
 pub trait RequestGate: Send + Sync + 'static {
     /// Waits for a token of `class`; returns how long it waited.
     fn acquire<'a>(
@@ -61,16 +77,39 @@ pub trait RequestGate: Send + Sync + 'static {
     fn pause(&self, class: RateClass, wait: Duration);
 }
 
+/// A gate that never waits (server-side calls, one-off commands, tests).
+pub struct OpenGate;
+
+impl RequestGate for OpenGate {
+    fn acquire<'a>(
+        &'a self,
+        _: RateClass,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Duration, Cancelled>> {
+        let result = if cancel.is_cancelled() {
+            Err(Cancelled)
+        } else {
+            Ok(Duration::ZERO)
+        };
+        Box::pin(std::future::ready(result))
+    }
+
+    fn pause(&self, _: RateClass, _: Duration) {}
+}
+
 /// Transport settings shared by every client.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
     pub connect_timeout: Duration,
-    /// Total time for one attempt, body included.
+    /// Total time for one attempt, body included. For artifact downloads, the time allowed
+    /// for the answer's head and then between two chunks of its body.
     pub request_timeout: Duration,
     /// Retries of reads (and of creates that certainly did not arrive).
     pub retry: RetryPolicy,
     /// Bodies larger than this are refused (`ErrorKind::Decode`), never read whole.
     pub max_body_bytes: usize,
+    /// Artifacts larger than this are refused; what was written is removed.
+    pub max_artifact_bytes: u64,
     pub user_agent: String,
 }
 
@@ -81,6 +120,7 @@ impl Default for ClientSettings {
             request_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             max_body_bytes: 16 * 1024 * 1024,
+            max_artifact_bytes: 1024 * 1024 * 1024,
             user_agent: format!("cmafleet/{}", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -99,8 +139,37 @@ impl HttpClient {
         settings: ClientSettings,
         observer: Arc<dyn ApiObserver>,
     ) -> Result<HttpClient, ApiError> {
-        let _ = (&settings, &observer);
-        todo!()
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let inner = reqwest::Client::builder()
+            .user_agent(settings.user_agent.clone())
+            .default_headers(headers)
+            .connect_timeout(settings.connect_timeout)
+            // Our own deadline covers each attempt (see `transport`); this one is a backstop
+            // against a body that trickles forever.
+            .read_timeout(settings.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            // Close idle connections before a typical load balancer does, so a request is
+            // rarely sent on a connection the other side is closing.
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|err| ApiError {
+                endpoint: Endpoint::GetJob,
+                status: None,
+                kind: ErrorKind::Connect,
+                request_id: None,
+                message: format!("cannot set up the HTTP client: {err}"),
+            })?;
+        Ok(HttpClient {
+            inner,
+            settings: Arc::new(settings),
+            observer,
+        })
+    }
+
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
     }
 }
 
@@ -117,154 +186,4 @@ pub struct StatusQuery {
     /// `check`, `migrate`, `check,{CheckName}`; `None` for the whole tree.
     pub level: Option<String>,
     pub expand_children: bool,
-}
-
-/// The cloud side of the API for one cloud user (Basic auth email:token).
-#[derive(Clone)]
-pub struct CloudClient {
-    http: HttpClient,
-    /// `{cloud_api_url}/migrations/public/v1`.
-    base: Url,
-    user: String,
-    token: Secret,
-    gate: Arc<dyn RequestGate>,
-}
-
-impl CloudClient {
-    /// `api_url` is `--cloud-api-url` (e.g. `https://api.atlassian.com`).
-    pub fn new(
-        http: HttpClient,
-        api_url: &Url,
-        user: &str,
-        token: Secret,
-        gate: Arc<dyn RequestGate>,
-    ) -> CloudClient {
-        let _ = (http, api_url, user, token, gate);
-        todo!()
-    }
-
-    pub async fn create_job(
-        &self,
-        definition: &JobDefinition,
-        cancel: &CancellationToken,
-    ) -> Result<CreateJobResponse, ApiError> {
-        let _ = (
-            definition,
-            cancel,
-            &self.http,
-            &self.base,
-            &self.user,
-            &self.token,
-            &self.gate,
-        );
-        todo!()
-    }
-
-    pub async fn get_job(
-        &self,
-        job_id: &str,
-        cancel: &CancellationToken,
-    ) -> Result<GetJobResponse, ApiError> {
-        let _ = (job_id, cancel);
-        todo!()
-    }
-
-    pub async fn create_task(
-        &self,
-        job_id: &str,
-        request: &CreateTaskRequest,
-        cancel: &CancellationToken,
-    ) -> Result<CreateTaskResponse, ApiError> {
-        let _ = (job_id, request, cancel);
-        todo!()
-    }
-
-    /// Every task of a job, newest first, following `links.next` to the end.
-    pub async fn list_tasks(
-        &self,
-        job_id: &str,
-        cancel: &CancellationToken,
-    ) -> Result<Vec<Task>, ApiError> {
-        let _ = (job_id, cancel);
-        todo!()
-    }
-
-    pub async fn get_task(
-        &self,
-        job_id: &str,
-        task_id: &str,
-        cancel: &CancellationToken,
-    ) -> Result<Task, ApiError> {
-        let _ = (job_id, task_id, cancel);
-        todo!()
-    }
-
-    /// The status tree (or the subtree of `query.level`), every page merged. A response
-    /// without `data` (eventual consistency) is an empty node.
-    pub async fn task_status(
-        &self,
-        job_id: &str,
-        task_id: &str,
-        query: &StatusQuery,
-        cancel: &CancellationToken,
-    ) -> Result<StatusNode, ApiError> {
-        let _ = (job_id, task_id, query, cancel);
-        todo!()
-    }
-
-    pub async fn create_token(
-        &self,
-        cloud_url: &str,
-        cancel: &CancellationToken,
-    ) -> Result<TokenResponse, ApiError> {
-        let _ = (cloud_url, cancel);
-        todo!()
-    }
-
-    /// Streams an artifact to `dest`; returns its size. Cloud credentials are sent only
-    /// when the location is on the cloud API host.
-    pub async fn download_artifact(
-        &self,
-        artifact: &Artifact,
-        dest: &Path,
-        cancel: &CancellationToken,
-    ) -> Result<u64, ApiError> {
-        let _ = (artifact, dest, cancel);
-        todo!()
-    }
-}
-
-/// The server side of the API for one Server/DC instance.
-#[derive(Clone)]
-pub struct ServerClient {
-    http: HttpClient,
-    /// `{server_url}/rest/migration/latest`.
-    base: Url,
-    credentials: ServerCredentials,
-}
-
-impl ServerClient {
-    pub fn new(http: HttpClient, server_url: &Url, credentials: ServerCredentials) -> ServerClient {
-        let _ = (http, server_url, credentials);
-        todo!()
-    }
-
-    pub async fn attach(
-        &self,
-        cloud_url: &str,
-        cancel: &CancellationToken,
-    ) -> Result<AttachResponse, ApiError> {
-        let _ = (cloud_url, cancel, &self.http, &self.base, &self.credentials);
-        todo!()
-    }
-
-    pub async fn save_token(
-        &self,
-        cloud_url: &str,
-        token: &Secret,
-        cancel: &CancellationToken,
-    ) -> Result<SaveTokenResponse, ApiError> {
-        let _ = (cloud_url, token, cancel);
-        todo!()
-    }
 }

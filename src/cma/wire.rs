@@ -290,14 +290,24 @@ pub struct CreateTaskResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
+    #[serde(deserialize_with = "string_or_number")]
     pub task_id: String,
-    #[serde(serialize_with = "serialize_task_type")]
+    /// `Unknown("")` when the service leaves it out.
+    #[serde(
+        serialize_with = "serialize_task_type",
+        default = "unknown_task_kind",
+        deserialize_with = "task_kind_or_unknown"
+    )]
     pub task_type: TaskKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<WireTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
     pub results: Option<TaskResults>,
 }
 
@@ -326,7 +336,8 @@ pub struct Artifact {
 /// One page of `GET /jobs/{jobId}/tasks`, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskList {
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Entries that are not readable tasks (no `taskId`, not an object) are left out.
+    #[serde(default, deserialize_with = "readable_tasks")]
     pub data: Vec<Task>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub links: Links,
@@ -385,20 +396,42 @@ pub struct StatusResponse {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusNode {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
     pub status: Option<Status>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
     pub outcome: Option<Outcome>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
     pub details: Option<Details>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
     pub progress_details: Option<ProgressDetails>,
+    /// Children by name. A child that is `null` or not an object counts as missing (the
+    /// tree is eventually consistent), never as a reason to reject the whole tree.
     #[serde(
         default,
         skip_serializing_if = "BTreeMap::is_empty",
-        deserialize_with = "null_as_default"
+        deserialize_with = "lenient_children"
     )]
     pub children: BTreeMap<String, StatusNode>,
 }
@@ -667,6 +700,59 @@ impl<'de> Deserialize<'de> for WireTime {
     }
 }
 
+/// A value of the wrong shape is treated as absent instead of failing the whole answer.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|value| serde_json::from_value(value).ok()))
+}
+
+fn lenient_children<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, StatusNode>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(match value {
+        Some(serde_json::Value::Object(children)) => children
+            .into_iter()
+            .filter_map(|(name, child)| {
+                let child = serde_json::from_value::<StatusNode>(child).ok()?;
+                Some((name, child))
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    })
+}
+
+fn unknown_task_kind() -> TaskKind {
+    TaskKind::Unknown(String::new())
+}
+
+fn task_kind_or_unknown<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TaskKind, D::Error> {
+    Ok(lenient::<D, TaskKind>(deserializer)?.unwrap_or_else(unknown_task_kind))
+}
+
+fn readable_tasks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Task>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    let Some(serde_json::Value::Array(items)) = value else {
+        return Ok(Vec::new());
+    };
+    let total = items.len();
+    let tasks: Vec<Task> = items
+        .into_iter()
+        .filter_map(|item| serde_json::from_value(item).ok())
+        .collect();
+    if tasks.len() < total {
+        tracing::warn!(
+            ignored = total - tasks.len(),
+            "the task list holds entries that are not readable tasks"
+        );
+    }
+    Ok(tasks)
+}
+
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -743,3 +829,6 @@ fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>
         .filter(|n| *n >= 0.0)
         .map(|n| n as u64))
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,14 +2,21 @@
 //! class are spread evenly (burst 1), served first come first served, and a 429 pauses that
 //! user's class for everyone while other users go on.
 //!
-//! SKELETON: signatures fixed; bodies to be written (issue 3).
+//! Time comes from tokio's clock ([`TokioClock`]), so tests with paused time
+//! (`#[tokio::test(start_paused = true)]`) measure the pacing in exact virtual time.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::cma::RateClass;
@@ -44,24 +51,85 @@ impl Rate {
 /// A malformed rate string (exit 78).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "bad rate `{text}`: expected COUNT/UNIT with UNIT one of s, sec, min, h, hour (e.g. 5/min)"
+    "bad rate `{text}`: expected COUNT/UNIT with COUNT a whole number of at least 1 and UNIT one of s, sec, second, m, min, minute, h, hour, optionally with a multiple (e.g. 5/min, 600/min, 10/hour, 1/30s)"
 )]
 pub struct RateParseError {
     pub text: String,
 }
 
+/// Units a rate may be written in, longest spellings first.
+const UNITS: [(&str, Duration); 14] = [
+    ("seconds", Duration::from_secs(1)),
+    ("second", Duration::from_secs(1)),
+    ("secs", Duration::from_secs(1)),
+    ("sec", Duration::from_secs(1)),
+    ("s", Duration::from_secs(1)),
+    ("minutes", Duration::from_secs(60)),
+    ("minute", Duration::from_secs(60)),
+    ("mins", Duration::from_secs(60)),
+    ("min", Duration::from_secs(60)),
+    ("m", Duration::from_secs(60)),
+    ("hours", Duration::from_secs(3600)),
+    ("hour", Duration::from_secs(3600)),
+    ("h", Duration::from_secs(3600)),
+    ("ms", Duration::from_millis(1)),
+];
+
 impl FromStr for Rate {
     type Err = RateParseError;
+
+    /// `COUNT/UNIT` or `COUNT/MULTIPLE UNIT` without spaces (`5/min`, `1/30s`); units are
+    /// case-insensitive. `ms` is accepted so that every `Display` output parses back.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let _ = text;
-        todo!()
+        let error = || RateParseError {
+            text: text.to_owned(),
+        };
+        let (count, unit) = text.trim().split_once('/').ok_or_else(error)?;
+        let count = parse_positive(count).ok_or_else(error)?;
+        let unit = unit.to_ascii_lowercase();
+        let digits = unit.len() - unit.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let (multiple, name) = unit.split_at(digits);
+        let multiple = if multiple.is_empty() {
+            1
+        } else {
+            parse_positive(multiple).ok_or_else(error)?
+        };
+        let base = UNITS
+            .iter()
+            .find(|(spelling, _)| *spelling == name)
+            .map(|(_, base)| *base)
+            .ok_or_else(error)?;
+        let per = base.checked_mul(multiple).ok_or_else(error)?;
+        Ok(Rate { count, per })
     }
 }
 
+/// A whole number ≥ 1 made of ASCII digits only (no sign, no spaces).
+fn parse_positive(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|n| *n >= 1)
+}
+
 impl fmt::Display for Rate {
+    /// The shortest spelling that parses back: `5/min`, `10/hour`, `2/s`, `1/30s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _ = f;
-        todo!()
+        let millis = self.per.as_millis();
+        let (multiple, unit) = if millis != 0 && millis % 3_600_000 == 0 {
+            (millis / 3_600_000, "hour")
+        } else if millis != 0 && millis % 60_000 == 0 {
+            (millis / 60_000, "min")
+        } else if millis != 0 && millis % 1000 == 0 {
+            (millis / 1000, "s")
+        } else {
+            (millis.max(1), "ms")
+        };
+        if multiple == 1 {
+            write!(f, "{}/{unit}", self.count)
+        } else {
+            write!(f, "{}/{multiple}{unit}", self.count)
+        }
     }
 }
 
@@ -103,11 +171,18 @@ impl Default for RateConfig {
 pub struct RateLimits {
     config: RateConfig,
     observer: Arc<dyn ApiObserver>,
+    /// Buckets by normalised user (trimmed, lower case: e-mail addresses are
+    /// case-insensitive, and the limit is the account's whatever the spelling).
+    users: Mutex<HashMap<String, Arc<UserLimits>>>,
 }
 
 impl RateLimits {
     pub fn new(config: RateConfig, observer: Arc<dyn ApiObserver>) -> RateLimits {
-        RateLimits { config, observer }
+        RateLimits {
+            config,
+            observer,
+            users: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn config(&self) -> &RateConfig {
@@ -116,13 +191,150 @@ impl RateLimits {
 
     /// The buckets of one cloud user (the same `Arc` for every call with that user).
     pub fn for_user(&self, user: &str) -> Arc<UserLimits> {
-        let _ = (user, &self.observer);
-        todo!()
+        let key = user.trim().to_lowercase();
+        let mut users = self
+            .users
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        users
+            .entry(key)
+            .or_insert_with(|| Arc::new(UserLimits::new(&self.config, self.observer.clone())))
+            .clone()
+    }
+}
+
+/// A governor clock reading tokio's time, so paused test time drives the buckets. Its
+/// instants are durations since the clock was made.
+#[derive(Debug, Clone)]
+pub struct TokioClock {
+    origin: Instant,
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        TokioClock {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
+
+/// One (user, class) bucket.
+struct RateBucket {
+    /// Spreads requests evenly: burst 1, one token every `rate.interval()`.
+    limiter: Limiter,
+    /// Held by the waiter at the head of the line while it waits for its slot; tokio's
+    /// mutex is fair, so waiters are served first come first served.
+    line: tokio::sync::Mutex<()>,
+    /// Nobody sends before this instant (set by a 429). Never held across an await.
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl RateBucket {
+    fn new(rate: Rate) -> RateBucket {
+        let interval = rate.interval().max(Duration::from_nanos(1));
+        let quota = Quota::with_period(interval)
+            .unwrap_or_else(|| Quota::per_second(std::num::NonZeroU32::MAX));
+        RateBucket {
+            limiter: RateLimiter::direct_with_clock(quota, TokioClock::default()),
+            line: tokio::sync::Mutex::new(()),
+            paused_until: Mutex::new(None),
+        }
+    }
+
+    fn pause_deadline(&self) -> Option<Instant> {
+        let guard = self
+            .paused_until
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        guard.filter(|until| *until > Instant::now())
+    }
+
+    /// Waits for the line, any pause, then a governor slot.
+    async fn acquire(&self, cancel: &CancellationToken) -> Result<(), Cancelled> {
+        if cancel.is_cancelled() {
+            return Err(Cancelled);
+        }
+        let _turn = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Cancelled),
+            turn = self.line.lock() => turn,
+        };
+        loop {
+            if let Some(until) = self.pause_deadline() {
+                sleep_until(until, cancel).await?;
+                continue;
+            }
+            match self.limiter.check() {
+                Ok(()) => return Ok(()),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(self.limiter.clock().now());
+                    sleep_until(Instant::now() + wait, cancel).await?;
+                }
+            }
+        }
+    }
+
+    fn pause(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut guard = self
+            .paused_until
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if guard.is_none_or(|current| current < until) {
+            *guard = Some(until);
+        }
+    }
+}
+
+async fn sleep_until(until: Instant, cancel: &CancellationToken) -> Result<(), Cancelled> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(Cancelled),
+        _ = tokio::time::sleep_until(until) => Ok(()),
     }
 }
 
 /// One cloud user's buckets.
-pub struct UserLimits {}
+pub struct UserLimits {
+    /// Indexed like [`RateClass::ALL`].
+    buckets: [RateBucket; 4],
+    /// Told of every non-zero wait (`cmafleet_rate_limit_wait_seconds_total`).
+    observer: Arc<dyn ApiObserver>,
+}
+
+impl UserLimits {
+    pub fn new(config: &RateConfig, observer: Arc<dyn ApiObserver>) -> UserLimits {
+        UserLimits {
+            buckets: RateClass::ALL.map(|class| RateBucket::new(config.get(class))),
+            observer,
+        }
+    }
+
+    fn bucket(&self, class: RateClass) -> &RateBucket {
+        let index = match class {
+            RateClass::CreateJob => 0,
+            RateClass::CreateTask => 1,
+            RateClass::Read => 2,
+            RateClass::Token => 3,
+        };
+        &self.buckets[index]
+    }
+
+    /// When the pause of `class` ends, if one is in force (for plans and tests).
+    pub fn paused_until(&self, class: RateClass) -> Option<Instant> {
+        self.bucket(class).pause_deadline()
+    }
+}
 
 impl RequestGate for UserLimits {
     fn acquire<'a>(
@@ -130,12 +342,317 @@ impl RequestGate for UserLimits {
         class: RateClass,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Duration, Cancelled>> {
-        let _ = (class, cancel);
-        todo!()
+        Box::pin(async move {
+            let started = Instant::now();
+            self.bucket(class).acquire(cancel).await?;
+            let waited = started.elapsed();
+            if !waited.is_zero() {
+                self.observer.on_rate_wait(class, waited);
+            }
+            Ok(waited)
+        })
     }
 
     fn pause(&self, class: RateClass, wait: Duration) {
-        let _ = (class, wait);
-        todo!()
+        self.bucket(class).pause(wait);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cma::Endpoint;
+
+    #[test]
+    fn rates_parse_in_every_documented_unit() {
+        let parse = |text: &str| text.parse::<Rate>().unwrap();
+        assert_eq!(parse("5/min"), Rate::per_minute(5));
+        assert_eq!(parse("600/min"), Rate::per_minute(600));
+        assert_eq!(parse("5/minute"), Rate::per_minute(5));
+        assert_eq!(parse("5/m"), Rate::per_minute(5));
+        assert_eq!(parse(" 5/MIN "), Rate::per_minute(5));
+        let hourly = Rate {
+            count: 10,
+            per: Duration::from_secs(3600),
+        };
+        assert_eq!(parse("10/hour"), hourly);
+        assert_eq!(parse("10/h"), hourly);
+        let per_second = Rate {
+            count: 2,
+            per: Duration::from_secs(1),
+        };
+        for text in ["2/s", "2/sec", "2/second", "2/seconds"] {
+            assert_eq!(parse(text), per_second, "{text}");
+        }
+        assert_eq!(
+            parse("1/30s"),
+            Rate {
+                count: 1,
+                per: Duration::from_secs(30)
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_rates_are_refused_with_what_is_expected() {
+        for text in [
+            "",
+            "5",
+            "5/",
+            "/min",
+            "0/min",
+            "-1/min",
+            "five/min",
+            "5/fortnight",
+            "5 / min",
+            "5/min/s",
+            "5.5/min",
+            "5/0s",
+            "99999999999/min",
+        ] {
+            let err = text.parse::<Rate>().unwrap_err();
+            assert_eq!(err.text, text);
+            let message = err.to_string();
+            assert!(message.contains("COUNT/UNIT"), "{message}");
+            assert!(message.contains("5/min"), "{message}");
+        }
+    }
+
+    #[test]
+    fn rates_display_in_a_form_that_parses_back() {
+        for text in [
+            "5/min", "600/min", "10/hour", "2/s", "1/30s", "3/90min", "7/250ms",
+        ] {
+            let rate: Rate = text.parse().unwrap();
+            assert_eq!(rate.to_string(), text);
+            assert_eq!(rate.to_string().parse::<Rate>().unwrap(), rate);
+        }
+        assert_eq!(RateConfig::default().token.to_string(), "10/hour");
+        assert_eq!(Rate::per_minute(600).interval(), Duration::from_millis(100));
+    }
+
+    struct WaitLog(Mutex<Vec<(RateClass, Duration)>>);
+
+    impl ApiObserver for WaitLog {
+        fn on_response(&self, _: Endpoint, _: &str, _: Duration) {}
+        fn on_retry(&self, _: Endpoint, _: &'static str) {}
+        fn on_rate_limited(&self, _: Endpoint) {}
+        fn on_rate_wait(&self, class: RateClass, waited: Duration) {
+            self.0.lock().unwrap().push((class, waited));
+        }
+    }
+
+    fn limits(config: RateConfig) -> (RateLimits, Arc<WaitLog>) {
+        let log = Arc::new(WaitLog(Mutex::new(Vec::new())));
+        (RateLimits::new(config, log.clone()), log)
+    }
+
+    fn config(create_task: &str, read: &str) -> RateConfig {
+        RateConfig {
+            create_task: create_task.parse().unwrap(),
+            read: read.parse().unwrap(),
+            ..RateConfig::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn n_requests_take_exactly_n_minus_one_intervals() {
+        let (limits, log) = limits(config("5/min", "600/min"));
+        let user = limits.for_user("alice@example.com");
+        let cancel = CancellationToken::new();
+        let start = Instant::now();
+        let mut admitted = Vec::new();
+        for _ in 0..6 {
+            user.acquire(RateClass::CreateTask, &cancel).await.unwrap();
+            admitted.push(start.elapsed());
+        }
+        let expected: Vec<Duration> = (0..6).map(|i| Duration::from_secs(12 * i)).collect();
+        assert_eq!(admitted, expected);
+        // The first went at once; the five others each waited one interval.
+        let waits = log.0.lock().unwrap().clone();
+        assert_eq!(waits.len(), 5);
+        assert!(
+            waits
+                .iter()
+                .all(|(class, waited)| *class == RateClass::CreateTask
+                    && *waited == Duration::from_secs(12))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_uneven_interval_is_never_beaten() {
+        // 7/min: 8.571428571 s apart; timers round up to the millisecond, never down.
+        let (limits, _) = limits(config("7/min", "600/min"));
+        let user = limits.for_user("alice@example.com");
+        let cancel = CancellationToken::new();
+        let start = Instant::now();
+        for _ in 0..8 {
+            user.acquire(RateClass::CreateTask, &cancel).await.unwrap();
+        }
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_secs(60), "{elapsed:?}");
+        assert!(elapsed <= Duration::from_millis(60_008), "{elapsed:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_callers_are_spread_evenly_first_come_first_served() {
+        let (limits, _) = limits(config("5/min", "600/min"));
+        let cancel = CancellationToken::new();
+        let start = Instant::now();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut handles = Vec::new();
+        for caller in 0..10u32 {
+            let user = limits.for_user("bob@example.com");
+            let cancel = cancel.clone();
+            let order = order.clone();
+            handles.push(tokio::spawn(async move {
+                user.acquire(RateClass::Read, &cancel).await.unwrap();
+                order.lock().unwrap().push((caller, start.elapsed()));
+            }));
+            // Let this caller reach the line before the next one is spawned.
+            tokio::task::yield_now().await;
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        let expected: Vec<(u32, Duration)> = (0..10)
+            .map(|i| (i, Duration::from_millis(100 * u64::from(i))))
+            .collect();
+        assert_eq!(order, expected);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn classes_and_users_have_their_own_buckets() {
+        let (limits, _) = limits(config("5/min", "600/min"));
+        let cancel = CancellationToken::new();
+        let alice = limits.for_user("alice@example.com");
+        let start = Instant::now();
+        alice.acquire(RateClass::CreateTask, &cancel).await.unwrap();
+        alice.acquire(RateClass::Read, &cancel).await.unwrap();
+        alice.acquire(RateClass::CreateJob, &cancel).await.unwrap();
+        limits
+            .for_user("bob@example.com")
+            .acquire(RateClass::CreateTask, &cancel)
+            .await
+            .unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // The same user in another spelling is the same bucket.
+        assert!(Arc::ptr_eq(&alice, &limits.for_user(" Alice@Example.com")));
+        limits
+            .for_user("ALICE@example.com")
+            .acquire(RateClass::CreateTask, &cancel)
+            .await
+            .unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(12));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_every_caller_of_that_user_and_class_only() {
+        let (limits, _) = limits(config("5/min", "600/min"));
+        let cancel = CancellationToken::new();
+        let alice = limits.for_user("alice@example.com");
+        let start = Instant::now();
+        alice.pause(RateClass::Read, Duration::from_secs(30));
+        assert!(alice.paused_until(RateClass::Read).is_some());
+
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let alice = alice.clone();
+            let cancel = cancel.clone();
+            held.push(tokio::spawn(async move {
+                alice.acquire(RateClass::Read, &cancel).await.unwrap();
+                start.elapsed()
+            }));
+        }
+        // Other classes of alice and other users go on at once.
+        alice.acquire(RateClass::CreateTask, &cancel).await.unwrap();
+        limits
+            .for_user("bob@example.com")
+            .acquire(RateClass::Read, &cancel)
+            .await
+            .unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+
+        let mut times = Vec::new();
+        for handle in held {
+            times.push(handle.await.unwrap());
+        }
+        times.sort();
+        assert_eq!(
+            times,
+            vec![
+                Duration::from_secs(30),
+                Duration::from_millis(30_100),
+                Duration::from_millis(30_200)
+            ]
+        );
+        assert!(alice.paused_until(RateClass::Read).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_longer_pause_extends_and_a_shorter_one_does_not_shorten() {
+        let (limits, _) = limits(RateConfig::default());
+        let user = limits.for_user("carol@example.com");
+        let cancel = CancellationToken::new();
+        let start = Instant::now();
+        user.pause(RateClass::CreateJob, Duration::from_secs(10));
+        user.pause(RateClass::CreateJob, Duration::from_secs(2));
+        user.acquire(RateClass::CreateJob, &cancel).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+
+        // A pause arriving while a caller waits for its slot holds that caller too.
+        let waiter = {
+            let user = user.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move { user.acquire(RateClass::CreateJob, &cancel).await })
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        user.pause(RateClass::CreateJob, Duration::from_secs(60));
+        waiter.await.unwrap().unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(71));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancellation_ends_a_wait_promptly() {
+        let (limits, _) = limits(RateConfig::default());
+        let user = limits.for_user("dave@example.com");
+        let cancel = CancellationToken::new();
+        user.acquire(RateClass::Token, &cancel).await.unwrap();
+        let start = Instant::now();
+        let waiter = {
+            let user = user.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move { user.acquire(RateClass::Token, &cancel).await })
+        };
+        // A second waiter queued behind the first is released too.
+        let queued = {
+            let user = user.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move { user.acquire(RateClass::Token, &cancel).await })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        cancel.cancel();
+        assert_eq!(waiter.await.unwrap(), Err(Cancelled));
+        assert_eq!(queued.await.unwrap(), Err(Cancelled));
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        // A cancelled token refuses at once, even with a free slot.
+        let other = limits.for_user("erin@example.com");
+        assert_eq!(
+            other.acquire(RateClass::Read, &cancel).await,
+            Err(Cancelled)
+        );
+        // A pause is cancellable as well.
+        let fresh = CancellationToken::new();
+        other.pause(RateClass::Read, Duration::from_secs(600));
+        let pending = {
+            let other = other.clone();
+            let fresh = fresh.clone();
+            tokio::spawn(async move { other.acquire(RateClass::Read, &fresh).await })
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        fresh.cancel();
+        assert_eq!(pending.await.unwrap(), Err(Cancelled));
+        assert_eq!(start.elapsed(), Duration::from_secs(6));
     }
 }

@@ -1,0 +1,267 @@
+//! Artifact downloads: streamed to a temporary file beside `dest`, size-capped, renamed into
+//! place when complete. The cloud credentials go only to the cloud API's origin; a redirect
+//! (e.g. to a presigned URL on a storage host) is followed without them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, HeaderValue, LOCATION};
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::CloudClient;
+use super::answer::{basic_secrets, redact, shown_location};
+use super::transport::{
+    Failure, api_error, cancelled, classify_error_answer, send_failure, transport_message,
+};
+use crate::cma::error::{ApiError, Endpoint, ErrorKind};
+use crate::cma::wire::Artifact;
+
+/// Redirects followed for one download (storage services redirect once, rarely twice).
+const MAX_REDIRECTS: usize = 5;
+const ENDPOINT: Endpoint = Endpoint::Artifact;
+
+impl CloudClient {
+    /// Streams an artifact to `dest`; returns its size. Cloud credentials are sent only
+    /// when the location is on the cloud API host.
+    ///
+    /// A relative location resolves against `--cloud-api-url`. The artifact's `expireAt`
+    /// is the caller's business: an expired artifact simply fails to download. The file is
+    /// created readable by its owner only (it may hold customer data).
+    pub async fn download_artifact(
+        &self,
+        artifact: &Artifact,
+        dest: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<u64, ApiError> {
+        let url = self.artifact_url(&artifact.location)?;
+        let temp = temp_path(dest);
+        let result = self
+            .http
+            .with_retries(ENDPOINT, None, cancel, || self.fetch(&url, &temp, cancel))
+            .await;
+        let result = match result {
+            Ok(size) => tokio::fs::rename(&temp, dest)
+                .await
+                .map(|()| size)
+                .map_err(|err| write_error(dest, &err)),
+            Err(err) => Err(err),
+        };
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        result.map_err(|err| redact(err, &basic_secrets(&self.user, &self.token)))
+    }
+
+    fn artifact_url(&self, location: &str) -> Result<Url, ApiError> {
+        let location = location.trim();
+        let refuse = |message: String| api_error(ENDPOINT, None, ErrorKind::Decode, message);
+        if location.is_empty() {
+            return Err(refuse("the artifact has no location".to_owned()));
+        }
+        let url = self.api_url.join(location).map_err(|err| {
+            refuse(format!(
+                "the artifact location {} is not a URL: {err}",
+                shown_location(location)
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(refuse(format!(
+                "the artifact location {} is neither http nor https",
+                shown_location(location)
+            )));
+        }
+        Ok(url)
+    }
+
+    /// One attempt: follows redirects (credentials only on the API origin) and streams the
+    /// body to `temp`.
+    async fn fetch(
+        &self,
+        url: &Url,
+        temp: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<u64, Failure> {
+        let mut url = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let started = Instant::now();
+            let mut request = self
+                .http
+                .inner
+                .get(url.clone())
+                .header(ACCEPT, HeaderValue::from_static("*/*"));
+            if url.origin() == self.api_url.origin() {
+                request = self.auth().apply(request);
+            }
+            let timeout = self.http.settings.request_timeout;
+            let sent = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(Failure::Final(cancelled(ENDPOINT))),
+                sent = tokio::time::timeout(timeout, request.send()) => sent,
+            };
+            let response = match sent {
+                Err(_) => {
+                    self.report("timeout", started);
+                    return Err(idle_timeout(timeout));
+                }
+                Ok(Err(err)) => {
+                    let (code, failure) = send_failure(ENDPOINT, err);
+                    self.report(code, started);
+                    return Err(failure);
+                }
+                Ok(Ok(response)) => response,
+            };
+            let status = response.status();
+            if status.is_redirection() {
+                self.report(status.as_str(), started);
+                url = redirect_target(&url, &response)?;
+                continue;
+            }
+            if !status.is_success() {
+                let failure = classify_error_answer(ENDPOINT, response, timeout).await;
+                self.report(status.as_str(), started);
+                return Err(failure);
+            }
+            let result = self.stream_to(response, temp, cancel).await;
+            let code = match &result {
+                Ok(_) => status.as_str(),
+                Err(Failure::MaybeApplied { reason, .. }) => reason,
+                Err(_) => status.as_str(),
+            };
+            self.report(code, started);
+            return result;
+        }
+        let location = shown_location(url.as_str());
+        let mut error = api_error(ENDPOINT, None, ErrorKind::Redirect { location }, "");
+        error.message = format!("more than {MAX_REDIRECTS} redirects");
+        Err(Failure::Final(error))
+    }
+
+    fn report(&self, code: &str, started: Instant) {
+        self.http
+            .observer
+            .on_response(ENDPOINT, code, started.elapsed());
+    }
+
+    /// Writes the body to `temp` (created or truncated, mode 0600), chunk by chunk, each
+    /// within the request timeout, refusing more than `max_artifact_bytes`.
+    async fn stream_to(
+        &self,
+        mut response: reqwest::Response,
+        temp: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<u64, Failure> {
+        let limit = self.http.settings.max_artifact_bytes;
+        let too_large = || {
+            let message = format!("the artifact is larger than the limit of {limit} bytes");
+            Failure::Final(api_error(ENDPOINT, Some(200), ErrorKind::Decode, message))
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
+            return Err(too_large());
+        }
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options
+            .open(temp)
+            .await
+            .map_err(|err| Failure::Final(write_error(temp, &err)))?;
+        let timeout = self.http.settings.request_timeout;
+        let mut size = 0u64;
+        loop {
+            let chunk = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(Failure::Final(cancelled(ENDPOINT))),
+                chunk = tokio::time::timeout(timeout, response.chunk()) => chunk,
+            };
+            let chunk = match chunk {
+                Err(_) => return Err(idle_timeout(timeout)),
+                Ok(Err(err)) => {
+                    let message =
+                        format!("the download was cut short: {}", transport_message(&err));
+                    let error = api_error(ENDPOINT, Some(200), ErrorKind::Decode, message);
+                    let reason = "error";
+                    return Err(Failure::MaybeApplied { error, reason });
+                }
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(chunk))) => chunk,
+            };
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(too_large());
+            }
+            file.write_all(&chunk)
+                .await
+                .map_err(|err| Failure::Final(write_error(temp, &err)))?;
+        }
+        file.sync_all()
+            .await
+            .map_err(|err| Failure::Final(write_error(temp, &err)))?;
+        Ok(size)
+    }
+}
+
+fn redirect_target(from: &Url, response: &reqwest::Response) -> Result<Url, Failure> {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|location| !location.is_empty());
+    let refuse = |location: String, message: &str| {
+        let mut error = api_error(
+            ENDPOINT,
+            Some(status.as_u16()),
+            ErrorKind::Redirect { location },
+            "",
+        );
+        error.message = message.to_owned();
+        Failure::Final(error)
+    };
+    let Some(location) = location else {
+        return Err(refuse(
+            "(no Location header)".to_owned(),
+            "a redirect without a Location",
+        ));
+    };
+    match from.join(location) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
+        _ => Err(refuse(
+            shown_location(location),
+            "a redirect to something that is not an http(s) URL",
+        )),
+    }
+}
+
+fn idle_timeout(timeout: Duration) -> Failure {
+    let message = format!(
+        "no data for {} while downloading",
+        humantime::format_duration(timeout)
+    );
+    Failure::MaybeApplied {
+        error: api_error(ENDPOINT, None, ErrorKind::Timeout, message),
+        reason: "timeout",
+    }
+}
+
+fn write_error(path: &Path, err: &std::io::Error) -> ApiError {
+    let message = format!("cannot write the artifact to {}: {err}", path.display());
+    api_error(ENDPOINT, None, ErrorKind::Decode, message)
+}
+
+/// A hidden, unique file beside `dest`, so the rename is atomic.
+fn temp_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "artifact".to_owned());
+    let unique = uuid::Uuid::new_v4().simple();
+    dest.with_file_name(format!(".{name}.{unique}.part"))
+}

@@ -1,0 +1,177 @@
+//! [`ServerClient`]: the server side of the API (attach, save-token) for one Server/DC
+//! instance, and how its refusals read.
+
+use reqwest::Method;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::answer::basic_secrets;
+use super::cloud::join_path;
+use super::transport::{Auth, Call, api_error};
+use super::{HttpClient, ServerCredentials};
+use crate::cma::error::{ApiError, Endpoint, ErrorKind};
+use crate::cma::wire::{AttachResponse, SaveTokenRequest, SaveTokenResponse};
+use crate::inventory::Secret;
+
+/// Phrases of the plain-text answer to an attach whose cloud site is not connected.
+const NOT_CONNECTED_PHRASES: [&str; 3] = ["not authorized", "reconnect", "not connected"];
+/// The server's answer to a save-token with an expired token or a mismatched pair.
+const SAVE_TOKEN_FAILED: &str = "exception in saving token";
+
+/// The server side of the API for one Server/DC instance.
+#[derive(Clone)]
+pub struct ServerClient {
+    http: HttpClient,
+    /// `{server_url}/rest/migration/latest`.
+    base: Url,
+    credentials: ServerCredentials,
+}
+
+impl ServerClient {
+    pub fn new(http: HttpClient, server_url: &Url, credentials: ServerCredentials) -> ServerClient {
+        let mut server_url = server_url.clone();
+        server_url.set_query(None);
+        server_url.set_fragment(None);
+        ServerClient {
+            http,
+            base: join_path(&server_url, "/rest/migration/latest"),
+            credentials,
+        }
+    }
+
+    /// `{server_url}/rest/migration/latest`.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    pub async fn attach(
+        &self,
+        cloud_url: &str,
+        cancel: &CancellationToken,
+    ) -> Result<AttachResponse, ApiError> {
+        let mut url = join_path(&self.base, "/public/v1/attach");
+        url.query_pairs_mut().append_pair("cloudUrl", cloud_url);
+        let call = self.call(Endpoint::Attach, url, None, Vec::new());
+        self.http.execute_json(&call, cancel).await
+    }
+
+    pub async fn save_token(
+        &self,
+        cloud_url: &str,
+        token: &Secret,
+        cancel: &CancellationToken,
+    ) -> Result<SaveTokenResponse, ApiError> {
+        let url = join_path(&self.base, "/cloud/save/token");
+        let request = SaveTokenRequest {
+            cloud_url: cloud_url.to_owned(),
+            token: token.clone(),
+        };
+        let body = serde_json::to_vec(&request).map_err(|err| {
+            api_error(
+                Endpoint::SaveToken,
+                None,
+                ErrorKind::BadRequest,
+                format!("cannot encode the request: {err}"),
+            )
+        })?;
+        let call = self.call(
+            Endpoint::SaveToken,
+            url,
+            Some(body),
+            vec![token.expose().to_owned()],
+        );
+        self.http.execute_json(&call, cancel).await
+    }
+
+    fn call(
+        &self,
+        endpoint: Endpoint,
+        url: Url,
+        body: Option<Vec<u8>>,
+        mut secrets: Vec<String>,
+    ) -> Call<'_> {
+        let auth = match &self.credentials {
+            ServerCredentials::Bearer(token) => {
+                secrets.push(token.expose().to_owned());
+                Auth::Bearer(token)
+            }
+            ServerCredentials::Basic { username, password } => {
+                secrets.extend(basic_secrets(username, password));
+                Auth::Basic {
+                    user: username,
+                    password,
+                }
+            }
+        };
+        Call {
+            endpoint,
+            method: Method::POST,
+            url,
+            auth,
+            body,
+            gate: None,
+            secrets,
+        }
+    }
+}
+
+/// A server answer that is final whatever its status: an attach refused because the cloud
+/// site is not connected (the fix is a connect), or a save-token the server could not apply
+/// (an expired token or a mismatched pair; a new token is needed, not the same again).
+pub(super) fn refusal(endpoint: Endpoint, status: u16, text: Option<&str>) -> Option<ErrorKind> {
+    let text = text?.to_lowercase();
+    match endpoint {
+        Endpoint::Attach
+            if status >= 400
+                && !matches!(status, 401 | 403 | 404 | 429)
+                && NOT_CONNECTED_PHRASES.iter().any(|p| text.contains(p)) =>
+        {
+            Some(ErrorKind::NotConnected)
+        }
+        Endpoint::SaveToken if status >= 500 && text.contains(SAVE_TOKEN_FAILED) => {
+            Some(ErrorKind::BadRequest)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_refusals_are_not_connected_whatever_the_casing() {
+        for (status, text) in [
+            (
+                400,
+                "The destination cloud site is NOT AUTHORIZED with the server.",
+            ),
+            (500, "Please reconnect the cloud site"),
+            (500, "cloud site not connected"),
+        ] {
+            assert_eq!(
+                refusal(Endpoint::Attach, status, Some(text)),
+                Some(ErrorKind::NotConnected),
+                "{status} {text}"
+            );
+        }
+        // Credentials problems on the server itself stay what they are.
+        assert_eq!(refusal(Endpoint::Attach, 401, Some("not authorized")), None);
+        assert_eq!(refusal(Endpoint::Attach, 403, Some("not authorized")), None);
+        assert_eq!(
+            refusal(Endpoint::Attach, 500, Some("NullPointerException")),
+            None
+        );
+        assert_eq!(refusal(Endpoint::Attach, 500, None), None);
+        assert_eq!(refusal(Endpoint::GetJob, 400, Some("not connected")), None);
+    }
+
+    #[test]
+    fn a_failed_save_token_is_final() {
+        assert_eq!(
+            refusal(Endpoint::SaveToken, 500, Some("Exception in saving token.")),
+            Some(ErrorKind::BadRequest)
+        );
+        assert_eq!(refusal(Endpoint::SaveToken, 503, Some("busy")), None);
+    }
+}
