@@ -14,6 +14,8 @@ use crate::inventory::{self, InventoryError, Problem, SecretError, SecretRef, Si
 
 /// How many entries each summary list shows before "… and N more".
 const LIST_LIMIT: usize = 10;
+/// How many rows of one server the summary lists.
+const SERVER_ROWS_LIMIT: usize = 5;
 
 /// Validates offline; prints a summary or every problem; returns the exit code.
 pub fn run(args: &ValidateArgs) -> u8 {
@@ -45,11 +47,16 @@ fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Ou
     };
     out.write_all(summary(&shown, &sites).as_bytes())
         .map_err(|e| (exit::OK, e))?;
+    let total = distinct_references(&sites).len();
     if !args.secrets {
+        writeln!(
+            out,
+            "  secrets:      {total} distinct references, not resolved (add --secrets to check them)"
+        )
+        .map_err(|e| (exit::OK, e))?;
         return Ok(exit::OK);
     }
     let failures = unresolved_secrets(&sites);
-    let total = distinct_references(&sites).len();
     let code = if failures.is_empty() {
         exit::OK
     } else {
@@ -119,21 +126,20 @@ pub fn summary(shown: &str, sites: &[Site]) -> String {
     servers.retain(|(_, rows)| rows.len() > 1);
     text.push_str(&format!("  servers with several rows: {}\n", servers.len()));
     for (server_id, rows) in servers.iter().take(LIST_LIMIT) {
-        let names: Vec<String> = rows
-            .iter()
-            .take(5)
-            .map(|site| format!("{} → {}", site.name, site.cloud_url_str()))
-            .collect();
-        let more = if rows.len() > 5 {
-            format!(", … ({} rows)", rows.len())
-        } else {
-            String::new()
-        };
         text.push_str(&format!(
-            "    {server_id} ({}): {}{more}\n",
+            "    {server_id}  {} ({} rows)\n",
             rows[0].server_url_str(),
-            names.join(", ")
+            rows.len()
         ));
+        for site in rows.iter().take(SERVER_ROWS_LIMIT) {
+            text.push_str(&format!("      {} → {}\n", site.name, site.cloud_url_str()));
+        }
+        if rows.len() > SERVER_ROWS_LIMIT {
+            text.push_str(&format!(
+                "      … and {} more\n",
+                rows.len() - SERVER_ROWS_LIMIT
+            ));
+        }
     }
     if servers.len() > LIST_LIMIT {
         text.push_str(&format!("    … and {} more\n", servers.len() - LIST_LIMIT));
@@ -298,7 +304,10 @@ mod tests {
              \x20        2  m@a.com\n\
              \x20        1  m@b.com\n\
              \x20 servers with several rows: 1\n\
-             \x20   AAAA (https://jira.a.com): a-jira → https://a.atlassian.net, a-hr → https://a-hr.atlassian.net\n"
+             \x20   AAAA  https://jira.a.com (2 rows)\n\
+             \x20     a-jira → https://a.atlassian.net\n\
+             \x20     a-hr → https://a-hr.atlassian.net\n\
+             \x20 secrets:      4 distinct references, not resolved (add --secrets to check them)\n"
         );
     }
 

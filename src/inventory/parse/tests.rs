@@ -620,7 +620,8 @@ fn load_reads_a_file_and_reports_a_missing_one() {
 
 #[test]
 fn a_large_inventory_validates_linearly() {
-    // 20,000 rows in debug builds (100,000 in release: see tests/it/inventory.rs).
+    // 20,000 rows in debug builds, 100,000 in release; tests/it/inventory.rs runs 100,000
+    // through the binary.
     let rows = if cfg!(debug_assertions) {
         20_000
     } else {
@@ -633,7 +634,7 @@ fn a_large_inventory_validates_linearly() {
 }
 
 /// A valid inventory of `rows` sites over `rows / 4` servers and 50 cloud users.
-pub(crate) fn generated_inventory(rows: usize) -> String {
+fn generated_inventory(rows: usize) -> String {
     let mut text = String::with_capacity(rows * 220);
     text.push_str(HEADER);
     text.push('\n');
