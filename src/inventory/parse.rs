@@ -1,8 +1,8 @@
 //! CSV parsing and validation of an inventory: text → [`Site`]s, or every [`Problem`] at once,
 //! each with its file line and column.
 //!
-//! The parts: [`columns`] (the header row), [`row`] (one row's values, using [`fields`],
-//! [`keys`] and [`urls`]) and [`fleet`] (checks across rows). Values that could be secrets
+//! The parts: `columns` (the header row), `row` (one row's values, using `fields`, `keys` and
+//! `urls`) and `fleet` (checks across rows). Values that could be secrets
 //! are never repeated in a message.
 
 mod columns;
@@ -316,5 +316,7 @@ pub(crate) fn excerpt(text: &str) -> String {
     shown
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;
