@@ -24,7 +24,9 @@ use super::site::Site;
 pub struct Problem {
     /// 1-based line of the CSV file (the header is line 1).
     pub line: usize,
+    /// The column's name as in the header; `None` for a problem of a whole row or the file.
     pub column: Option<String>,
+    /// What is wrong and how to fix it. Never contains a secret, nor a value that could be one.
     pub message: String,
 }
 
@@ -37,6 +39,8 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Why an inventory could not be loaded: the file is unreadable (exit 65 all the same), or it
+/// has problems, all of them listed.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     #[error("cannot read inventory {path}: {source}")]
