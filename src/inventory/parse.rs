@@ -1,10 +1,22 @@
-//! CSV parsing and validation of an inventory.
+//! CSV parsing and validation of an inventory: text → [`Site`]s, or every [`Problem`] at once,
+//! each with its file line and column.
 //!
-//! SKELETON: signatures fixed; bodies to be written (issue 3).
+//! The parts: `columns` (the header row), `row` (one row's values, using `fields`, `keys` and
+//! `urls`) and `fleet` (checks across rows). Values that could be secrets
+//! are never repeated in a message.
 
+mod columns;
+mod fields;
+mod fleet;
+mod keys;
+mod row;
+mod urls;
+
+use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 
+use self::columns::Header;
 use super::site::Site;
 
 /// One problem of an inventory: where, and what to do about it.
@@ -12,7 +24,9 @@ use super::site::Site;
 pub struct Problem {
     /// 1-based line of the CSV file (the header is line 1).
     pub line: usize,
+    /// The column's name as in the header; `None` for a problem of a whole row or the file.
     pub column: Option<String>,
+    /// What is wrong and how to fix it. Never contains a secret, nor a value that could be one.
     pub message: String,
 }
 
@@ -25,6 +39,8 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Why an inventory could not be loaded: the file is unreadable (exit 65 all the same), or it
+/// has problems, all of them listed.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     #[error("cannot read inventory {path}: {source}")]
@@ -41,12 +57,270 @@ pub enum InventoryError {
 
 /// Reads and validates an inventory file.
 pub fn load(path: &Path) -> Result<Vec<Site>, InventoryError> {
-    let _ = path;
-    todo!()
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| InventoryError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(InventoryError::Invalid {
+            path: shown,
+            problems: vec![Problem {
+                line: 1,
+                column: None,
+                message: "the file is UTF-16; save it as UTF-8 (in Excel: CSV UTF-8)".to_owned(),
+            }],
+        });
+    }
+    let mut problems = Problems::default();
+    let text = decode(&bytes, &mut problems);
+    let parsed = parse(&text);
+    let problems = match parsed {
+        Ok(sites) if problems.is_empty() => return Ok(sites),
+        Ok(_) => problems.into_sorted(),
+        Err(found) => {
+            let mut all = problems.into_sorted();
+            all.extend(found);
+            // Stable: the encoding problems come first within their line.
+            all.sort_by_key(|problem| problem.line);
+            all
+        }
+    };
+    Err(InventoryError::Invalid {
+        path: shown,
+        problems,
+    })
 }
 
 /// Validates inventory text; every problem at once.
 pub fn parse(text: &str) -> Result<Vec<Site>, Vec<Problem>> {
-    let _ = text;
-    todo!()
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut problems = Problems::default();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    let mut lines = LineFinder::new(text);
+    let mut record = csv::StringRecord::new();
+    let mut header: Option<(Header, usize)> = None;
+    let mut data_rows = 0usize;
+    let mut facts = Vec::new();
+    let mut sites = Vec::new();
+
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(err) => {
+                // Input is a `&str`, so neither I/O nor UTF-8 errors can occur; be safe anyway.
+                let line = err.position().map_or(lines.line, |position| {
+                    lines.line_at(usize::try_from(position.byte()).unwrap_or(usize::MAX))
+                });
+                problems.push(line, 0, None, format!("cannot read the CSV: {err}"));
+                break;
+            }
+        }
+        let offset = record.position().map_or(0, |position| {
+            usize::try_from(position.byte()).unwrap_or(usize::MAX)
+        });
+        let line = lines.record_line(offset);
+        let Some((header, _)) = &header else {
+            let cells: Vec<&str> = record.iter().collect();
+            match Header::parse(&cells, line, &mut problems) {
+                Some(parsed) => header = Some((parsed, line)),
+                None => return Err(problems.into_sorted()),
+            }
+            continue;
+        };
+        if record.iter().all(str::is_empty) {
+            // Spreadsheets export blank rows as `,,,,`: not a site.
+            continue;
+        }
+        data_rows += 1;
+        if record.len() != header.width {
+            problems.push(
+                line,
+                0,
+                None,
+                format!(
+                    "this row has {} fields but the header has {} (a value containing a comma \
+                     must be in double quotes)",
+                    record.len(),
+                    header.width
+                ),
+            );
+            continue;
+        }
+        let (row_facts, site) = row::check_row(&record, header, line, &mut problems);
+        facts.push(row_facts);
+        sites.extend(site);
+    }
+
+    match &header {
+        None => problems.push(
+            1,
+            0,
+            None,
+            "the inventory is empty: it needs a header row (site,product,server_url,…) and one \
+             row per site"
+                .to_owned(),
+        ),
+        Some((_, header_line)) if data_rows == 0 => problems.push(
+            *header_line,
+            0,
+            None,
+            "the inventory has a header but no sites: add one row per site".to_owned(),
+        ),
+        Some((header, _)) => fleet::check_fleet(&facts, header, &mut problems),
+    }
+    if problems.is_empty() {
+        Ok(sites)
+    } else {
+        Err(problems.into_sorted())
+    }
 }
+
+/// Decodes file bytes as UTF-8: invalid bytes are problems (one per line holding them); the
+/// rest is still validated, with U+FFFD in place of the bad bytes.
+fn decode<'a>(bytes: &'a [u8], problems: &mut Problems) -> Cow<'a, str> {
+    let text = String::from_utf8_lossy(bytes);
+    if let Cow::Owned(_) = text {
+        let mut offset = 0;
+        let mut last_line = 0;
+        for chunk in bytes.utf8_chunks() {
+            offset += chunk.valid().len();
+            if !chunk.invalid().is_empty() {
+                let line = 1 + bytecount_newlines(&bytes[..offset]);
+                if line != last_line {
+                    problems.push(
+                        line,
+                        0,
+                        None,
+                        "this line is not valid UTF-8; save the file as UTF-8 (in Excel: CSV \
+                         UTF-8)"
+                            .to_owned(),
+                    );
+                    last_line = line;
+                }
+            }
+            offset += chunk.invalid().len();
+        }
+    }
+    text
+}
+
+fn bytecount_newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// Maps the byte offset where the csv reader starts a record to the record's first line.
+/// The reader's own position is where the previous record ended, which is before any blank
+/// or comment lines it skipped; this walks past them, counting lines incrementally.
+struct LineFinder<'a> {
+    bytes: &'a [u8],
+    /// Byte offset up to which newlines have been counted.
+    offset: usize,
+    /// 1-based line number at `offset`.
+    line: usize,
+}
+
+impl<'a> LineFinder<'a> {
+    fn new(text: &'a str) -> Self {
+        LineFinder {
+            bytes: text.as_bytes(),
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line at byte `offset` (offsets only move forward).
+    fn line_at(&mut self, offset: usize) -> usize {
+        let offset = offset.min(self.bytes.len());
+        if offset > self.offset {
+            self.line += bytecount_newlines(&self.bytes[self.offset..offset]);
+            self.offset = offset;
+        }
+        self.line
+    }
+
+    /// The first line of the record the reader began at `offset`: past the empty lines and
+    /// `#` comment lines that the reader skips before a record.
+    fn record_line(&mut self, offset: usize) -> usize {
+        let mut at = offset.min(self.bytes.len());
+        loop {
+            match self.bytes.get(at) {
+                Some(b'\r' | b'\n') => at += 1,
+                Some(b'#') => {
+                    at = match self.bytes[at..].iter().position(|&b| b == b'\n') {
+                        Some(newline) => at + newline + 1,
+                        None => self.bytes.len(),
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.line_at(at)
+    }
+}
+
+/// Problems collected while reading, sorted at the end by line, then column.
+#[derive(Debug, Default)]
+pub(crate) struct Problems {
+    /// (line, rank of the column within the line — 0 for the whole row —, problem).
+    items: Vec<(usize, usize, Problem)>,
+}
+
+impl Problems {
+    pub(crate) fn push(
+        &mut self,
+        line: usize,
+        rank: usize,
+        column: Option<String>,
+        message: String,
+    ) {
+        self.items.push((
+            line,
+            rank,
+            Problem {
+                line,
+                column,
+                message,
+            },
+        ));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// By line, then column order; problems of one cell stay in the order found.
+    pub(crate) fn into_sorted(mut self) -> Vec<Problem> {
+        self.items.sort_by_key(|(line, rank, _)| (*line, *rank));
+        self.items
+            .into_iter()
+            .map(|(_, _, problem)| problem)
+            .collect()
+    }
+}
+
+/// A user value shown in a message: at most 40 characters, control characters replaced.
+/// Only for columns that cannot hold a secret by a plausible mistake.
+pub(crate) fn excerpt(text: &str) -> String {
+    const MAX: usize = 40;
+    let mut shown: String = text
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().count() > MAX {
+        shown.push('…');
+    }
+    shown
+}
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod client;
+mod inventory;
 mod metrics;
 mod state;
 mod support;
