@@ -362,7 +362,7 @@ mod tests {
         );
         for (site, server, user) in rows {
             csv.push_str(&format!(
-                "{site},jira,https://{server}.example.com,{server},env:PAT,https://x.atlassian.net,{user},env:TOKEN\n"
+                "{site},jira,https://{server}.example.com,{server},env:PAT,https://{site}.atlassian.net,{user},env:TOKEN\n"
             ));
         }
         parse(&csv)
