@@ -14,6 +14,7 @@
 //! - an **outcome change** compares the two runs' outcomes of a site present in both (a site
 //!   without an outcome reads `not finished`).
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use super::fleet_checks::Severity;
@@ -99,9 +100,13 @@ impl<'a> Changes<'a> {
             newly_passing: Vec::new(),
             not_checked: Vec::new(),
         };
-        let before = |name: &str| previous.sites.iter().find(|site| site.site == name);
+        let before: HashMap<&str, &SiteReport> = previous
+            .sites
+            .iter()
+            .map(|site| (site.site.as_str(), site))
+            .collect();
         for site in &current.sites {
-            let earlier = before(&site.site);
+            let earlier = before.get(site.site.as_str()).copied();
             match earlier {
                 None => changes.new_sites.push(site),
                 Some(earlier) if earlier.outcome != site.outcome => {
@@ -135,11 +140,11 @@ impl<'a> Changes<'a> {
                 }
             }
         }
-        let in_current = |name: &str| current.sites.iter().any(|site| site.site == name);
+        let in_current: HashSet<&str> = current.sites.iter().map(|s| s.site.as_str()).collect();
         changes.gone_sites = previous
             .sites
             .iter()
-            .filter(|site| !in_current(&site.site))
+            .filter(|site| !in_current.contains(site.site.as_str()))
             .collect();
         changes
     }

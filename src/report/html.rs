@@ -44,6 +44,7 @@ pub fn render(report: &RunReport) -> String {
     artifacts(&mut page, report);
     notes(&mut page, report);
     errors(&mut page, report);
+    options(&mut page, report);
     page.push_str("</main>\n");
     let _ = writeln!(
         page,
@@ -167,6 +168,9 @@ fn header(page: &mut String, report: &RunReport) {
         sections.push(("h-artifacts", "Artifacts"));
     }
     sections.extend([("h-notes", "Notes"), ("h-errors", "Errors")]);
+    if !option_rows(report).is_empty() {
+        sections.push(("h-options", "Options"));
+    }
     for (id, name) in sections {
         let _ = write!(page, "<a href=\"#{id}\">{name}</a>");
     }
@@ -581,6 +585,46 @@ fn errors(page: &mut String, report: &RunReport) {
         );
     }
     page.push_str("</section>\n");
+}
+
+/// The run's resolved options as (name, value) rows: top-level keys of the options object,
+/// strings as they are, other values as compact JSON.
+fn option_rows(report: &RunReport) -> Vec<(&str, String)> {
+    let Some(options) = report.run.options.as_object() else {
+        return Vec::new();
+    };
+    options
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            (name.as_str(), value)
+        })
+        .collect()
+}
+
+fn options(page: &mut String, report: &RunReport) {
+    let rows = option_rows(report);
+    if rows.is_empty() {
+        return;
+    }
+    page.push_str(
+        "<section aria-labelledby=\"h-options\"><h2 id=\"h-options\">Options</h2>\
+         <details><summary>The resolved options of this run (also in <code>run.json</code>)\
+         </summary><div class=\"body\"><table><thead><tr><th scope=\"col\">Option</th>\
+         <th scope=\"col\">Value</th></tr></thead><tbody>",
+    );
+    for (name, value) in rows {
+        let _ = write!(
+            page,
+            "<tr><th scope=\"row\">{}</th><td><code>{}</code></td></tr>",
+            escape(name),
+            escape(&value)
+        );
+    }
+    page.push_str("</tbody></table></div></details></section>\n");
 }
 
 fn plural(count: usize) -> &'static str {
