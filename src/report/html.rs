@@ -565,7 +565,7 @@ fn errors(page: &mut String, report: &RunReport) {
     for (site, error) in all.iter().take(ERRORS_LISTED) {
         let _ = write!(
             page,
-            "<tr><th scope=\"row\">{}</th><td class=\"when\">{}</td><td>{}</td><td><code>{}</code></td>\
+            "<tr><th scope=\"row\">{}</th><td class=\"when\">{}</td><td>{}</td><td class=\"endpoint\"><code>{}</code></td>\
              <td class=\"num\">{}</td><td><code>{}</code></td><td class=\"msg\">{}</td></tr>",
             escape(&site.site),
             error.at.format("%Y-%m-%d %H:%M:%S"),
