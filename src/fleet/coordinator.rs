@@ -638,7 +638,7 @@ impl Coordinator {
             .status
             .lock()
             .unwrap_or_else(|poison| poison.into_inner()) = view;
-        if self.dirty {
+        if self.dirty && self.writer.summaries_are_due() {
             self.dirty = false;
             let report = self.ledger.run_report(&self.run);
             if let Err(error) = self.writer.write_summaries(&report) {

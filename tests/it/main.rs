@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod browser;
 mod client;
 mod inventory;
 mod metrics;
