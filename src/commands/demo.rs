@@ -232,8 +232,7 @@ fn prepare_dir(dir: &Path) -> Result<(), String> {
             }
         }
     }
-    run_command::create_private_dir(dir)
-        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    crate::report::writer::create_private_dir(dir).map_err(|error| error.to_string())?;
     std::fs::write(dir.join(MARKER), "made by cmafleet demo; safe to delete\n")
         .map_err(|error| format!("cannot write in {}: {error}", dir.display()))
 }

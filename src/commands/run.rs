@@ -73,7 +73,7 @@ pub async fn execute(
     ui: Ui,
 ) -> Executed {
     let settings = Arc::new(settings);
-    if let Err(error) = create_private_dir(&settings.state_dir) {
+    if let Err(error) = crate::report::writer::create_private_dir(&settings.state_dir) {
         return Executed::failed(
             exit::CANT_CREATE,
             &format!(
@@ -275,17 +275,6 @@ fn initial_status(run_id: &str, mode: Mode, total: usize) -> RunStatus {
 pub fn new_run_id() -> String {
     let suffix: u16 = rand::random();
     format!("{}-{suffix:04x}", Utc::now().format("%Y%m%dT%H%M%SZ"))
-}
-
-/// Creates a directory (and parents) with mode 0700 for the last component.
-pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
 }
 
 /// Loads the inventory (exit 65 with every problem) and applies the selection (exit 2 for a

@@ -231,7 +231,8 @@ fn artifact_file_name(name: &str) -> String {
 }
 
 /// Creates `path` (and missing parents) with 0700, and sets it to 0700 if it existed.
-fn create_private_dir(path: &Path) -> Result<(), ReportError> {
+/// Creates a directory and its missing parents with mode 0700 (an existing one is tightened).
+pub fn create_private_dir(path: &Path) -> Result<(), ReportError> {
     DirBuilder::new()
         .recursive(true)
         .mode(DIR_MODE)
