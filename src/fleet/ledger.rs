@@ -217,7 +217,9 @@ impl Ledger {
                 }
             }
             EventKind::Checks(checks) => {
-                for check in checks {
+                // Counted once per site and run (a precheck and its Migrate task both report).
+                let first = entry.report.checks.is_empty();
+                for check in checks.iter().filter(|_| first) {
                     metrics.count_check(&check.name, &check.outcome.to_ascii_uppercase());
                 }
                 entry.report.checks.clone_from(checks);
