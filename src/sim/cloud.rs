@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cma::wire::{
     Artifact, CreateJobResponse, CreateTaskRequest, CreateTaskResponse, Flow, GetJobResponse,
@@ -20,8 +20,8 @@ use super::faults::{self, CreateKind, LostAnswer};
 use super::limits::RateClass;
 use super::progress;
 use super::routes::{
-    AppState, Attribution, DropConnection, Shared, Side, admit, cloud_error, cloud_user,
-    json_answer, origin, rate_limit, respond, retime,
+    AppState, Attribution, DropConnection, Page, Shared, Side, admit, cloud_error, cloud_user,
+    json_answer, origin, rate_limit, respond,
 };
 use super::status::{self, RequestUrl};
 use super::world::TaskRecord;
@@ -388,9 +388,7 @@ pub(crate) async fn list_tasks(
                 state.api.links_next,
                 state.api.last_page,
             );
-            let mut body = json!({ "data": data, "links": links });
-            retime(&mut body, state.api.timestamps);
-            Ok(axum::Json(body).into_response())
+            Ok(json_answer(&state, &Page { data, links }))
         }
         .await,
     )
@@ -498,7 +496,7 @@ pub(crate) async fn status(
                 state.api.links_next,
                 state.api.last_page,
             );
-            Ok(axum::Json(json!({ "data": node, "links": links })).into_response())
+            Ok(axum::Json(Page { data: node, links }).into_response())
         }
         .await,
     )
@@ -530,10 +528,7 @@ pub(crate) async fn token(
                 cloud_url: Some(request.cloud_url),
                 token: Secret::new(token),
             };
-            Ok(axum::Json(Value::from(
-                serde_json::to_value(&answer).unwrap_or_default(),
-            ))
-            .into_response())
+            Ok(axum::Json(answer).into_response())
         }
         .await,
     )

@@ -184,11 +184,22 @@ pub(crate) fn text_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-/// A JSON answer with the scenario's timestamp format applied.
+/// A JSON answer with the scenario's timestamp format applied (fields keep their wire
+/// order unless timestamps must be rewritten).
 pub(crate) fn json_answer<T: Serialize>(state: &Shared, value: &T) -> Response {
+    if state.api.timestamps == TimeFormat::Iso {
+        return axum::Json(value).into_response();
+    }
     let mut value = serde_json::to_value(value).unwrap_or(Value::Null);
     retime(&mut value, state.api.timestamps);
     axum::Json(value).into_response()
+}
+
+/// One page of a paginated answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct Page<T> {
+    pub data: T,
+    pub links: Value,
 }
 
 /// Rewrites `createdAt`, `expireAt` and `expiryTime` from ISO-8601 into epoch numbers.

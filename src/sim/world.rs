@@ -194,7 +194,7 @@ impl World {
         let profile = server.as_deref().map(|server| self.profile(server));
         let attached_for = server.as_ref().and_then(|server| {
             let expires = *self.attaches.get(&(server.clone(), cloud.clone()))?;
-            (expires > now).then(|| (expires - now) * self.scale)
+            (expires > now).then_some((expires - now) * self.scale)
         });
         let plan = Arc::new(TaskPlan::new(&Situation {
             definition: &definition,
