@@ -5,12 +5,17 @@
 //!
 //! Times in a plan are simulated seconds since the task was created.
 
+use std::borrow::Cow;
+
 use crate::cma::wire::{CreateTaskRequest, JobDefinition, Outcome, TaskKind, UsersMode};
 
 use super::catalog::{self, ScopeInfo};
 use super::dice;
 use super::profile::ServerProfile;
 use super::values::PlannedOutcome;
+
+/// Text from the catalog (borrowed) or from the scenario (owned).
+pub(crate) type Text = Cow<'static, str>;
 
 /// How long a scope spends exporting before it imports.
 const EXPORT_SHARE: f64 = 0.4;
@@ -37,11 +42,11 @@ pub(crate) struct TaskPlan {
 
 #[derive(Debug, Clone)]
 pub(crate) struct PlannedCheck {
-    pub name: String,
+    pub name: Text,
     pub finish_at: f64,
     pub outcome: PlannedOutcome,
-    pub message: String,
-    pub description: String,
+    pub message: Text,
+    pub description: Text,
     pub excludable: bool,
     pub occurrences: Vec<String>,
 }
@@ -55,9 +60,9 @@ pub(crate) struct PlannedScope {
     pub export_end: f64,
     pub end: f64,
     pub outcome: PlannedOutcome,
-    pub message: String,
+    pub message: Text,
     /// Progress counters: name and total.
-    pub counters: Vec<(String, u64)>,
+    pub counters: Vec<(Text, u64)>,
 }
 
 impl PlannedScope {
@@ -183,7 +188,7 @@ impl TaskPlan {
             let outcome = spec.and_then(|s| s.outcome).unwrap_or_default();
             let message = spec
                 .and_then(|s| s.message.clone())
-                .unwrap_or_else(|| scope_message(info, outcome).to_owned());
+                .map_or(Text::Borrowed(scope_message(info, outcome)), Text::Owned);
             self.scopes.push(PlannedScope {
                 name: info.name,
                 included,
@@ -277,32 +282,37 @@ fn worst(a: PlannedOutcome, b: PlannedOutcome) -> PlannedOutcome {
     a.max(b)
 }
 
-/// The checks that run, with their outcomes after `excludeKeys` overrides.
+/// The checks that run, with their outcomes after `excludeKeys` overrides. Catalog texts
+/// are borrowed, so a plan costs little memory however many tasks there are.
 fn plan_checks(
     definition: &JobDefinition,
     request: &CreateTaskRequest,
     profile: &ServerProfile,
 ) -> Vec<PlannedCheck> {
     let catalog = catalog::checks_for(&definition.flow);
-    let mut names: Vec<String> = catalog.iter().map(|c| c.name.to_owned()).collect();
+    let mut names: Vec<Text> = catalog.iter().map(|c| Text::Borrowed(c.name)).collect();
     for name in profile.checks.keys() {
-        if !names.contains(name) {
-            names.push(name.clone());
+        if !names.iter().any(|known| known == name) {
+            names.push(Text::Owned(name.clone()));
         }
     }
     let types = request
         .options
         .as_ref()
-        .and_then(|o| o.check_types.clone())
+        .and_then(|o| o.check_types.as_ref());
+    let include = types
+        .and_then(|t| t.include_keys.as_deref())
         .unwrap_or_default();
-    let include = types.include_keys.unwrap_or_default();
-    let exclude = types.exclude_keys.unwrap_or_default();
+    let exclude = types
+        .and_then(|t| t.exclude_keys.as_deref())
+        .unwrap_or_default();
+    let listed = |keys: &[String], name: &str| keys.iter().any(|key| key == name);
     let is_check = !matches!(request.task, TaskKind::Migrate);
     if is_check {
         if !include.is_empty() {
-            names.retain(|name| include.contains(name));
+            names.retain(|name| listed(include, name));
         }
-        names.retain(|name| !exclude.contains(name));
+        names.retain(|name| !listed(exclude, name));
     }
     names.sort_by_key(|name| dice::roll(0, &[b"check-order", name.as_bytes()]));
     let count = names.len().max(1) as f64;
@@ -311,34 +321,33 @@ fn plan_checks(
         .enumerate()
         .map(|(index, name)| {
             let info = catalog.iter().find(|c| c.name == name);
-            let spec = profile.checks.get(&name);
+            let spec = profile.checks.get(name.as_ref());
             let mut outcome = spec.map(|s| s.outcome).unwrap_or_default();
             let excludable = spec
                 .and_then(|s| s.excludable)
                 .or(info.map(|i| i.excludable))
                 .unwrap_or(false);
-            let mut message =
-                spec.and_then(|s| s.message.clone())
-                    .unwrap_or_else(|| match (outcome, info) {
-                        (PlannedOutcome::Success, _) => "No problems found.".to_owned(),
-                        (PlannedOutcome::Warning, Some(info)) => info.warning.to_owned(),
-                        (PlannedOutcome::Failed, Some(info)) => info.failure.to_owned(),
-                        (_, None) => format!("{name} found problems."),
-                    });
+            let mut message: Text = match (spec.and_then(|s| s.message.clone()), outcome, info) {
+                (Some(message), _, _) => Text::Owned(message),
+                (None, PlannedOutcome::Success, _) => Text::Borrowed("No problems found."),
+                (None, PlannedOutcome::Warning, Some(info)) => Text::Borrowed(info.warning),
+                (None, PlannedOutcome::Failed, Some(info)) => Text::Borrowed(info.failure),
+                (None, _, None) => Text::Owned(format!("{name} found problems.")),
+            };
             if !is_check
                 && outcome == PlannedOutcome::Failed
                 && excludable
-                && exclude.contains(&name)
+                && listed(exclude, &name)
             {
                 outcome = PlannedOutcome::Warning;
-                message.push_str(
+                message.to_mut().push_str(
                     " This check was overridden (excludeKeys) and does not block the migration.",
                 );
             }
             PlannedCheck {
                 description: info.map_or_else(
-                    || format!("Pre-migration check {name}."),
-                    |i| i.description.to_owned(),
+                    || Text::Owned(format!("Pre-migration check {name}.")),
+                    |i| Text::Borrowed(i.description),
                 ),
                 finish_at: profile.check_duration * (index as f64 + 1.0) / count,
                 occurrences: spec.map(|s| s.occurrences.clone()).unwrap_or_default(),
@@ -386,7 +395,7 @@ fn counters(
     definition: &JobDefinition,
     profile: &ServerProfile,
     info: &ScopeInfo,
-) -> Vec<(String, u64)> {
+) -> Vec<(Text, u64)> {
     let keys = |scope: &Option<crate::cma::wire::KeyScope>| {
         scope
             .as_ref()
@@ -394,7 +403,7 @@ fn counters(
             .map(|k| k.len() as u64)
             .filter(|n| *n > 0)
     };
-    let mut counters: Vec<(String, u64)> = info
+    let mut counters: Vec<(Text, u64)> = info
         .counters
         .iter()
         .map(|(name, low, high)| {
@@ -416,14 +425,14 @@ fn counters(
                     *high,
                 )
             });
-            ((*name).to_owned(), total)
+            (Text::Borrowed(*name), total)
         })
         .collect();
     if let Some(spec) = profile.scopes.get(info.name) {
         for (name, total) in &spec.items {
             match counters.iter_mut().find(|(n, _)| n == name) {
                 Some(entry) => entry.1 = *total,
-                None => counters.push((name.clone(), *total)),
+                None => counters.push((Text::Owned(name.clone()), *total)),
             }
         }
     }

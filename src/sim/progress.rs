@@ -163,7 +163,7 @@ fn render_check_level(plan: &TaskPlan, t: f64, abort: Option<&Abort>) -> StatusN
     let children: BTreeMap<String, StatusNode> = plan
         .checks
         .iter()
-        .map(|check| (check.name.clone(), render_check(check, t, abort)))
+        .map(|check| (check.name.to_string(), render_check(check, t, abort)))
         .collect();
     let mut level = match span(0.0, plan.check_end, t, abort) {
         Span::Finished => {
@@ -213,7 +213,7 @@ fn render_check(check: &PlannedCheck, t: f64, abort: Option<&Abort>) -> StatusNo
     result.details = Some(Details {
         occurrences,
         excludable: Some(check.excludable),
-        description: Some(check.description.clone()),
+        description: Some(check.description.to_string()),
     });
     result
 }
@@ -316,7 +316,7 @@ fn render_scope(
                     .counters
                     .iter()
                     .map(|(name, total)| ProgressItem {
-                        name: name.clone(),
+                        name: name.to_string(),
                         total: Some(*total),
                         processed: Some((*total as f64 * fraction).floor() as u64),
                     })
