@@ -1,5 +1,6 @@
-//! Connecting a server to a cloud site by API: a server that is not connected refuses
-//! attach (plain text, 400); a fresh token from `POST /token` saved on it connects it.
+//! Attach and connect: a server that is not connected refuses attach (plain text, 400); a
+//! fresh token from `POST /token` saved on it connects it; an attach that lapses during a
+//! migration can fail it.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -90,4 +91,37 @@ async fn a_connect_token_expires_after_five_minutes() {
         sim.attach("hooli-jira", HOOLI).await.status(),
         StatusCode::BAD_REQUEST
     );
+}
+
+#[tokio::test]
+async fn an_attach_lapsing_mid_migration_fails_the_task_when_the_scenario_says_so() {
+    let sim = TestSim::manual(
+        r#"
+[servers.wayne-jira]
+attach_validity = "30m"
+attach_lapse_fails_tasks = true
+check_duration = "5m"
+migrate_duration = "60m"
+"#,
+    )
+    .await;
+    let job = sim.create_job(&jira_job("wayne-jira", ACME, &[])).await;
+    let attach: Value = sim.attach("wayne-jira", ACME).await.json().await.unwrap();
+    assert!(attach["expiryTime"].is_string());
+    let task = sim.create_task(&job, &migrate_task(&[])).await;
+    sim.advance("29m").await;
+    assert_eq!(sim.tree(&job, &task, "").await["status"], "IN_PROGRESS");
+    sim.advance("2m").await;
+    let root = sim.tree(&job, &task, "?expandChildren=true").await;
+    assert_eq!(root["status"], "FINISHED");
+    assert_eq!(root["outcome"], "FAILED");
+    assert!(
+        root["message"].as_str().unwrap().contains("not attached"),
+        "{root}"
+    );
+    assert_eq!(
+        child(child(&root, "migrate"), "projects")["outcome"],
+        "FAILED"
+    );
+    assert_eq!(child(&root, "check")["outcome"], "SUCCESS");
 }
