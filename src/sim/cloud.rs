@@ -62,10 +62,7 @@ async fn create_job_inner(
     })?;
     validate_definition(&definition)
         .map_err(|message| cloud_error(state, StatusCode::BAD_REQUEST, &message))?;
-    let server = state
-        .world()
-        .scenario
-        .server_for_id(&definition.source.server_id);
+    let server = state.world().server_for_id(&definition.source.server_id);
     let seq = match &server {
         Some(server) => Some(admit(state, who, server, false, Side::Cloud).await?),
         None => None,

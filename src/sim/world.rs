@@ -86,6 +86,8 @@ pub(crate) struct World {
     /// Requests seen per server, the clock of fault decisions.
     sequences: HashMap<String, u64>,
     profiles: HashMap<String, Arc<ServerProfile>>,
+    /// Server ID → server name (`None`: no such server), resolved once per ID.
+    servers_by_id: HashMap<String, Option<String>>,
     pub limiter: RateLimiter,
     pub counters: RequestCounters,
 }
@@ -117,6 +119,7 @@ impl World {
             loads: HashMap::new(),
             sequences: HashMap::new(),
             profiles: HashMap::new(),
+            servers_by_id: HashMap::new(),
             limiter: RateLimiter::default(),
             counters: RequestCounters::default(),
         }
@@ -136,6 +139,17 @@ impl World {
         self.profiles
             .insert(server.to_owned(), Arc::clone(&profile));
         profile
+    }
+
+    /// The server a Server ID names (cached; see `Scenario::server_for_id`).
+    pub fn server_for_id(&mut self, server_id: &str) -> Option<String> {
+        if let Some(server) = self.servers_by_id.get(server_id) {
+            return server.clone();
+        }
+        let server = self.scenario.server_for_id(server_id);
+        self.servers_by_id
+            .insert(server_id.to_owned(), server.clone());
+        server
     }
 
     /// The next request number of a server (1-based).
@@ -159,7 +173,7 @@ impl World {
     pub fn create_job(&mut self, definition: JobDefinition) -> &Job {
         self.jobs_made += 1;
         let id = self.make_id(b"job", self.jobs_made);
-        let server = self.scenario.server_for_id(&definition.source.server_id);
+        let server = self.server_for_id(&definition.source.server_id);
         self.counters.record_job(
             &definition.source.server_id,
             &definition.destination.url,
