@@ -1,36 +1,50 @@
 //! The simulator of both sides of the CMA migration API (`cmafleet sim`): routes, world
 //! state, scenarios, faults and request counters.
 //!
-//! SKELETON: signatures fixed; bodies to be written (issue 2).
+//! - `scenario` reads the scenario file; `profile` resolves it per server and user.
+//! - `plan` decides, when a task is created, everything that will happen to it; `progress`
+//!   renders its status tree at any later time (a pure function: no timers, no loops).
+//! - `world` holds jobs, tasks, attaches, tokens and counters behind one mutex.
+//! - `routes` builds the router and the request gates (auth, `limits`, `faults`); `cloud`,
+//!   `server`, `artifacts` and `introspect` are the handlers; `status` selects, filters and
+//!   paginates trees; `serve` runs it all over hyper.
+//!
+//! The scenario format is documented in `inventories/scenarios.md`.
+
+#![allow(
+    clippy::result_large_err,
+    reason = "handlers return early answers as `Err(Response)` on cold paths; boxing them only adds noise"
+)]
+
+mod artifacts;
+mod auth;
+mod catalog;
+mod clock;
+mod cloud;
+mod counters;
+mod demo;
+mod dice;
+mod faults;
+mod introspect;
+mod limits;
+mod plan;
+mod profile;
+mod progress;
+mod routes;
+mod scenario;
+mod serve;
+mod server;
+mod status;
+mod values;
+mod world;
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-/// A loaded scenario (see `inventories/scenario-example.toml`).
-#[derive(Debug, Clone, Default)]
-pub struct Scenario {}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct ScenarioError {
-    pub path: String,
-    pub message: String,
-}
-
-impl Scenario {
-    /// Loads TOML or YAML (by extension); a bad file names the line and what is wrong.
-    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let _ = path;
-        todo!()
-    }
-
-    /// The scenario of `cmafleet demo` (matches `inventories/demo.csv`).
-    pub fn demo() -> Scenario {
-        todo!()
-    }
-}
+pub use counters::{FaultCounters, RateLimited, RequestCounters, ServerCounters, TaskCreates};
+pub use introspect::SimTask;
+pub use scenario::{Scenario, ScenarioError};
 
 /// How the simulator runs.
 #[derive(Debug, Clone)]
@@ -54,8 +68,14 @@ impl SimHandle {
     }
 }
 
-/// Binds `listen` (port 0 allowed) and serves until `shutdown` fires.
+/// Binds `listen` (port 0 allowed) and serves until `shutdown` fires. A time scale that is
+/// not a positive number is refused (`InvalidInput`).
 pub async fn start(listen: SocketAddr, options: SimOptions) -> std::io::Result<SimHandle> {
-    let _ = (listen, options);
-    todo!()
+    serve::start(listen, options).await
+}
+
+/// The simulator as a router over a fresh world, for tests that need no socket. (A
+/// "dropped connection" fault answers 504 here; only [`start`] can drop connections.)
+pub fn router(options: SimOptions) -> axum::Router {
+    routes::router(options)
 }

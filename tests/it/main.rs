@@ -4,5 +4,6 @@ mod browser;
 mod client;
 mod inventory;
 mod metrics;
+mod sim;
 mod state;
 mod support;

@@ -1,0 +1,564 @@
+//! The cloud side of the API (`/migrations/public/v1/…`): jobs, tasks, the status tree and
+//! connect tokens. Each handler authenticates, takes its rate-limit slot, finds what it
+//! concerns, passes the seeded faults of that server, then answers.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::cma::wire::{
+    Artifact, CreateJobResponse, CreateTaskRequest, CreateTaskResponse, Flow, GetJobResponse,
+    JobDefinition, Task, TaskKind, TaskResults, TokenRequest, TokenResponse,
+};
+use crate::inventory::Secret;
+
+use super::artifacts;
+use super::faults::{self, CreateKind, LostAnswer};
+use super::limits::RateClass;
+use super::progress;
+use super::routes::{
+    AppState, Attribution, DropConnection, Page, Shared, Side, admit, cloud_error, cloud_user,
+    json_answer, origin, rate_limit, respond,
+};
+use super::status::{self, RequestUrl};
+use super::world::TaskRecord;
+
+/// The largest job definition the API accepts.
+const MAX_JOB_BYTES: usize = 390 * 1024;
+
+pub(crate) async fn create_job(
+    State(state): State<AppState>,
+    Extension(who): Extension<Attribution>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(create_job_inner(&state, &who, &headers, &body).await)
+}
+
+async fn create_job_inner(
+    state: &Shared,
+    who: &Attribution,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Response> {
+    let user = cloud_user(state, headers)?;
+    rate_limit(state, &user, RateClass::CreateJob)?;
+    if body.len() > MAX_JOB_BYTES {
+        return Err(cloud_error(
+            state,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the job definition is larger than 390 KB",
+        ));
+    }
+    let definition: JobDefinition = serde_json::from_slice(body).map_err(|err| {
+        cloud_error(
+            state,
+            StatusCode::BAD_REQUEST,
+            &format!("invalid job definition: {err}"),
+        )
+    })?;
+    validate_definition(&definition)
+        .map_err(|message| cloud_error(state, StatusCode::BAD_REQUEST, &message))?;
+    let server = state.world().server_for_id(&definition.source.server_id);
+    let seq = match &server {
+        Some(server) => Some(admit(state, who, server, false, Side::Cloud).await?),
+        None => None,
+    };
+    let (job_id, lost) = {
+        let mut world = state.world();
+        let job_id = world.create_job(definition.clone()).id.clone();
+        let lost = match (&server, seq) {
+            (Some(server), Some(seq)) => {
+                let faults = world.profile(server).faults;
+                faults::lost_answer(&faults, state.seed, server, seq, CreateKind::Job)
+            }
+            _ => None,
+        };
+        (job_id, lost)
+    };
+    tracing::debug!(%job_id, %user, "job created");
+    if let Some(lost) = lost {
+        return Err(lost_answer(state, lost));
+    }
+    Ok(json_answer(
+        state,
+        &CreateJobResponse {
+            job_id,
+            job_definition: Some(definition),
+        },
+    ))
+}
+
+/// What the API refuses in a job definition.
+fn validate_definition(definition: &JobDefinition) -> Result<(), String> {
+    let scope = &definition.scope;
+    let (product, foreign): (&str, Vec<&str>) = match &definition.flow {
+        Flow::Jira => (
+            "Jira",
+            [
+                ("spaces", scope.spaces.is_some()),
+                ("globalEntities", scope.global_entities.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, set)| set.then_some(name))
+            .collect(),
+        ),
+        Flow::Confluence => (
+            "Confluence",
+            [
+                ("projects", scope.projects.is_some()),
+                ("jsm", scope.jsm.is_some()),
+                ("ar", scope.ar.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, set)| set.then_some(name))
+            .collect(),
+        ),
+        Flow::Unknown(flow) => {
+            return Err(format!(
+                "unknown flow `{flow}`: expected jira-onpremises-to-cloud or confluence-onpremises-to-cloud"
+            ));
+        }
+    };
+    if definition.name.trim().is_empty() {
+        return Err("the job needs a name".into());
+    }
+    if definition.source.server_id.trim().is_empty() {
+        return Err("source.serverId is required".into());
+    }
+    let url = definition.destination.url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!("destination.url `{url}` is not a URL"));
+    }
+    if let Some(name) = foreign.first() {
+        return Err(format!(
+            "scope `{name}` is not valid for a {product} migration"
+        ));
+    }
+    Ok(())
+}
+
+/// The answer of a create whose job or task exists but whose answer is lost.
+fn lost_answer(state: &Shared, lost: LostAnswer) -> Response {
+    let mut response = cloud_error(state, StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout");
+    let mut world = state.world();
+    match lost {
+        LostAnswer::GatewayTimeout => world.counters.faults.lost_answers_504 += 1,
+        LostAnswer::Drop => {
+            world.counters.faults.dropped_connections += 1;
+            response.extensions_mut().insert(DropConnection);
+        }
+    }
+    response
+}
+
+/// The server of a job, or 404.
+fn job_server(state: &Shared, job_id: &str) -> Result<Option<String>, Response> {
+    match state.world().jobs.get(job_id) {
+        Some(job) => Ok(job.server.clone()),
+        None => Err(cloud_error(
+            state,
+            StatusCode::NOT_FOUND,
+            &format!("job {job_id} not found"),
+        )),
+    }
+}
+
+/// Authenticates, rate-limits a read, finds the job and passes its server's faults.
+async fn read_gate(
+    state: &Shared,
+    who: &Attribution,
+    headers: &HeaderMap,
+    job_id: &str,
+) -> Result<(), Response> {
+    let user = cloud_user(state, headers)?;
+    rate_limit(state, &user, RateClass::Read)?;
+    if let Some(server) = job_server(state, job_id)? {
+        admit(state, who, &server, true, Side::Cloud).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn get_job(
+    State(state): State<AppState>,
+    Extension(who): Extension<Attribution>,
+    Path(job_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            read_gate(&state, &who, &headers, &job_id).await?;
+            let definition = state
+                .world()
+                .jobs
+                .get(&job_id)
+                .map(|job| job.definition.clone());
+            let definition = definition.ok_or_else(|| {
+                cloud_error(
+                    &state,
+                    StatusCode::NOT_FOUND,
+                    &format!("job {job_id} not found"),
+                )
+            })?;
+            Ok(json_answer(
+                &state,
+                &GetJobResponse {
+                    job_id: Some(job_id.clone()),
+                    definition,
+                },
+            ))
+        }
+        .await,
+    )
+}
+
+pub(crate) async fn create_task(
+    State(state): State<AppState>,
+    Extension(who): Extension<Attribution>,
+    Path(job_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(create_task_inner(&state, &who, &job_id, &headers, &body).await)
+}
+
+async fn create_task_inner(
+    state: &Shared,
+    who: &Attribution,
+    job_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Response> {
+    let user = cloud_user(state, headers)?;
+    rate_limit(state, &user, RateClass::CreateTask)?;
+    let server = job_server(state, job_id)?;
+    let request: CreateTaskRequest = serde_json::from_slice(body).map_err(|err| {
+        cloud_error(
+            state,
+            StatusCode::BAD_REQUEST,
+            &format!("invalid task request: {err}"),
+        )
+    })?;
+    if let TaskKind::Unknown(kind) = &request.task {
+        return Err(cloud_error(
+            state,
+            StatusCode::BAD_REQUEST,
+            &format!("unknown task `{kind}`: expected Check or Migrate"),
+        ));
+    }
+    let seq = match &server {
+        Some(server) => Some(admit(state, who, server, false, Side::Cloud).await?),
+        None => None,
+    };
+    let now = state.clock.now();
+    let (task_id, lost) = {
+        let mut world = state.world();
+        let task_id = world.create_task(job_id, &request, now).ok_or_else(|| {
+            cloud_error(
+                state,
+                StatusCode::NOT_FOUND,
+                &format!("job {job_id} not found"),
+            )
+        })?;
+        let lost = match (&server, seq) {
+            (Some(server), Some(seq)) => {
+                let faults = world.profile(server).faults;
+                faults::lost_answer(&faults, state.seed, server, seq, CreateKind::Task)
+            }
+            _ => None,
+        };
+        (task_id, lost)
+    };
+    tracing::debug!(%job_id, %task_id, %user, "task created");
+    if let Some(lost) = lost {
+        return Err(lost_answer(state, lost));
+    }
+    Ok(json_answer(state, &CreateTaskResponse { task_id }))
+}
+
+/// The wire form of a task: artifacts are listed once its root has finished.
+fn task_wire(state: &Shared, task: &TaskRecord, now: f64, origin: &str) -> Task {
+    let finished_at = task.created_at + state.clock.real(task.plan.root_end());
+    let artifacts = if now >= finished_at {
+        let expire_at = state
+            .clock
+            .wall(finished_at + state.clock.real(state.api.artifact_validity));
+        artifacts::names(&task.plan)
+            .into_iter()
+            .map(|name| Artifact {
+                location: format!("{origin}/_sim/artifacts/{}/{name}", task.id),
+                name: name.to_owned(),
+                expire_at: Some(expire_at.into()),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Task {
+        task_id: task.id.clone(),
+        task_type: task.kind.clone(),
+        created_at: Some(state.clock.wall(task.created_at).into()),
+        payload: Some(task.payload.clone().unwrap_or_else(|| json!({}))),
+        results: Some(TaskResults { artifacts }),
+    }
+}
+
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn cursor_offset(
+    state: &Shared,
+    pairs: &[(String, String)],
+) -> Result<(usize, Option<String>), Response> {
+    match pairs.iter().find(|(key, _)| key == "cursor") {
+        None => Ok((0, None)),
+        Some((_, cursor)) if cursor.is_empty() => Ok((0, None)),
+        Some((_, cursor)) => status::decode_cursor(cursor)
+            .map(|offset| (offset, Some(cursor.clone())))
+            .ok_or_else(|| cloud_error(state, StatusCode::BAD_REQUEST, "invalid cursor")),
+    }
+}
+
+fn request_url(headers: &HeaderMap, path: String, pairs: &[(String, String)]) -> RequestUrl {
+    RequestUrl {
+        origin: origin(headers),
+        path,
+        query: pairs
+            .iter()
+            .filter(|(key, _)| key != "cursor")
+            .cloned()
+            .collect(),
+    }
+}
+
+pub(crate) async fn list_tasks(
+    State(state): State<AppState>,
+    Extension(who): Extension<Attribution>,
+    Path(job_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            read_gate(&state, &who, &headers, &job_id).await?;
+            let pairs = query_pairs(query.as_deref());
+            let (offset, current) = cursor_offset(&state, &pairs)?;
+            let size = state.api.task_page_size;
+            let now = state.clock.now();
+            let host = origin(&headers);
+            let (data, more) = {
+                let world = state.world();
+                let job = world.jobs.get(&job_id).ok_or_else(|| {
+                    cloud_error(
+                        &state,
+                        StatusCode::NOT_FOUND,
+                        &format!("job {job_id} not found"),
+                    )
+                })?;
+                let data: Vec<Task> = job
+                    .tasks
+                    .iter()
+                    .rev()
+                    .skip(offset)
+                    .take(size)
+                    .filter_map(|id| world.tasks.get(id))
+                    .map(|task| task_wire(&state, task, now, &host))
+                    .collect();
+                (data, offset + size < job.tasks.len())
+            };
+            let next = more.then(|| status::encode_cursor(offset + size));
+            let url = request_url(
+                &headers,
+                format!("/migrations/public/v1/jobs/{job_id}/tasks"),
+                &pairs,
+            );
+            let links = status::links(
+                &url,
+                current.as_deref(),
+                next.as_deref(),
+                state.api.links_next,
+                state.api.last_page,
+            );
+            Ok(json_answer(&state, &Page { data, links }))
+        }
+        .await,
+    )
+}
+
+/// The task of a job, or 404.
+fn find_task<T>(
+    state: &Shared,
+    job_id: &str,
+    task_id: &str,
+    read: impl FnOnce(&TaskRecord) -> T,
+) -> Result<T, Response> {
+    let world = state.world();
+    match world.tasks.get(task_id) {
+        Some(task) if task.job_id == job_id => Ok(read(task)),
+        _ => {
+            drop(world);
+            Err(cloud_error(
+                state,
+                StatusCode::NOT_FOUND,
+                &format!("task {task_id} not found on job {job_id}"),
+            ))
+        }
+    }
+}
+
+pub(crate) async fn get_task(
+    State(state): State<AppState>,
+    Extension(who): Extension<Attribution>,
+    Path((job_id, task_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            read_gate(&state, &who, &headers, &job_id).await?;
+            let now = state.clock.now();
+            let host = origin(&headers);
+            let task = find_task(&state, &job_id, &task_id, |task| {
+                task_wire(&state, task, now, &host)
+            })?;
+            Ok(json_answer(&state, &task))
+        }
+        .await,
+    )
+}
+
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    Extension(who): Extension<Attribution>,
+    Path((job_id, task_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            read_gate(&state, &who, &headers, &job_id).await?;
+            let pairs = query_pairs(query.as_deref());
+            let param = |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.as_str())
+            };
+            let now = state.clock.now();
+            let (plan, elapsed) = find_task(&state, &job_id, &task_id, |task| {
+                (
+                    std::sync::Arc::clone(&task.plan),
+                    state.clock.simulated_between(task.created_at, now),
+                )
+            })?;
+            if elapsed < state.api.status_delay {
+                return Err(cloud_error(
+                    &state,
+                    StatusCode::NOT_FOUND,
+                    &format!("status of task {task_id} not found"),
+                ));
+            }
+            let (offset, current) = cursor_offset(&state, &pairs)?;
+            let tree = progress::render(&plan, elapsed, state.api.hide_pending_nodes);
+            let level = param("level");
+            let mut node = status::select(tree, level).ok_or_else(|| {
+                cloud_error(
+                    &state,
+                    StatusCode::NOT_FOUND,
+                    &format!("no status at level {}", level.unwrap_or("")),
+                )
+            })?;
+            status::filter_children(&mut node, param("status"), param("outcome"));
+            let expand = param("expandChildren").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            if !expand {
+                status::collapse_grandchildren(&mut node);
+            }
+            let size = state.api.status_page_size;
+            let more = status::page_children(&mut node, offset, size);
+            let next = more.then(|| status::encode_cursor(offset + size));
+            let url = request_url(
+                &headers,
+                format!("/migrations/public/v1/jobs/{job_id}/tasks/{task_id}/status"),
+                &pairs,
+            );
+            let links = status::links(
+                &url,
+                current.as_deref(),
+                next.as_deref(),
+                state.api.links_next,
+                state.api.last_page,
+            );
+            Ok(axum::Json(Page { data: node, links }).into_response())
+        }
+        .await,
+    )
+}
+
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            let user = cloud_user(&state, &headers)?;
+            rate_limit(&state, &user, RateClass::Token)?;
+            let request: TokenRequest = serde_json::from_slice(&body).map_err(|err| {
+                cloud_error(
+                    &state,
+                    StatusCode::BAD_REQUEST,
+                    &format!("invalid token request: {err}"),
+                )
+            })?;
+            let now = state.clock.now();
+            let token = state.world().issue_token(&request.cloud_url, now);
+            let answer = TokenResponse {
+                uri: Some(format!(
+                    "{}/rest/migration/latest/cloud/save/token",
+                    request.cloud_url.trim_end_matches('/')
+                )),
+                cloud_url: Some(request.cloud_url),
+                token: Secret::new(token),
+            };
+            Ok(axum::Json(answer).into_response())
+        }
+        .await,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn definition(json: &str) -> JobDefinition {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn definitions_are_checked_like_the_api_would() {
+        let ok = r#"{"flow":"jira-onpremises-to-cloud","name":"n","source":{"serverId":"S"},
+            "destination":{"url":"https://a.atlassian.net"},"scope":{"projects":{"includedData":"all"}}}"#;
+        assert_eq!(validate_definition(&definition(ok)), Ok(()));
+        let wrong_scope = ok.replace("projects", "spaces");
+        assert!(
+            validate_definition(&definition(&wrong_scope))
+                .unwrap_err()
+                .contains("spaces")
+        );
+        let wrong_flow = ok.replace("jira-onpremises", "bamboo-onpremises");
+        assert!(
+            validate_definition(&definition(&wrong_flow))
+                .unwrap_err()
+                .contains("unknown flow")
+        );
+        let no_server = ok.replace("\"S\"", "\"\"");
+        assert!(validate_definition(&definition(&no_server)).is_err());
+        let bad_url = ok.replace("https://a.atlassian.net", "a.atlassian.net");
+        assert!(validate_definition(&definition(&bad_url)).is_err());
+    }
+}

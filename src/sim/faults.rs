@@ -1,0 +1,182 @@
+//! Fault injection: which request of a server is delayed, answered 5xx, or has its create
+//! answer lost. Every decision is a pure function of (seed, server, the server's request
+//! number), never of timing, so the same requests in the same order meet the same faults.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+
+use super::dice;
+use super::profile::Faults;
+use super::values::LostCreateMode;
+
+/// What happens to one request before it is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Decision {
+    /// Real time to wait before answering.
+    pub delay: Duration,
+    pub error: Option<InjectedError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InjectedError {
+    /// `get_error_rate`: a 500, 502 or 503 on a GET.
+    Random(StatusCode),
+    /// Inside a burst: 503 whatever the method.
+    Burst,
+}
+
+impl InjectedError {
+    pub fn status(self) -> StatusCode {
+        match self {
+            InjectedError::Random(status) => status,
+            InjectedError::Burst => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// Which create's answer is at stake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreateKind {
+    Job,
+    Task,
+}
+
+/// How a create's answer is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LostAnswer {
+    GatewayTimeout,
+    Drop,
+}
+
+/// The faults of request number `seq` (1-based) of `server`.
+pub(crate) fn decide(faults: &Faults, seed: u64, server: &str, seq: u64, is_get: bool) -> Decision {
+    let server = server.as_bytes();
+    let seq_bytes = seq.to_le_bytes();
+    let jitter = if faults.latency_jitter.is_zero() {
+        Duration::ZERO
+    } else {
+        faults
+            .latency_jitter
+            .mul_f64(dice::unit(seed, &[b"latency", server, &seq_bytes]))
+    };
+    let in_burst = faults.burst_every > 0 && faults.burst_length > 0 && {
+        let phase = dice::roll(seed, &[b"burst-phase", server]) % faults.burst_every;
+        (seq + phase) % faults.burst_every < faults.burst_length
+    };
+    let error = if in_burst {
+        Some(InjectedError::Burst)
+    } else if is_get
+        && faults.get_error_rate > 0.0
+        && dice::unit(seed, &[b"get-error", server, &seq_bytes]) < faults.get_error_rate
+    {
+        let status = match dice::roll(seed, &[b"get-error-code", server, &seq_bytes]) % 3 {
+            0 => StatusCode::INTERNAL_SERVER_ERROR,
+            1 => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Some(InjectedError::Random(status))
+    } else {
+        None
+    };
+    Decision {
+        delay: faults.latency + jitter,
+        error,
+    }
+}
+
+/// Whether the answer of a successful create (request `seq` of `server`) is lost, and how.
+pub(crate) fn lost_answer(
+    faults: &Faults,
+    seed: u64,
+    server: &str,
+    seq: u64,
+    kind: CreateKind,
+) -> Option<LostAnswer> {
+    let (rate, label): (f64, &[u8]) = match kind {
+        CreateKind::Job => (faults.lost_job_create_rate, b"lost-job"),
+        CreateKind::Task => (faults.lost_task_create_rate, b"lost-task"),
+    };
+    let parts: [&[u8]; 3] = [label, server.as_bytes(), &seq.to_le_bytes()];
+    if rate <= 0.0 || dice::unit(seed, &parts) >= rate {
+        return None;
+    }
+    Some(match faults.lost_create_mode {
+        LostCreateMode::GatewayTimeout => LostAnswer::GatewayTimeout,
+        LostCreateMode::Drop => LostAnswer::Drop,
+        LostCreateMode::Mixed => {
+            if dice::roll(seed, &[b"lost-mode", server.as_bytes(), &seq.to_le_bytes()]) % 2 == 0 {
+                LostAnswer::GatewayTimeout
+            } else {
+                LostAnswer::Drop
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn faults() -> Faults {
+        Faults {
+            get_error_rate: 0.3,
+            latency: Duration::from_millis(2),
+            latency_jitter: Duration::from_millis(4),
+            lost_task_create_rate: 0.5,
+            lost_job_create_rate: 0.0,
+            lost_create_mode: LostCreateMode::Mixed,
+            burst_every: 20,
+            burst_length: 3,
+        }
+    }
+
+    #[test]
+    fn decisions_repeat_for_the_same_seed_and_differ_for_another() {
+        let run = |seed| {
+            (1..200)
+                .map(|seq| decide(&faults(), seed, "acme", seq, true))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn rates_and_bursts_are_honoured() {
+        let decisions: Vec<_> = (1..=2000)
+            .map(|seq| decide(&faults(), 1, "acme", seq, true))
+            .collect();
+        let bursts = decisions
+            .iter()
+            .filter(|d| d.error == Some(InjectedError::Burst))
+            .count();
+        assert_eq!(bursts, 300, "3 in every 20 requests");
+        let random = decisions
+            .iter()
+            .filter(|d| matches!(d.error, Some(InjectedError::Random(_))))
+            .count();
+        // 30% of the 1700 requests outside bursts.
+        assert!((420..600).contains(&random), "{random}");
+        assert!(decisions
+            .iter()
+            .all(|d| d.delay >= Duration::from_millis(2) && d.delay <= Duration::from_millis(6)));
+        // POSTs only meet bursts.
+        let post_errors = (1..=2000)
+            .filter(|seq| decide(&faults(), 1, "acme", *seq, false).error.is_some())
+            .count();
+        assert_eq!(post_errors, 300);
+    }
+
+    #[test]
+    fn lost_answers_follow_the_rate_and_the_mode() {
+        let lost: Vec<_> = (1..=1000)
+            .filter_map(|seq| lost_answer(&faults(), 3, "acme", seq, CreateKind::Task))
+            .collect();
+        assert!((400..600).contains(&lost.len()), "{}", lost.len());
+        assert!(lost.contains(&LostAnswer::Drop) && lost.contains(&LostAnswer::GatewayTimeout));
+        assert!(
+            (1..=1000).all(|seq| lost_answer(&faults(), 3, "acme", seq, CreateKind::Job).is_none())
+        );
+    }
+}
