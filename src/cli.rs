@@ -25,7 +25,7 @@ pub enum Command {
     /// Validate an inventory offline; every problem with its line number.
     Validate(ValidateArgs),
     /// Dry run: what a run would do per site and per cloud user, and how long it must take.
-    Plan(PlanArgs),
+    Plan(Box<PlanArgs>),
     /// Run checks or migrations for every selected site of an inventory.
     Run(Box<RunArgs>),
     /// Show the fleet's state from the state store.

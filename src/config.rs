@@ -440,10 +440,10 @@ pub fn night_window(
     })?;
     let mut date = now.date_naive();
     loop {
-        if let Some(at) = Local.from_local_datetime(&date.and_time(time)).earliest() {
-            if at > now {
-                return Ok(Some(at.with_timezone(&Utc)));
-            }
+        if let Some(at) = Local.from_local_datetime(&date.and_time(time)).earliest()
+            && at > now
+        {
+            return Ok(Some(at.with_timezone(&Utc)));
         }
         date = date
             .succ_opt()

@@ -100,13 +100,13 @@ impl LiveView {
                 None => line.set_message(String::new()),
             }
         }
-        if in_flight.len() > IN_FLIGHT_LINES {
-            if let Some(last) = self.lines.last() {
-                last.set_message(format!(
-                    "… and {} more in flight",
-                    in_flight.len() - IN_FLIGHT_LINES + 1
-                ));
-            }
+        if in_flight.len() > IN_FLIGHT_LINES
+            && let Some(last) = self.lines.last()
+        {
+            last.set_message(format!(
+                "… and {} more in flight",
+                in_flight.len() - IN_FLIGHT_LINES + 1
+            ));
         }
         if status.finished {
             self.bar.finish();

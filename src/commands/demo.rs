@@ -147,8 +147,10 @@ fn demo_settings(
         min: Duration::from_secs(5).div_f64(scale),
         max: Duration::from_secs(60).div_f64(scale),
     };
-    let mut client = crate::cma::client::ClientSettings::default();
-    client.request_timeout = Duration::from_secs(10);
+    let mut client = crate::cma::client::ClientSettings {
+        request_timeout: Duration::from_secs(10),
+        ..Default::default()
+    };
     client.retry.base_delay = Duration::from_millis(50);
     RunSettings {
         inventory: inventory.to_owned(),

@@ -116,11 +116,11 @@ impl fmt::Display for Rate {
     /// The shortest spelling that parses back: `5/min`, `10/hour`, `2/s`, `1/30s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = self.per.as_millis();
-        let (multiple, unit) = if millis != 0 && millis % 3_600_000 == 0 {
+        let (multiple, unit) = if millis != 0 && millis.is_multiple_of(3_600_000) {
             (millis / 3_600_000, "hour")
-        } else if millis != 0 && millis % 60_000 == 0 {
+        } else if millis != 0 && millis.is_multiple_of(60_000) {
             (millis / 60_000, "min")
-        } else if millis != 0 && millis % 1000 == 0 {
+        } else if millis != 0 && millis.is_multiple_of(1000) {
             (millis / 1000, "s")
         } else {
             (millis.max(1), "ms")

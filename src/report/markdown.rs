@@ -149,10 +149,10 @@ fn timeline(out: &mut String, report: &RunReport) {
     if let Some(first) = finished.first() {
         let _ = writeln!(out, "- first site finished: {}", describe(first));
     }
-    if finished.len() > 1 {
-        if let Some(last) = finished.last() {
-            let _ = writeln!(out, "- last site finished: {}", describe(last));
-        }
+    if finished.len() > 1
+        && let Some(last) = finished.last()
+    {
+        let _ = writeln!(out, "- last site finished: {}", describe(last));
     }
     let longest = report
         .sites

@@ -238,10 +238,10 @@ pub fn ticks(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     let mut ticks = Vec::new();
     let mut at = first;
     while at <= end.timestamp() {
-        if at >= start.timestamp() {
-            if let Some(tick) = DateTime::from_timestamp(at, 0) {
-                ticks.push(tick);
-            }
+        if at >= start.timestamp()
+            && let Some(tick) = DateTime::from_timestamp(at, 0)
+        {
+            ticks.push(tick);
         }
         at += step;
     }

@@ -105,7 +105,9 @@ pub(crate) fn lost_answer(
         LostCreateMode::GatewayTimeout => LostAnswer::GatewayTimeout,
         LostCreateMode::Drop => LostAnswer::Drop,
         LostCreateMode::Mixed => {
-            if dice::roll(seed, &[b"lost-mode", server.as_bytes(), &seq.to_le_bytes()]) % 2 == 0 {
+            if dice::roll(seed, &[b"lost-mode", server.as_bytes(), &seq.to_le_bytes()])
+                .is_multiple_of(2)
+            {
                 LostAnswer::GatewayTimeout
             } else {
                 LostAnswer::Drop

@@ -35,14 +35,15 @@ enum Span {
 }
 
 fn span(start: f64, end: f64, t: f64, abort: Option<&Abort>) -> Span {
-    if let Some(abort) = abort {
-        if t >= abort.at && abort.at < end {
-            return if abort.at >= start {
-                Span::Aborted
-            } else {
-                Span::NeverStarted
-            };
-        }
+    if let Some(abort) = abort
+        && t >= abort.at
+        && abort.at < end
+    {
+        return if abort.at >= start {
+            Span::Aborted
+        } else {
+            Span::NeverStarted
+        };
     }
     if t < start {
         Span::Pending

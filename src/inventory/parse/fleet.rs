@@ -76,19 +76,19 @@ pub(crate) fn check_fleet(rows: &[RowFacts], header: &Header, problems: &mut Pro
                         ),
                     );
                 }
-                if let (Some(first), Some(this)) = (first_product, row.product) {
-                    if first != this {
-                        report(
-                            row.line,
-                            Column::Product,
-                            format!(
-                                "line {first_line} has the same server_id as a {} server, and \
+                if let (Some(first), Some(this)) = (first_product, row.product)
+                    && first != this
+                {
+                    report(
+                        row.line,
+                        Column::Product,
+                        format!(
+                            "line {first_line} has the same server_id as a {} server, and \
                                  this row says {}",
-                                first.as_str(),
-                                this.as_str()
-                            ),
-                        );
-                    }
+                            first.as_str(),
+                            this.as_str()
+                        ),
+                    );
                 }
             }
             Entry::Vacant(slot) => {

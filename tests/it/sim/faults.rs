@@ -48,11 +48,11 @@ async fn script(sim: &TestSim) -> (Vec<String>, Vec<(String, usize)>) {
                 .send()
                 .await;
             log.push(format!("job {}", answer(&result)));
-            if let Ok(response) = result {
-                if response.status() == StatusCode::OK {
-                    let body: Value = response.json().await.unwrap();
-                    jobs.push(body["jobId"].as_str().unwrap().to_owned());
-                }
+            if let Ok(response) = result
+                && response.status() == StatusCode::OK
+            {
+                let body: Value = response.json().await.unwrap();
+                jobs.push(body["jobId"].as_str().unwrap().to_owned());
             }
         }
         for _ in 0..10 {

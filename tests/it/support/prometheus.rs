@@ -173,10 +173,10 @@ async fn start_server(
             if let Ok(Some(_)) = process.child.try_wait() {
                 break;
             }
-            if let Ok(response) = client.get(ready.clone()).send().await {
-                if response.status().is_success() {
-                    return (process, base);
-                }
+            if let Ok(response) = client.get(ready.clone()).send().await
+                && response.status().is_success()
+            {
+                return (process, base);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -267,10 +267,10 @@ impl Prometheus {
         let deadline = Instant::now() + timeout;
         loop {
             let answer = self.query(expr).await;
-            if let Ok(data) = &answer {
-                if let Some(result) = data["result"].as_array().filter(|r| !r.is_empty()) {
-                    return result.clone();
-                }
+            if let Ok(data) = &answer
+                && let Some(result) = data["result"].as_array().filter(|r| !r.is_empty())
+            {
+                return result.clone();
             }
             assert!(
                 Instant::now() < deadline,

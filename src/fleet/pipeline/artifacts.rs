@@ -1,0 +1,111 @@
+//! Collecting the artifacts a finished task lists (reports, error logs) before they expire.
+
+use super::*;
+
+impl Pipeline {
+    /// Downloads the artifacts listed on a finished task before they expire. Failures are
+    /// recorded on the artifact; they never fail the site.
+    pub(super) async fn collect_artifacts(&mut self, job_id: &str, task_id: &str) -> Step<()> {
+        self.stage(Stage::Collect).await?;
+        let task = match self
+            .plan
+            .cloud
+            .get_task(job_id, task_id, &self.forced)
+            .await
+        {
+            Ok(task) => task,
+            Err(error) if error.kind == ErrorKind::Cancelled => return Err(Halt::Api(error)),
+            Err(error) => {
+                self.events
+                    .send(EventKind::Error(self.error_record(&error)))
+                    .await?;
+                return Ok(());
+            }
+        };
+        let artifacts = task
+            .results
+            .map(|results| results.artifacts)
+            .unwrap_or_default();
+        let dir_error = (!artifacts.is_empty())
+            .then(|| crate::report::writer::create_private_dir(&self.plan.artifact_dir).err())
+            .flatten()
+            .map(|error| error.to_string());
+        for artifact in artifacts {
+            let expire_at = artifact.expire_at.as_ref().and_then(|at| at.instant());
+            let file_name = artifact_file_name(task_id, &artifact.name);
+            let mut record = ArtifactRecord {
+                name: artifact.name.clone(),
+                saved_as: None,
+                bytes: None,
+                expire_at,
+                error: None,
+            };
+            if let Some(error) = &dir_error {
+                record.error = Some(error.clone());
+            } else if expire_at.is_some_and(|at| at <= Utc::now()) {
+                record.error = Some("expired before it could be collected".into());
+            } else {
+                let dest = self.plan.artifact_dir.join(&file_name);
+                match self
+                    .plan
+                    .cloud
+                    .download_artifact(&artifact, &dest, &self.forced)
+                    .await
+                {
+                    Ok(bytes) => {
+                        record.saved_as =
+                            Some(format!("artifacts/{}/{file_name}", self.site().name));
+                        record.bytes = Some(bytes);
+                    }
+                    Err(error) if error.kind == ErrorKind::Cancelled => {
+                        return Err(Halt::Api(error));
+                    }
+                    Err(error) => record.error = Some(error.to_string()),
+                }
+            }
+            self.events.send(EventKind::Artifact(record)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A safe local file name for an artifact: the task id and the artifact's name, with anything
+/// but letters, digits, `.`, `-` and `_` replaced.
+fn artifact_file_name(task_id: &str, name: &str) -> String {
+    let clean = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let name = clean(name).trim_start_matches('.').to_owned();
+    let name = if name.is_empty() {
+        "artifact".to_owned()
+    } else {
+        name
+    };
+    format!("{}-{name}", clean(task_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_names_cannot_escape_the_site_dir() {
+        assert_eq!(
+            artifact_file_name("t1", "../../etc/passwd"),
+            "t1-_.._etc_passwd"
+        );
+        assert_eq!(
+            artifact_file_name("t1", "pre-migration report.csv"),
+            "t1-pre-migration_report.csv"
+        );
+        assert_eq!(artifact_file_name("t/1", ""), "t_1-artifact");
+    }
+}

@@ -1,0 +1,504 @@
+//! Creating, adopting and polling a site's tasks: journal before the POST, reconcile a lost
+//! answer with the job's task list, never create what an earlier run already created.
+
+use super::*;
+
+/// How many times a create whose answer was lost is reconciled and tried again.
+const MAX_CREATE_ATTEMPTS: u32 = 3;
+/// Status reads that may fail in a row before the site is left `detached`.
+const MAX_POLL_FAILURES: u32 = 10;
+/// Slack between our clock and the service's when matching a task to an intent.
+const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+impl Pipeline {
+    /// The newest task of `kind` recorded by an earlier run that is not finished (or whose id
+    /// was never recorded): it must be adopted, never created again — on whichever job it was
+    /// created, even if the row's definition changed since.
+    pub(super) fn in_flight(&self, kind: &TaskKind) -> Option<TaskRecord> {
+        self.plan
+            .state
+            .last_task(kind)
+            .filter(|task| task.finished_at.is_none())
+            .cloned()
+    }
+
+    fn known_task_ids(&self) -> HashSet<String> {
+        self.plan
+            .state
+            .tasks
+            .iter()
+            .filter_map(|task| task.task_id.clone())
+            .collect()
+    }
+
+    /// Creates (or adopts) a task of `kind`, polls it to its end and collects its artifacts.
+    /// The not-attached failure re-attaches and creates one new task.
+    pub(super) async fn run_task(
+        &mut self,
+        kind: TaskKind,
+        job_id: &str,
+        exclude: &[String],
+    ) -> Step<TaskEnd> {
+        let mut resume = self.in_flight(&kind);
+        loop {
+            let (task_job, task) = match resume.take() {
+                Some(TaskRecord {
+                    intent_id,
+                    job_id: task_job,
+                    task_id: Some(task_id),
+                    created_at,
+                    ..
+                }) => {
+                    self.events
+                        .send(EventKind::TaskResumed {
+                            intent_id,
+                            kind: kind.clone(),
+                            task_id: task_id.clone(),
+                            created_at,
+                        })
+                        .await?;
+                    (
+                        task_job,
+                        (intent_id, task_id, created_at.unwrap_or_else(Utc::now)),
+                    )
+                }
+                Some(TaskRecord {
+                    intent_id,
+                    job_id: task_job,
+                    intent_at,
+                    ..
+                }) => match self.reconcile(&task_job, &kind, intent_at).await? {
+                    Some((task_id, created_at)) => {
+                        self.record_created(intent_id, &kind, &task_id, created_at, true)
+                            .await?;
+                        (task_job, (intent_id, task_id, created_at))
+                    }
+                    None => {
+                        self.events
+                            .send_durable(EventKind::TaskAbandoned { intent_id })
+                            .await?;
+                        (
+                            job_id.to_owned(),
+                            self.create_task(&kind, job_id, exclude).await?,
+                        )
+                    }
+                },
+                None => (
+                    job_id.to_owned(),
+                    self.create_task(&kind, job_id, exclude).await?,
+                ),
+            };
+            match self.finish_task(&kind, &task_job, task).await? {
+                TaskOrRetry::Done(end) => return Ok(end),
+                TaskOrRetry::Retry => continue,
+            }
+        }
+    }
+
+    /// Polls a task to its end, records the judgement, and either collects its artifacts or
+    /// (the not-attached failure, once) re-attaches so that a new task can be created.
+    async fn finish_task(
+        &mut self,
+        kind: &TaskKind,
+        job_id: &str,
+        (intent_id, task_id, created_at): (i64, String, DateTime<Utc>),
+    ) -> Step<TaskOrRetry> {
+        let end = self
+            .poll_task(kind, job_id, intent_id, &task_id, created_at)
+            .await?;
+        let outcome = end.judgement().as_str().to_owned();
+        self.events
+            .send_durable(EventKind::TaskFinished { intent_id, outcome })
+            .await?;
+        if let Some(task) = self
+            .plan
+            .state
+            .tasks
+            .iter_mut()
+            .find(|task| task.intent_id == intent_id)
+        {
+            task.finished_at = Some(Utc::now());
+        }
+        if let ChecksVerdict::NotAttached(message) = &end.checks
+            && !self.reattached
+        {
+            self.reattached = true;
+            self.notes.push(format!("task {task_id} failed as not attached ({message}); re-attached and created a new task"));
+            self.ensure_attached(true).await?;
+            return Ok(TaskOrRetry::Retry);
+        }
+        self.collect_artifacts(job_id, &task_id).await?;
+        Ok(TaskOrRetry::Done(end))
+    }
+
+    pub(super) fn check_draining(&self, what: &str) -> Step<()> {
+        if self.graceful.is_cancelled() {
+            return Err(Halt::Outcome(
+                Outcome::Detached,
+                format!("stopped before {what}; the next run resumes this site"),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn record_created(
+        &mut self,
+        intent_id: i64,
+        kind: &TaskKind,
+        task_id: &str,
+        created_at: DateTime<Utc>,
+        adopted: bool,
+    ) -> Step<()> {
+        self.events
+            .send_durable(EventKind::TaskCreated {
+                intent_id,
+                kind: kind.clone(),
+                task_id: task_id.to_owned(),
+                created_at,
+                adopted,
+            })
+            .await?;
+        if let Some(task) = self
+            .plan
+            .state
+            .tasks
+            .iter_mut()
+            .find(|task| task.intent_id == intent_id)
+        {
+            task.task_id = Some(task_id.to_owned());
+        } else {
+            self.plan.state.tasks.push(TaskRecord {
+                intent_id,
+                run_id: String::new(),
+                job_id: self.job_id.clone().unwrap_or_default(),
+                kind: kind.clone(),
+                intent_at: created_at,
+                task_id: Some(task_id.to_owned()),
+                created_at: Some(created_at),
+                adopted,
+                status: None,
+                outcome: None,
+                finished_at: None,
+                abandoned: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Journal, then POST; a lost answer is reconciled with the task list, never re-sent blindly.
+    async fn create_task(
+        &mut self,
+        kind: &TaskKind,
+        job_id: &str,
+        exclude: &[String],
+    ) -> Step<(i64, String, DateTime<Utc>)> {
+        let request = match kind {
+            TaskKind::Migrate => CreateTaskRequest::migrate(exclude),
+            _ => CreateTaskRequest::check(),
+        };
+        for _ in 0..MAX_CREATE_ATTEMPTS {
+            if let Some(closes) = self.policy.no_new_tasks_after
+                && Utc::now() >= closes
+            {
+                return Err(Halt::Outcome(
+                    Outcome::Skipped,
+                    format!(
+                        "night window closed at {}: no new task",
+                        closes.with_timezone(&chrono::Local).format("%H:%M")
+                    ),
+                ));
+            }
+            self.check_draining(&format!("creating its {} task", kind.response_str()))?;
+            self.ensure_attached(false).await?;
+            self.stage(task_stage(kind)).await?;
+            let intent_at = Utc::now();
+            let intent_id = self
+                .events
+                .send_durable(EventKind::TaskIntent {
+                    kind: kind.clone(),
+                    job_id: job_id.to_owned(),
+                })
+                .await?
+                .ok_or_else(|| StoreUnavailable("the store gave no intent id".into()))?;
+            match self
+                .plan
+                .cloud
+                .create_task(job_id, &request, &self.forced)
+                .await
+            {
+                Ok(created) => {
+                    let created_at = Utc::now();
+                    self.record_created(intent_id, kind, &created.task_id, created_at, false)
+                        .await?;
+                    return Ok((intent_id, created.task_id, created_at));
+                }
+                Err(error) if error.is_outcome_unknown() => {
+                    self.events
+                        .send(EventKind::Error(self.error_record(&error)))
+                        .await?;
+                    if let Some((task_id, created_at)) =
+                        self.reconcile(job_id, kind, intent_at).await?
+                    {
+                        self.notes.push(format!(
+                            "a {} task create's answer was lost; found task {task_id} on the job",
+                            kind.response_str()
+                        ));
+                        self.record_created(intent_id, kind, &task_id, created_at, true)
+                            .await?;
+                        return Ok((intent_id, task_id, created_at));
+                    }
+                    self.events
+                        .send_durable(EventKind::TaskAbandoned { intent_id })
+                        .await?;
+                }
+                Err(error) => return Err(Halt::Api(error)),
+            }
+        }
+        Err(Halt::Outcome(
+            Outcome::Failed,
+            format!(
+                "could not create a {} task: every answer was lost",
+                kind.response_str()
+            ),
+        ))
+    }
+
+    /// Finds the task an intent created: the newest task of `kind` on the job, created after
+    /// the intent (allowing for clock skew), that no other intent owns. The list is read a few
+    /// times, since a new task may take a moment to appear.
+    async fn reconcile(
+        &mut self,
+        job_id: &str,
+        kind: &TaskKind,
+        intent_at: DateTime<Utc>,
+    ) -> Step<Option<(String, DateTime<Utc>)>> {
+        let known = self.known_task_ids();
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                self.sleep(self.policy.poll.interval(attempt - 1)).await?;
+            }
+            let tasks = self
+                .plan
+                .cloud
+                .list_tasks(job_id, &self.forced)
+                .await
+                .map_err(Halt::Api)?;
+            let found = tasks
+                .into_iter()
+                .filter(|task| &task.task_type == kind && !known.contains(&task.task_id))
+                .map(|task| {
+                    (
+                        task.created_at.as_ref().and_then(|at| at.instant()),
+                        task.task_id,
+                    )
+                })
+                .filter(|(created, _)| created.is_none_or(|at| at + CLOCK_SKEW >= intent_at))
+                .max_by_key(|(created, _)| *created);
+            if let Some((created, task_id)) = found {
+                return Ok(Some((task_id, created.unwrap_or(intent_at))));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sleeps, or stops when draining starts.
+    async fn sleep(&self, duration: Duration) -> Step<()> {
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => Ok(()),
+            _ = self.graceful.cancelled() => Err(Halt::Outcome(Outcome::Detached, "stopped while its task runs remotely; the next run resumes it".into())),
+        }
+    }
+
+    // ---- polling ----------------------------------------------------------------------------
+
+    async fn poll_task(
+        &mut self,
+        kind: &TaskKind,
+        job_id: &str,
+        intent_id: i64,
+        task_id: &str,
+        created_at: DateTime<Utc>,
+    ) -> Step<TaskEnd> {
+        self.plan.pollers.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .poll_loop(kind, job_id, intent_id, task_id, created_at)
+            .await;
+        self.plan.pollers.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    async fn poll_loop(
+        &mut self,
+        kind: &TaskKind,
+        job_id: &str,
+        intent_id: i64,
+        task_id: &str,
+        created_at: DateTime<Utc>,
+    ) -> Step<TaskEnd> {
+        let mut polls = 0u32;
+        let mut failures = 0u32;
+        let mut last_seen: Option<(String, Option<String>, String)> = None;
+        let mut checks_done: Option<ChecksVerdict> = None;
+        let mut stage = task_stage(kind);
+        self.stage(stage).await?;
+        loop {
+            let interval = self.policy.poll.paced(
+                self.policy.poll.interval(polls),
+                self.plan.pollers.load(Ordering::Relaxed),
+                self.policy.reads_per_second,
+                rand::random::<f64>(),
+            );
+            self.sleep(interval).await?;
+            polls = polls.saturating_add(1);
+            let level = if checks_done.is_none() {
+                "check"
+            } else {
+                "migrate"
+            };
+            let query = StatusQuery {
+                level: Some(level.into()),
+                expand_children: true,
+            };
+            let node = match self
+                .plan
+                .cloud
+                .task_status(job_id, task_id, &query, &self.forced)
+                .await
+            {
+                Ok(node) => {
+                    failures = 0;
+                    node
+                }
+                Err(error)
+                    if error.kind == ErrorKind::NotFound
+                        && task_age(created_at) < self.policy.young_task_grace =>
+                {
+                    continue;
+                }
+                Err(error) if error.kind == ErrorKind::Cancelled => return Err(Halt::Api(error)),
+                Err(error)
+                    if error.is_retryable()
+                        || error.kind == ErrorKind::Decode
+                        || error.kind == ErrorKind::NotFound =>
+                {
+                    failures += 1;
+                    self.events
+                        .send(EventKind::Error(self.error_record(&error)))
+                        .await?;
+                    if failures >= MAX_POLL_FAILURES {
+                        return Err(Halt::Outcome(
+                            Outcome::Detached,
+                            format!(
+                                "status unreadable {failures} times in a row ({error}); the task runs on remotely and the next run resumes it"
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+                Err(error) => return Err(Halt::Api(error)),
+            };
+            let mut node = verdict::level(&node, level).clone();
+            if node.status.is_none() && task_age(created_at) >= self.policy.young_task_grace {
+                // The level has not appeared: the task may have ended at its root (e.g. not attached).
+                let root = self
+                    .plan
+                    .cloud
+                    .task_status(
+                        job_id,
+                        task_id,
+                        &StatusQuery {
+                            level: None,
+                            expand_children: false,
+                        },
+                        &self.forced,
+                    )
+                    .await
+                    .map_err(Halt::Api)?;
+                if root.is_finished() {
+                    node = root;
+                }
+            }
+            self.report_status(intent_id, &node, &mut last_seen).await?;
+            match checks_done {
+                None => {
+                    if !node.is_finished() {
+                        continue;
+                    }
+                    let checks = verdict::check_results(&node);
+                    self.plan.last_checks.clone_from(&checks);
+                    self.events.send(EventKind::Checks(checks)).await?;
+                    let verdict = verdict::checks_verdict(&node);
+                    let passed =
+                        matches!(verdict, ChecksVerdict::Passed | ChecksVerdict::Warnings(_));
+                    if *kind != TaskKind::Migrate || !passed {
+                        return Ok(TaskEnd {
+                            checks: verdict,
+                            data: None,
+                        });
+                    }
+                    checks_done = Some(verdict);
+                    polls = 0;
+                }
+                Some(ref checks) => {
+                    let scopes = verdict::scope_results(&node);
+                    self.events.send(EventKind::Scopes(scopes)).await?;
+                    let data = verdict::data_verdict(&node);
+                    let done = data.core_finished
+                        && (!self.policy.wait_apps
+                            || !data.apps_running
+                            || !data.failed.is_empty());
+                    if data.core_finished
+                        && data.apps_running
+                        && self.policy.wait_apps
+                        && stage != Stage::Apps
+                    {
+                        stage = Stage::Apps;
+                        self.stage(stage).await?;
+                    }
+                    if done {
+                        return Ok(TaskEnd {
+                            checks: checks.clone(),
+                            data: Some(data),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the task's status when it changed (status, outcome or progress). Never marks the
+    /// task finished: only the pipeline's conclusion does (`TaskFinished`), so a Migrate task
+    /// whose check level finished is still adopted after a crash.
+    async fn report_status(
+        &self,
+        intent_id: i64,
+        node: &StatusNode,
+        last_seen: &mut Option<(String, Option<String>, String)>,
+    ) -> Step<()> {
+        let status = node
+            .status
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "PENDING".into());
+        let outcome = node.outcome.as_ref().map(ToString::to_string);
+        let fingerprint = serde_json::to_string(node).unwrap_or_default();
+        let seen = (status.clone(), outcome.clone(), fingerprint);
+        if last_seen.as_ref() == Some(&seen) {
+            return Ok(());
+        }
+        *last_seen = Some(seen);
+        self.events
+            .send(EventKind::TaskStatus {
+                intent_id,
+                status,
+                outcome,
+                tree: Box::new(node.clone()),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+fn task_age(created_at: DateTime<Utc>) -> Duration {
+    (Utc::now() - created_at).to_std().unwrap_or_default()
+}
