@@ -3,6 +3,7 @@
 
 pub mod coordinator;
 pub mod events;
+pub mod failpoint;
 pub mod ledger;
 pub mod limits;
 pub mod outcome;

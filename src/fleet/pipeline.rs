@@ -16,6 +16,7 @@ mod artifacts;
 mod task;
 
 use super::events::{EventKind, SiteEvents, StoreUnavailable};
+use super::failpoint;
 use super::poll::PollPolicy;
 use super::verdict::{self, ChecksVerdict};
 use super::{Mode, Outcome, Stage};
@@ -413,6 +414,7 @@ impl Pipeline {
         self.check_draining("creating its job")?;
         self.stage(Stage::Job).await?;
         self.events.send_durable(EventKind::JobIntent).await?;
+        failpoint::hit("job-intent");
         let created = match self.plan.cloud.create_job(&definition, &self.forced).await {
             Err(error) if error.is_outcome_unknown() => {
                 self.notes.push("a job create's answer was lost; it was sent once more (the first may be an unused job)".into());
@@ -421,6 +423,7 @@ impl Pipeline {
             other => other,
         }
         .map_err(Halt::Api)?;
+        failpoint::hit("job-created");
         self.events
             .send_durable(EventKind::Job {
                 job_id: created.job_id.clone(),

@@ -220,6 +220,7 @@ impl Pipeline {
                 })
                 .await?
                 .ok_or_else(|| StoreUnavailable("the store gave no intent id".into()))?;
+            failpoint::hit("task-intent");
             match self
                 .plan
                 .cloud
@@ -227,9 +228,11 @@ impl Pipeline {
                 .await
             {
                 Ok(created) => {
+                    failpoint::hit("task-created");
                     let created_at = Utc::now();
                     self.record_created(intent_id, kind, &created.task_id, created_at, false)
                         .await?;
+                    failpoint::hit("task-recorded");
                     return Ok((intent_id, created.task_id, created_at));
                 }
                 Err(error) if error.is_outcome_unknown() => {
@@ -419,6 +422,7 @@ impl Pipeline {
                 }
             }
             self.report_status(intent_id, &node, &mut last_seen).await?;
+            failpoint::hit("polling");
             match checks_done {
                 None => {
                     if !node.is_finished() {
