@@ -2,6 +2,7 @@
 
 mod browser;
 mod client;
+mod fleet;
 mod inventory;
 mod metrics;
 mod sim;
