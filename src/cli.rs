@@ -84,7 +84,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "cmafleet-demo", env = "CMAFLEET_DEMO_DIR")]
     pub out: PathBuf,
     /// Simulated seconds per real second.
-    #[arg(long, default_value_t = 1800.0, env = "CMAFLEET_DEMO_TIME_SCALE")]
+    #[arg(long, default_value_t = 600.0, env = "CMAFLEET_DEMO_TIME_SCALE")]
     pub time_scale: f64,
     /// Address of the demo's /metrics and live status page.
     #[arg(long, default_value = "127.0.0.1:0", env = "CMAFLEET_METRICS_LISTEN")]

@@ -417,13 +417,14 @@ fn scopes(page: &mut String, report: &RunReport) {
         .iter()
         .flat_map(|site| site.scopes.iter().map(move |scope| (site, scope)))
         .collect();
+    // SKIPPED is a scope the job does not name (or one never reached after a failure, which
+    // the failed scope already explains): only the rest needs a reader's attention.
     let unfinished: Vec<_> = all
         .iter()
         .filter(|(_, scope)| {
-            !scope
-                .outcome
-                .as_deref()
-                .is_some_and(|outcome| outcome.eq_ignore_ascii_case("SUCCESS"))
+            !scope.outcome.as_deref().is_some_and(|outcome| {
+                outcome.eq_ignore_ascii_case("SUCCESS") || outcome.eq_ignore_ascii_case("SKIPPED")
+            })
         })
         .collect();
     page.push_str(
@@ -437,14 +438,14 @@ fn scopes(page: &mut String, report: &RunReport) {
     if unfinished.is_empty() {
         let _ = writeln!(
             page,
-            "<p class=\"none\">All {} scopes succeeded.</p></section>",
+            "<p class=\"none\">All {} scopes succeeded or were not in scope.</p></section>",
             all.len()
         );
         return;
     }
     let _ = write!(
         page,
-        "<p class=\"hint\">{} of {} scopes; the others succeeded.</p><div class=\"scroll\"><table>\
+        "<p class=\"hint\">{} of {} scopes; the others succeeded or were not in scope.</p><div class=\"scroll\"><table>\
          <thead><tr><th scope=\"col\">Site</th><th scope=\"col\">Scope</th>\
          <th scope=\"col\">Status</th><th scope=\"col\">Outcome</th>\
          <th scope=\"col\" class=\"num\">Done</th><th scope=\"col\">Progress</th>\
