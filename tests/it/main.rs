@@ -2,6 +2,7 @@
 
 mod browser;
 mod client;
+mod client_sim;
 mod fleet;
 mod inventory;
 mod metrics;
