@@ -79,6 +79,17 @@ impl Sim {
         )
     }
 
+    /// A client behind real rate buckets creating jobs at `create_job` (e.g. `5/1s`).
+    fn paced_cloud(&self, create_job: &str) -> CloudClient {
+        let rates = RateConfig {
+            create_job: create_job.parse().unwrap(),
+            ..RateConfig::default()
+        };
+        let limits = RateLimits::new(rates, Arc::new(NoopObserver));
+        let gate = limits.for_user(USER);
+        CloudClient::new(self.http.clone(), &self.url(), USER, Secret::new("t"), gate)
+    }
+
     async fn advance(&self, by: &str) {
         let url = format!("{}/_sim/clock/advance?by={by}", self.handle.base_url());
         let answer = reqwest::Client::new().post(url).send().await.unwrap();
@@ -277,20 +288,7 @@ async fn rate_limited_create_waits(retry_after: &str) {
     )
     .await;
     let cancel = tokio_util::sync::CancellationToken::new();
-    let limits = RateLimits::new(
-        RateConfig {
-            create_job: "100/1s".parse().unwrap(),
-            ..RateConfig::default()
-        },
-        Arc::new(NoopObserver),
-    );
-    let cloud = CloudClient::new(
-        sim.http.clone(),
-        &sim.url(),
-        USER,
-        Secret::new("t"),
-        limits.for_user(USER),
-    );
+    let cloud = sim.paced_cloud("100/1s");
     cloud
         .create_job(&definition("acme"), &cancel)
         .await
@@ -328,20 +326,7 @@ async fn paced_by_the_buckets_no_429_comes_back() {
     let sim = Sim::start(60.0, "").await;
     let cancel = tokio_util::sync::CancellationToken::new();
     // The simulator's 5/min at ×60 is 5 per second; pace to it exactly.
-    let limits = RateLimits::new(
-        RateConfig {
-            create_job: "5/1s".parse().unwrap(),
-            ..RateConfig::default()
-        },
-        Arc::new(NoopObserver),
-    );
-    let cloud = CloudClient::new(
-        sim.http.clone(),
-        &sim.url(),
-        USER,
-        Secret::new("t"),
-        limits.for_user(USER),
-    );
+    let cloud = sim.paced_cloud("5/1s");
     for _ in 0..8 {
         cloud
             .create_job(&definition("acme"), &cancel)
