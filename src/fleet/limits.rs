@@ -226,11 +226,16 @@ impl Clock for TokioClock {
     }
 }
 
+/// Requests are spaced this much wider than the limit allows: the service counts N requests
+/// in a sliding window, so with exact spacing the (N+1)-th lands on the window's edge and any
+/// network jitter turns it into a 429. 2% of 12 s is 240 ms of slack.
+pub const SPACING_MARGIN: f64 = 0.02;
+
 type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
 
 /// One (user, class) bucket.
 struct RateBucket {
-    /// Spreads requests evenly: burst 1, one token every `rate.interval()`.
+    /// Spreads requests evenly: burst 1, one token every `rate.interval()` (plus the margin).
     limiter: Limiter,
     /// Held by the waiter at the head of the line while it waits for its slot; tokio's
     /// mutex is fair, so waiters are served first come first served.
@@ -241,7 +246,10 @@ struct RateBucket {
 
 impl RateBucket {
     fn new(rate: Rate) -> RateBucket {
-        let interval = rate.interval().max(Duration::from_nanos(1));
+        let interval = rate
+            .interval()
+            .mul_f64(1.0 + SPACING_MARGIN)
+            .max(Duration::from_nanos(1));
         let quota = Quota::with_period(interval)
             .unwrap_or_else(|| Quota::per_second(std::num::NonZeroU32::MAX));
         RateBucket {
@@ -360,6 +368,11 @@ impl RequestGate for UserLimits {
 
 #[cfg(test)]
 mod tests {
+    /// An interval as the buckets space it (with the margin).
+    fn spaced(interval: Duration) -> Duration {
+        interval.mul_f64(1.0 + SPACING_MARGIN)
+    }
+
     use super::*;
     use crate::cma::Endpoint;
 
@@ -466,7 +479,9 @@ mod tests {
             user.acquire(RateClass::CreateTask, &cancel).await.unwrap();
             admitted.push(start.elapsed());
         }
-        let expected: Vec<Duration> = (0..6).map(|i| Duration::from_secs(12 * i)).collect();
+        let expected: Vec<Duration> = (0..6)
+            .map(|i| spaced(Duration::from_secs(12)) * i)
+            .collect();
         assert_eq!(admitted, expected);
         // The first went at once; the five others each waited one interval.
         let waits = log.0.lock().unwrap().clone();
@@ -475,7 +490,7 @@ mod tests {
             waits
                 .iter()
                 .all(|(class, waited)| *class == RateClass::CreateTask
-                    && *waited == Duration::from_secs(12))
+                    && *waited == spaced(Duration::from_secs(12)))
         );
     }
 
@@ -490,8 +505,9 @@ mod tests {
             user.acquire(RateClass::CreateTask, &cancel).await.unwrap();
         }
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_secs(60), "{elapsed:?}");
-        assert!(elapsed <= Duration::from_millis(60_008), "{elapsed:?}");
+        let exact = spaced(Duration::from_secs(60));
+        assert!(elapsed >= exact, "{elapsed:?}");
+        assert!(elapsed <= exact + Duration::from_millis(8), "{elapsed:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -517,7 +533,7 @@ mod tests {
         }
         let order = order.lock().unwrap().clone();
         let expected: Vec<(u32, Duration)> = (0..10)
-            .map(|i| (i, Duration::from_millis(100 * u64::from(i))))
+            .map(|i| (i, spaced(Duration::from_millis(100)) * i))
             .collect();
         assert_eq!(order, expected);
     }
@@ -544,7 +560,7 @@ mod tests {
             .acquire(RateClass::CreateTask, &cancel)
             .await
             .unwrap();
-        assert_eq!(start.elapsed(), Duration::from_secs(12));
+        assert_eq!(start.elapsed(), spaced(Duration::from_secs(12)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -583,8 +599,8 @@ mod tests {
             times,
             vec![
                 Duration::from_secs(30),
-                Duration::from_millis(30_100),
-                Duration::from_millis(30_200)
+                Duration::from_secs(30) + spaced(Duration::from_millis(100)),
+                Duration::from_secs(30) + spaced(Duration::from_millis(100)) * 2
             ]
         );
         assert!(alice.paused_until(RateClass::Read).is_none());
