@@ -97,6 +97,8 @@ struct Coordinator {
     per_server: HashMap<String, usize>,
     running: usize,
     tasks: JoinSet<usize>,
+    /// Which site each pipeline task drives (a panicked task reports only its id).
+    pipelines: HashMap<tokio::task::Id, usize>,
     sender: mpsc::Sender<Event>,
     receiver: mpsc::Receiver<Event>,
     /// Sites not concluded yet, per wave (a wave starts when every earlier one is done).
@@ -230,6 +232,7 @@ impl Coordinator {
             per_server: HashMap::new(),
             running: 0,
             tasks: JoinSet::new(),
+            pipelines: HashMap::new(),
             sender,
             receiver,
             store_failure: None,
@@ -439,10 +442,11 @@ impl Coordinator {
             self.shutdown.graceful().clone(),
             self.shutdown.forced().clone(),
         );
-        self.tasks.spawn(async move {
+        let handle = self.tasks.spawn(async move {
             pipeline::run_site(policy, plan, events, graceful, forced).await;
             index
         });
+        self.pipelines.insert(handle.id(), index);
         self.dirty = true;
     }
 
@@ -455,12 +459,16 @@ impl Coordinator {
         let index = match joined {
             Ok(index) => index,
             Err(error) => {
-                // A panic: find the running site that has no pipeline any more.
-                tracing::error!("a site pipeline crashed: {error}");
-                let Some(index) = self.orphan() else { return };
+                let Some(index) = self.pipelines.get(&error.id()).copied() else {
+                    tracing::error!("a site pipeline crashed: {error}");
+                    return;
+                };
+                let site = &self.ledger.entries[index].site.name;
+                tracing::error!(site = %site, "the site's pipeline crashed: {error}");
                 index
             }
         };
+        self.pipelines.retain(|_, running| *running != index);
         let entry = &self.ledger.entries[index];
         let server = entry.site.server_id.clone();
         if entry.progress != Progress::Done {
@@ -474,13 +482,6 @@ impl Coordinator {
             *busy = busy.saturating_sub(1);
         }
         self.running = self.running.saturating_sub(1);
-    }
-
-    fn orphan(&self) -> Option<usize> {
-        let running: Vec<usize> = (0..self.ledger.entries.len())
-            .filter(|&index| self.ledger.entries[index].progress == Progress::Running)
-            .collect();
-        running.into_iter().next()
     }
 
     fn drain_events(&mut self) {
