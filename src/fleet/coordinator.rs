@@ -279,7 +279,7 @@ impl Coordinator {
                         self.apply(std::mem::take(&mut batch));
                     }
                 }
-                joined = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                joined = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.drain_events();
                     if let Some(joined) = joined {
                         self.pipeline_ended(joined);
@@ -455,20 +455,18 @@ impl Coordinator {
         self.last_checks.get(site).cloned().unwrap_or_default()
     }
 
-    fn pipeline_ended(&mut self, joined: Result<usize, tokio::task::JoinError>) {
-        let index = match joined {
-            Ok(index) => index,
-            Err(error) => {
-                let Some(index) = self.pipelines.get(&error.id()).copied() else {
-                    tracing::error!("a site pipeline crashed: {error}");
-                    return;
-                };
-                let site = &self.ledger.entries[index].site.name;
-                tracing::error!(site = %site, "the site's pipeline crashed: {error}");
-                index
-            }
+    fn pipeline_ended(&mut self, joined: Result<(tokio::task::Id, usize), tokio::task::JoinError>) {
+        let id = match &joined {
+            Ok((id, _)) => *id,
+            Err(error) => error.id(),
         };
-        self.pipelines.retain(|_, running| *running != index);
+        let Some(index) = self.pipelines.remove(&id) else {
+            return;
+        };
+        if let Err(error) = joined {
+            let site = &self.ledger.entries[index].site.name;
+            tracing::error!(site = %site, "the site's pipeline crashed: {error}");
+        }
         let entry = &self.ledger.entries[index];
         let server = entry.site.server_id.clone();
         if entry.progress != Progress::Done {
