@@ -243,6 +243,18 @@ impl Pipeline {
             let end = self.run_task(TaskKind::Check, job_id, &[]).await?;
             match &end.checks {
                 ChecksVerdict::Passed => {}
+                // Every failure is one `--override-checks` names and the precheck marked
+                // excludable: the Migrate task excludes them, so the gate lets it through.
+                ChecksVerdict::Failed(names, _) if !names.is_empty() => {
+                    let exclude = self.excluded_checks()?;
+                    let blocking: Vec<&String> =
+                        names.iter().filter(|name| !exclude.contains(name)).collect();
+                    if !blocking.is_empty() {
+                        let (outcome, message, _) = self.check_mode_verdict(&end.checks);
+                        return Ok((outcome, format!("precheck: {message}; no data moved"), false));
+                    }
+                    warnings.extend(names.iter().map(|name| format!("{name} (overridden)")));
+                }
                 ChecksVerdict::Warnings(names) if self.policy.block_on_warnings => {
                     return Ok((
                         Outcome::Blocked,
@@ -277,7 +289,20 @@ impl Pipeline {
         let end = self.run_task(TaskKind::Migrate, job_id, &exclude).await?;
         match &end.checks {
             ChecksVerdict::Passed => {}
-            ChecksVerdict::Warnings(names) => warnings.extend(names.iter().cloned()),
+            ChecksVerdict::Warnings(names) => {
+                // Each check named once; an excluded one (a failure turned into a warning)
+                // says so.
+                for name in names {
+                    let named = if exclude.contains(name) {
+                        format!("{name} (overridden)")
+                    } else {
+                        name.clone()
+                    };
+                    if !warnings.contains(&named) {
+                        warnings.push(named);
+                    }
+                }
+            }
             ChecksVerdict::Failed(names, message) => {
                 return Ok((
                     Outcome::Blocked,
