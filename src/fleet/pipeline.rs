@@ -96,6 +96,16 @@ struct TaskEnd {
 }
 
 impl TaskEnd {
+    /// The service's message when the task failed because the site was not attached — at
+    /// its checks, or mid-data when the attach lapsed — so it is re-attached and retried once.
+    fn not_attached(&self) -> Option<&str> {
+        match (&self.checks, &self.data) {
+            (ChecksVerdict::NotAttached(message), _) => Some(message),
+            (_, Some(data)) => data.not_attached.as_deref(),
+            _ => None,
+        }
+    }
+
     /// How cmafleet judges the task, in the outcome vocabulary (kept on the task's record).
     fn judgement(&self) -> Outcome {
         match (&self.checks, &self.data) {
