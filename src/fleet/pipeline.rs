@@ -257,11 +257,17 @@ impl Pipeline {
                 // excludable: the Migrate task excludes them, so the gate lets it through.
                 ChecksVerdict::Failed(names, _) if !names.is_empty() => {
                     let exclude = self.excluded_checks()?;
-                    let blocking: Vec<&String> =
-                        names.iter().filter(|name| !exclude.contains(name)).collect();
+                    let blocking: Vec<&String> = names
+                        .iter()
+                        .filter(|name| !exclude.contains(name))
+                        .collect();
                     if !blocking.is_empty() {
                         let (outcome, message, _) = self.check_mode_verdict(&end.checks);
-                        return Ok((outcome, format!("precheck: {message}; no data moved"), false));
+                        return Ok((
+                            outcome,
+                            format!("precheck: {message}; no data moved"),
+                            false,
+                        ));
                     }
                     warnings.extend(names.iter().map(|name| format!("{name} (overridden)")));
                 }
@@ -370,12 +376,18 @@ impl Pipeline {
             );
         }
         warnings.extend(data.warnings.iter().map(|scope| format!("scope {scope}")));
+        // The one line a person reads first says that apps go on after this run.
+        let apps = if data.apps_running {
+            "; apps still migrating"
+        } else {
+            ""
+        };
         if warnings.is_empty() {
-            Ok((Outcome::Succeeded, "migrated".into(), true))
+            Ok((Outcome::Succeeded, format!("migrated{apps}"), true))
         } else {
             Ok((
                 Outcome::Warnings,
-                format!("migrated with warnings: {}", warnings.join(", ")),
+                format!("migrated with warnings: {}{apps}", warnings.join(", ")),
                 true,
             ))
         }

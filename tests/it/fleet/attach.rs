@@ -33,13 +33,19 @@ async fn a_precheck_that_outlasts_the_attach_re_attaches_before_the_migrate_task
 
     let counters = fleet.counters().await;
     assert_eq!(counters.by_server["slow"].attaches, 2, "attached again");
-    assert_eq!(counters.task_creates.total, 2, "no task failed, none retried");
+    assert_eq!(
+        counters.task_creates.total, 2,
+        "no task failed, none retried"
+    );
     let tasks = fleet.tasks().await;
     let kinds: Vec<&str> = tasks.iter().map(|task| task.task_type.as_str()).collect();
     assert_eq!(kinds, ["check", "migrate"]);
     assert!(tasks.iter().all(|task| !task.not_attached));
     assert!(
-        tasks[1].outcome.as_deref().is_some_and(|o| o.eq_ignore_ascii_case("SUCCESS")),
+        tasks[1]
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case("SUCCESS")),
         "{:?}",
         tasks[1]
     );
@@ -66,7 +72,10 @@ async fn a_fresh_attach_is_not_repeated_between_tasks() {
     let output = fleet.run("migrate", "migrate", &["--precheck"]).await;
     assert_eq!(output.code, 0, "{}", output.stderr);
     let counters = fleet.counters().await;
-    assert_eq!(counters.by_server["quick"].attaches, 1, "one attach serves both tasks");
+    assert_eq!(
+        counters.by_server["quick"].attaches, 1,
+        "one attach serves both tasks"
+    );
     assert_eq!(counters.task_creates.total, 2);
     // A later run within the attach's validity reuses it too (the state store keeps it).
     let again = fleet.run("check", "check", &[]).await;
@@ -108,18 +117,31 @@ async fn an_attach_that_lapses_mid_task_is_renewed_and_one_new_task_created() {
 
     let tasks = fleet.tasks().await;
     let kinds: Vec<&str> = tasks.iter().map(|task| task.task_type.as_str()).collect();
-    assert_eq!(kinds, ["check", "migrate", "migrate"], "exactly one new task");
+    assert_eq!(
+        kinds,
+        ["check", "migrate", "migrate"],
+        "exactly one new task"
+    );
     assert!(
-        tasks[1].outcome.as_deref().is_some_and(|o| o.eq_ignore_ascii_case("FAILED")),
+        tasks[1]
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case("FAILED")),
         "the first Migrate task failed: {:?}",
         tasks[1]
     );
     assert!(
-        tasks[2].outcome.as_deref().is_some_and(|o| o.eq_ignore_ascii_case("SUCCESS")),
+        tasks[2]
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case("SUCCESS")),
         "the new one migrated: {:?}",
         tasks[2]
     );
-    assert_eq!(report["task_id"], tasks[2].task_id, "the site reports the task that counted");
+    assert_eq!(
+        report["task_id"], tasks[2].task_id,
+        "the site reports the task that counted"
+    );
     let counters = fleet.counters().await;
     assert_eq!(counters.by_server["lapse"].attaches, 2);
     let attaches = attach_starts(&report);
@@ -160,7 +182,12 @@ async fn a_wrong_server_id_fails_after_one_re_attach_and_one_retry() {
     assert!(wrong.iter().all(|task| task.not_attached));
     let counters = fleet.counters().await;
     assert_eq!(counters.by_server["wrong"].attaches, 2, "re-attached once");
-    assert!(counters.repeated_task_creates().iter().all(|(_, _, n)| *n == 2));
+    assert!(
+        counters
+            .repeated_task_creates()
+            .iter()
+            .all(|(_, _, n)| *n == 2)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,19 +208,75 @@ async fn an_attach_that_lapses_while_data_moves_is_renewed_and_the_migration_ret
     let report = fleet.site_report("migrate", "lapse");
     let tasks = fleet.tasks().await;
     assert_eq!(
-        tasks.iter().map(|task| task.task_type.as_str()).collect::<Vec<_>>(),
+        tasks
+            .iter()
+            .map(|task| task.task_type.as_str())
+            .collect::<Vec<_>>(),
         ["check", "migrate", "migrate"],
         "one new task after the lapse: {:?}",
         report["message"]
     );
     assert!(
-        tasks[1].outcome.as_deref().is_some_and(|o| o.eq_ignore_ascii_case("FAILED")),
+        tasks[1]
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case("FAILED")),
         "{:?}",
         tasks[1]
     );
     assert_eq!(output.code, 0, "{}\n{}", report["message"], output.stderr);
     assert_eq!(report["outcome"], "succeeded", "{}", report["message"]);
     assert_eq!(report["task_id"], tasks[2].task_id);
-    assert!(notes(&report).contains("re-attached"), "{:?}", report["notes"]);
+    assert!(
+        notes(&report).contains("re-attached"),
+        "{:?}",
+        report["notes"]
+    );
     assert_eq!(fleet.counters().await.by_server["lapse"].attaches, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_saves_a_token_on_a_server_that_was_never_connected() {
+    let scenario = r#"
+        [servers.offline]
+        connected = false
+        [servers.broken]
+        connected = false
+        save_token_fails = true
+    "#;
+    let rows = vec![Row::jira("offline"), Row::jira("broken"), Row::jira("fine")];
+    let fleet = Fleet::start(scenario, FAST, rows).await;
+    let output = fleet.run("check", "check", &["--connect"]).await;
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let summary = fleet.summary("check");
+    assert_eq!(
+        summary["offline"]["outcome"], "succeeded",
+        "{}",
+        summary["offline"]["message"]
+    );
+    assert!(notes(&fleet.site_report("check", "offline")).contains("connected the server"));
+    assert_eq!(summary["fine"]["outcome"], "succeeded");
+    let broken = &summary["broken"];
+    assert!(
+        broken["outcome"] == "blocked" || broken["outcome"] == "failed",
+        "{broken:?}"
+    );
+    assert!(broken["message"].contains("token"), "{}", broken["message"]);
+    assert_eq!(broken["task_id"], "");
+
+    let counters = fleet.counters().await;
+    assert_eq!(counters.by_server["offline"].attach_refused, 1);
+    assert_eq!(counters.by_server["offline"].attaches, 1);
+    assert_eq!(
+        counters.by_server["fine"].attach_refused, 0,
+        "no connect where none is needed"
+    );
+    assert_eq!(
+        counters.by_route["POST /migrations/public/v1/token"]
+            .values()
+            .sum::<u64>(),
+        2,
+        "one token per server that needed one"
+    );
+    assert_eq!(counters.by_server["broken"].task_creates, 0);
 }

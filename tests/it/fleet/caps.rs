@@ -55,7 +55,10 @@ async fn one_server_never_runs_two_tasks_at_once() {
     );
     assert_eq!(max_overlap(&fleet.tasks().await), 1);
     assert!(
-        fleet.summary("check").values().all(|row| row["outcome"] == "succeeded"),
+        fleet
+            .summary("check")
+            .values()
+            .all(|row| row["outcome"] == "succeeded"),
         "every row ran, one after another"
     );
 }
@@ -84,7 +87,10 @@ async fn concurrency_bounds_the_sites_in_flight() {
     let tasks = fleet.tasks().await;
     assert_eq!(tasks.len(), 6);
     let most = max_overlap(&tasks);
-    assert!(most <= 2, "at most two sites in flight, saw {most} tasks at once");
+    assert!(
+        most <= 2,
+        "at most two sites in flight, saw {most} tasks at once"
+    );
     assert_eq!(most, 2, "both slots were used");
 }
 
@@ -99,14 +105,20 @@ async fn many_sites_of_one_cloud_user_receive_no_429() {
         check_duration = "1m"
         migrate_duration = "2m"
     "#;
-    let rows: Vec<Row> = (1..=8).map(|n| Row::jira(&format!("site-{n:02}"))).collect();
+    let rows: Vec<Row> = (1..=8)
+        .map(|n| Row::jira(&format!("site-{n:02}")))
+        .collect();
     let fleet = Fleet::start(scenario, 600.0, rows).await;
     let output = fleet.run("migrate", "migrate", &["--precheck"]).await;
     assert_eq!(output.code, 0, "{}", output.stderr);
     let counters = fleet.counters().await;
     assert_eq!(counters.task_creates.total, 16);
     assert_eq!(
-        counters.jobs_created.values().flat_map(|by_url| by_url.values()).sum::<u64>(),
+        counters
+            .jobs_created
+            .values()
+            .flat_map(|by_url| by_url.values())
+            .sum::<u64>(),
         8
     );
     assert_eq!(
@@ -114,7 +126,12 @@ async fn many_sites_of_one_cloud_user_receive_no_429() {
         "paced to the limits, never refused: {:?}",
         counters.rate_limited
     );
-    assert!(counters.repeated_task_creates().iter().all(|(_, _, n)| *n == 1));
+    assert!(
+        counters
+            .repeated_task_creates()
+            .iter()
+            .all(|(_, _, n)| *n == 1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +166,13 @@ async fn waves_run_in_inventory_order() {
         .unwrap();
     let north_sites_done = ["north-1", "north-2", "north-3"]
         .iter()
-        .map(|site| instant(fleet.site_report("check", site)["finished_at"].as_str().unwrap()))
+        .map(|site| {
+            instant(
+                fleet.site_report("check", site)["finished_at"]
+                    .as_str()
+                    .unwrap(),
+            )
+        })
         .max()
         .unwrap();
     for task in of_wave("south") {
@@ -180,7 +203,9 @@ async fn wave_and_site_select_rows() {
         ["c", "d"],
         "only wave two"
     );
-    let output = fleet.run("check", "site", &["--site", "a", "--site", "d"]).await;
+    let output = fleet
+        .run("check", "site", &["--site", "a", "--site", "d"])
+        .await;
     assert_eq!(output.code, 0, "{}", output.stderr);
     assert_eq!(fleet.summary("site").keys().collect::<Vec<_>>(), ["a", "d"]);
     let mut servers: Vec<String> = fleet
@@ -190,11 +215,16 @@ async fn wave_and_site_select_rows() {
         .filter_map(|task| task.server)
         .collect();
     servers.sort();
-    assert_eq!(servers, ["a", "c", "d", "d"], "tasks only for selected rows");
+    assert_eq!(
+        servers,
+        ["a", "c", "d", "d"],
+        "tasks only for selected rows"
+    );
 
-    let output = fleet.run("check", "nosuch", &["--site", "a", "--site", "zz"]).await;
+    let output = fleet
+        .run("check", "nosuch", &["--site", "a", "--site", "zz"])
+        .await;
     assert_eq!(output.code, 2, "{}", output.stderr);
     assert!(output.stderr.contains("zz"), "{}", output.stderr);
     assert!(!fleet.report_dir("nosuch").exists());
 }
-

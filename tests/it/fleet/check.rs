@@ -23,7 +23,7 @@ async fn a_check_run_over_a_mixed_fleet_names_each_outcome() {
         Row::jira("healthy"),
         Row::jira("warn").basic_auth(),
         Row::jira("fail"),
-        Row::confluence("offline"),
+        Row::confluence("offline").user("bob@example.com"),
     ];
     let fleet = Fleet::start(MIXED, FAST, rows).await;
     let output = fleet.run("check", "check", &[]).await;
@@ -159,14 +159,21 @@ async fn summary_csv_has_the_spec_columns_and_the_ids_the_simulator_issued() {
             .iter()
             .find(|task| task.server.as_deref() == Some(site))
             .unwrap_or_else(|| panic!("a task for {site}"));
-        assert_eq!(row["task_id"], task.task_id, "{site}: the simulator's task id");
+        assert_eq!(
+            row["task_id"], task.task_id,
+            "{site}: the simulator's task id"
+        );
         assert_eq!(row["job_id"], task.job_id, "{site}: the simulator's job id");
         assert_eq!(task.task_type, "check");
         let started = instant(&row["started_at"]);
         let finished = instant(&row["finished_at"]);
         assert!(started <= finished, "{site}: {started} <= {finished}");
         // The CSV has whole seconds; the site's JSON has the precise instant.
-        let precise = instant(fleet.site_report("check", site)["finished_at"].as_str().unwrap());
+        let precise = instant(
+            fleet.site_report("check", site)["finished_at"]
+                .as_str()
+                .unwrap(),
+        );
         assert_eq!(finished, precise.with_nanosecond(0).unwrap(), "{site}");
         assert!(
             precise >= instant(task.finished_at.as_deref().expect("task finished")),
@@ -193,11 +200,18 @@ async fn a_healthy_fleet_exits_zero_and_a_second_run_reuses_its_jobs() {
         assert_eq!(a[site]["outcome"], "succeeded");
         assert_eq!(b[site]["outcome"], "succeeded");
         assert_eq!(a[site]["job_id"], b[site]["job_id"], "{site}: job reused");
-        assert_ne!(a[site]["task_id"], b[site]["task_id"], "{site}: a new Check task");
+        assert_ne!(
+            a[site]["task_id"], b[site]["task_id"],
+            "{site}: a new Check task"
+        );
     }
     let counters = fleet.counters().await;
     assert_eq!(
-        counters.jobs_created.values().flat_map(|by_url| by_url.values()).sum::<u64>(),
+        counters
+            .jobs_created
+            .values()
+            .flat_map(|by_url| by_url.values())
+            .sum::<u64>(),
         2,
         "one job per site across both runs"
     );

@@ -21,9 +21,17 @@ async fn an_invalid_inventory_exits_65_with_every_problem_and_its_line() {
 
     let output = fleet.run("check", "check", &[]).await;
     assert_eq!(output.code, 65, "{}", output.stderr);
-    assert!(output.stderr.contains("line 2"), "line 2 named:\n{}", output.stderr);
+    assert!(
+        output.stderr.contains("line 2"),
+        "line 2 named:\n{}",
+        output.stderr
+    );
     assert!(output.stderr.contains("jiraa"), "{}", output.stderr);
-    assert!(output.stderr.contains("line 3"), "line 3 named:\n{}", output.stderr);
+    assert!(
+        output.stderr.contains("line 3"),
+        "line 3 named:\n{}",
+        output.stderr
+    );
     assert!(
         !fleet.report_dir("check").exists(),
         "no report dir for a run that never started"
@@ -33,7 +41,12 @@ async fn an_invalid_inventory_exits_65_with_every_problem_and_its_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unset_secret_exits_78_naming_the_reference_never_a_value() {
-    let fleet = Fleet::start("", FAST, vec![Row::jira("one"), Row::jira("two").basic_auth()]).await;
+    let fleet = Fleet::start(
+        "",
+        FAST,
+        vec![Row::jira("one"), Row::jira("two").basic_auth()],
+    )
+    .await;
     let mut command = fleet.command("check", "check");
     command.env_remove("FLEET_CLOUD_TOKEN");
     command.env_remove("FLEET_SERVER_PASSWORD");
@@ -62,7 +75,10 @@ async fn bad_flags_exit_2() {
         (&["--concurrency", "0"][..], "--concurrency"),
         (&["--poll-min", "soon"][..], "--poll-min"),
         (&["--deadline", "forever"][..], "--deadline"),
-        (&["--no-new-tasks-after", "25:99"][..], "--no-new-tasks-after"),
+        (
+            &["--no-new-tasks-after", "25:99"][..],
+            "--no-new-tasks-after",
+        ),
         (&["--site", "nosuch"][..], "nosuch"),
         (&["--wave", "w9"][..], "w9"),
         (&["--shard", "3/3"][..], "--shard"),
@@ -76,7 +92,9 @@ async fn bad_flags_exit_2() {
             output.stderr
         );
     }
-    let output = fleet.run("check", "check", &["--override-checks", "AnonPermission"]).await;
+    let output = fleet
+        .run("check", "check", &["--override-checks", "AnonPermission"])
+        .await;
     assert_eq!(output.code, 2, "override in check mode: {}", output.stderr);
     assert_untouched(&fleet).await;
 }
@@ -93,7 +111,11 @@ async fn a_bad_rate_string_exits_78() {
         .arg(fleet.state_dir());
     let output = Fleet::output(command).await;
     assert_eq!(output.code, 78, "{}", output.stderr);
-    assert!(output.stderr.contains("--rate-create-task"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("--rate-create-task"),
+        "{}",
+        output.stderr
+    );
     assert_untouched(&fleet).await;
 }
 
@@ -132,7 +154,8 @@ async fn an_unwritable_report_dir_exits_73_before_any_network_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_lock_exits_75_at_once() {
     let fleet = Fleet::start("", FAST, vec![Row::jira("one")]).await;
-    let lock = cmafleet::state::RunLock::acquire(&fleet.state_dir()).expect("the test takes the lock");
+    let lock =
+        cmafleet::state::RunLock::acquire(&fleet.state_dir()).expect("the test takes the lock");
     let output = fleet.run("check", "check", &[]).await;
     assert_eq!(output.code, 75, "{}", output.stderr);
     assert!(
@@ -172,14 +195,23 @@ async fn print_config_prints_resolved_settings_and_no_secret() {
     assert_eq!(config["concurrency"], 7);
     assert_eq!(config["per_server"], 1);
     assert_eq!(config["precheck"], true);
-    assert_eq!(config["override_checks"], serde_json::json!(["AnonPermission"]));
+    assert_eq!(
+        config["override_checks"],
+        serde_json::json!(["AnonPermission"])
+    );
     assert_eq!(config["deadline"], "2h");
-    assert_eq!(config["cloud_api_url"], format!("{}/", fleet.sim.base_url()));
+    assert_eq!(
+        config["cloud_api_url"],
+        format!("{}/", fleet.sim.base_url())
+    );
     assert!(config["rates"]["create_task"].is_string());
     assert!(config["poll"]["min"].is_string());
     for secret in [CLOUD_TOKEN, SERVER_PAT, SERVER_PASSWORD] {
         assert!(!output.stdout.contains(secret) && !output.stderr.contains(secret));
     }
-    assert!(!fleet.state_dir().exists(), "--print-config touches nothing");
+    assert!(
+        !fleet.state_dir().exists(),
+        "--print-config touches nothing"
+    );
     assert_untouched(&fleet).await;
 }

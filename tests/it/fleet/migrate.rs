@@ -60,7 +60,11 @@ async fn a_healthy_migration_succeeds_with_every_scope_and_its_artifacts() {
             "{site}: the finished task's artifacts were collected: {artifacts:?}"
         );
         for artifact in artifacts {
-            assert_eq!(artifact["error"], serde_json::Value::Null, "{site}: {artifact}");
+            assert_eq!(
+                artifact["error"],
+                serde_json::Value::Null,
+                "{site}: {artifact}"
+            );
             let path = fleet
                 .report_dir("migrate")
                 .join(artifact["saved_as"].as_str().unwrap());
@@ -98,10 +102,16 @@ async fn a_healthy_migration_succeeds_with_every_scope_and_its_artifacts() {
         );
     }
     assert_eq!(fleet.counters().await.task_creates.total, 2, "no new task");
-    let remigrate = fleet.run("migrate", "remigrate", &["--remigrate", "--site", "jira"]).await;
+    let remigrate = fleet
+        .run("migrate", "remigrate", &["--remigrate", "--site", "jira"])
+        .await;
     assert_eq!(remigrate.code, 0, "{}", remigrate.stderr);
     assert_eq!(fleet.summary("remigrate")["jira"]["outcome"], "succeeded");
-    assert_eq!(fleet.counters().await.task_creates.total, 3, "--remigrate creates one");
+    assert_eq!(
+        fleet.counters().await.task_creates.total,
+        3,
+        "--remigrate creates one"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,11 +128,22 @@ async fn a_failed_check_blocks_the_migration_and_no_scope_starts() {
     let output = fleet.run("migrate", "migrate", &[]).await;
     assert_eq!(output.code, 1, "{}", output.stderr);
     let summary = fleet.summary("migrate");
-    assert_eq!(summary["ok"]["outcome"], "succeeded", "one site's failure never stops another");
+    assert_eq!(
+        summary["ok"]["outcome"], "succeeded",
+        "one site's failure never stops another"
+    );
     let row = &summary["fail"];
     assert_eq!(row["outcome"], "blocked");
-    assert!(row["message"].contains("MissingAttachments"), "{}", row["message"]);
-    assert!(row["message"].contains("no data moved"), "{}", row["message"]);
+    assert!(
+        row["message"].contains("MissingAttachments"),
+        "{}",
+        row["message"]
+    );
+    assert!(
+        row["message"].contains("no data moved"),
+        "{}",
+        row["message"]
+    );
     assert_eq!(row["checks_failed"], "1");
 
     let task = fleet
@@ -133,22 +154,30 @@ async fn a_failed_check_blocks_the_migration_and_no_scope_starts() {
         .unwrap();
     assert_eq!(task.task_type, "migrate");
     assert!(
-        task.outcome.as_deref().is_some_and(|o| o.eq_ignore_ascii_case("FAILED")),
+        task.outcome
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case("FAILED")),
         "{task:?}"
     );
     // What the service itself says: the data level never ran.
-    let migrate = fleet.status_tree(&task.job_id, &task.task_id, "migrate").await;
+    let migrate = fleet
+        .status_tree(&task.job_id, &task.task_id, "migrate")
+        .await;
     let scopes = migrate["children"].as_object().expect("scopes in the tree");
     assert!(!scopes.is_empty());
     for (name, scope) in scopes {
         assert!(
-            scope["outcome"].as_str().is_some_and(|o| o.eq_ignore_ascii_case("SKIPPED")),
+            scope["outcome"]
+                .as_str()
+                .is_some_and(|o| o.eq_ignore_ascii_case("SKIPPED")),
             "scope {name} did not start: {scope}"
         );
     }
     let report = fleet.site_report("migrate", "fail");
     assert!(
-        report["scopes"].as_array().is_none_or(|scopes| scopes.iter().all(|s| s["status"] != "IN_PROGRESS")),
+        report["scopes"]
+            .as_array()
+            .is_none_or(|scopes| scopes.iter().all(|s| s["status"] != "IN_PROGRESS")),
         "no scope progressed: {}",
         report["scopes"]
     );
@@ -201,7 +230,10 @@ async fn a_failed_scope_fails_the_site_with_the_scope_named() {
         .iter()
         .filter_map(|a| a["name"].as_str())
         .collect();
-    assert!(names.contains(&"error-log.txt"), "the error log is collected: {names:?}");
+    assert!(
+        names.contains(&"error-log.txt"),
+        "the error log is collected: {names:?}"
+    );
     // A failed migration is not "done": the next run tries again.
     let again = fleet.run("migrate", "again", &["--site", "stark"]).await;
     assert_eq!(again.code, 1);
@@ -221,7 +253,15 @@ async fn apps_still_migrating_after_core_is_success_with_a_note() {
     let output = fleet.run("migrate", "migrate", &[]).await;
     assert_eq!(output.code, 0, "{}", output.stderr);
     let summary = fleet.summary("migrate");
-    assert_eq!(summary["wayne"]["outcome"], "succeeded", "{}", summary["wayne"]["message"]);
+    assert_eq!(
+        summary["wayne"]["outcome"], "succeeded",
+        "{}",
+        summary["wayne"]["message"]
+    );
+    assert_eq!(
+        summary["wayne"]["message"],
+        "migrated; apps still migrating"
+    );
     let report = fleet.site_report("migrate", "wayne");
     assert!(
         notes(&report).contains("apps are still migrating"),
@@ -231,7 +271,10 @@ async fn apps_still_migrating_after_core_is_success_with_a_note() {
     assert!(!stages(&report).contains(&"apps".to_owned()));
     let task = &fleet.tasks().await[0];
     assert!(task.finished_at.is_some(), "core finished");
-    assert_eq!(task.apps_finished_at, None, "apps still running when the run ended");
+    assert_eq!(
+        task.apps_finished_at, None,
+        "apps still running when the run ended"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,6 +297,7 @@ async fn wait_apps_waits_for_app_data_after_core() {
         "the site waited in stage apps: {stages:?}"
     );
     assert!(!notes(&report).contains("apps are still migrating"));
+    assert_eq!(report["message"], "migrated");
     let task = &fleet.tasks().await[0];
     let apps_done = instant(task.apps_finished_at.as_deref().expect("apps finished"));
     let site_done = instant(report["finished_at"].as_str().unwrap());
@@ -288,8 +332,15 @@ async fn precheck_gates_the_migrate_task() {
     assert_eq!(output.code, 1, "{}", output.stderr);
     let summary = fleet.summary("migrate");
     assert_eq!(summary["fail"]["outcome"], "blocked");
-    assert!(summary["fail"]["message"].contains("precheck"), "{}", summary["fail"]["message"]);
-    assert_eq!(summary["warn"]["outcome"], "warnings", "a warning passes the gate");
+    assert!(
+        summary["fail"]["message"].contains("precheck"),
+        "{}",
+        summary["fail"]["message"]
+    );
+    assert_eq!(
+        summary["warn"]["outcome"], "warnings",
+        "a warning passes the gate"
+    );
     assert_eq!(summary["ok"]["outcome"], "succeeded");
 
     let tasks = fleet.tasks().await;
@@ -305,7 +356,10 @@ async fn precheck_gates_the_migrate_task() {
     for site in ["warn", "ok"] {
         let tasks = of(site);
         assert_eq!(
-            tasks.iter().map(|t| t.task_type.as_str()).collect::<Vec<_>>(),
+            tasks
+                .iter()
+                .map(|t| t.task_type.as_str())
+                .collect::<Vec<_>>(),
             ["check", "migrate"],
             "{site}"
         );
@@ -315,7 +369,10 @@ async fn precheck_gates_the_migrate_task() {
             migrate_created >= check_done,
             "{site}: Migrate created after its precheck finished"
         );
-        assert_eq!(summary[site]["task_id"], tasks[1].task_id, "the Migrate task is the site's");
+        assert_eq!(
+            summary[site]["task_id"], tasks[1].task_id,
+            "the Migrate task is the site's"
+        );
     }
 }
 
@@ -329,7 +386,9 @@ async fn block_on_warnings_stops_a_warning_before_any_data_moves() {
     );
     let rows = vec![Row::jira("warn"), Row::jira("ok")];
     let fleet = Fleet::start(&scenario, FAST, rows).await;
-    let output = fleet.run("migrate", "migrate", &["--block-on-warnings"]).await;
+    let output = fleet
+        .run("migrate", "migrate", &["--block-on-warnings"])
+        .await;
     assert_eq!(output.code, 1, "{}", output.stderr);
     let summary = fleet.summary("migrate");
     assert_eq!(summary["warn"]["outcome"], "blocked");
@@ -337,7 +396,10 @@ async fn block_on_warnings_stops_a_warning_before_any_data_moves() {
     assert!(summary["warn"]["message"].contains("no data moved"));
     assert_eq!(summary["ok"]["outcome"], "succeeded");
     let counters = fleet.counters().await;
-    assert_eq!(counters.by_server["warn"].task_creates, 1, "the precheck only");
+    assert_eq!(
+        counters.by_server["warn"].task_creates, 1,
+        "the precheck only"
+    );
     assert_eq!(
         fleet
             .tasks()

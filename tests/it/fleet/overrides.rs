@@ -44,7 +44,11 @@ async fn an_excludable_failed_check_is_overridden_and_the_site_migrates() {
     assert_eq!(fleet.summary("check")["anon"]["outcome"], "blocked");
 
     let migrate = fleet
-        .run("migrate", "migrate", &["--override-checks", "AnonPermission"])
+        .run(
+            "migrate",
+            "migrate",
+            &["--override-checks", "AnonPermission"],
+        )
         .await;
     assert_eq!(migrate.code, 0, "{}", migrate.stderr);
     let row = &fleet.summary("migrate")["anon"];
@@ -53,7 +57,11 @@ async fn an_excludable_failed_check_is_overridden_and_the_site_migrates() {
         "overridden checks count as warnings: {}",
         row["message"]
     );
-    assert!(row["message"].contains("AnonPermission"), "{}", row["message"]);
+    assert!(
+        row["message"].contains("AnonPermission"),
+        "{}",
+        row["message"]
+    );
     assert_eq!(exclude_keys(&fleet, "anon").await, ["AnonPermission"]);
     let task = fleet
         .tasks()
@@ -62,10 +70,14 @@ async fn an_excludable_failed_check_is_overridden_and_the_site_migrates() {
         .find(|task| task.task_type == "migrate")
         .unwrap();
     assert!(
-        task.outcome.as_deref().is_some_and(|o| !o.eq_ignore_ascii_case("FAILED")),
+        task.outcome
+            .as_deref()
+            .is_some_and(|o| !o.eq_ignore_ascii_case("FAILED")),
         "the simulator migrated: {task:?}"
     );
-    let check_level = fleet.status_tree(&task.job_id, &task.task_id, "check").await;
+    let check_level = fleet
+        .status_tree(&task.job_id, &task.task_id, "check")
+        .await;
     assert_eq!(
         check_level["children"]["AnonPermission"]["outcome"], "WARNING",
         "the service turned the overridden check into a warning"
@@ -102,18 +114,33 @@ async fn a_non_excludable_check_is_refused_before_any_task() {
         after.by_server["disk"].task_creates, before.by_server["disk"].task_creates,
         "no task created for the refused site"
     );
-    assert_eq!(after.by_server["disk"].attaches, before.by_server["disk"].attaches);
+    assert_eq!(
+        after.by_server["disk"].attaches,
+        before.by_server["disk"].attaches
+    );
     // The other site's override is legitimate: it migrates. (Both keys are sent there: its
     // last check run marked both excludable, though only AnonPermission failed.)
-    assert_eq!(summary["anon"]["outcome"], "warnings", "{}", summary["anon"]["message"]);
-    assert!(exclude_keys(&fleet, "anon").await.contains(&"AnonPermission".to_owned()));
+    assert_eq!(
+        summary["anon"]["outcome"], "warnings",
+        "{}",
+        summary["anon"]["message"]
+    );
+    assert!(
+        exclude_keys(&fleet, "anon")
+            .await
+            .contains(&"AnonPermission".to_owned())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_override_without_any_check_run_is_refused_before_any_task() {
     let fleet = Fleet::start(SCENARIO, FAST, vec![Row::jira("anon")]).await;
     let migrate = fleet
-        .run("migrate", "migrate", &["--override-checks", "AnonPermission"])
+        .run(
+            "migrate",
+            "migrate",
+            &["--override-checks", "AnonPermission"],
+        )
         .await;
     assert_eq!(migrate.code, 1, "{}", migrate.stderr);
     let row = &fleet.summary("migrate")["anon"];
@@ -148,7 +175,8 @@ async fn precheck_records_excludability_for_the_override_in_the_same_run() {
     );
     assert_eq!(summary["disk"]["outcome"], "blocked");
     assert_eq!(
-        fleet.counters().await.by_server["disk"].task_creates, 1,
+        fleet.counters().await.by_server["disk"].task_creates,
+        1,
         "the precheck only"
     );
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::FAST;
-use crate::support::fleet::{Fleet, RunOutput, Row, send_signal};
+use crate::support::fleet::{Fleet, Row, RunOutput, send_signal};
 
 /// Three sites whose checks run for 90 simulated minutes (1.5 s), and a second wave.
 async fn busy_fleet() -> Fleet {
@@ -39,8 +39,15 @@ async fn interrupt(fleet: &Fleet, signal: &str) -> RunOutput {
 fn assert_drained(fleet: &Fleet, output: &RunOutput, code: i64, reason: &str) {
     let summary = fleet.summary("check");
     for site in ["busy-1", "busy-2", "busy-3"] {
-        assert_eq!(summary[site]["outcome"], "detached", "{site}: {}", summary[site]["message"]);
-        assert!(!summary[site]["task_id"].is_empty(), "{site}: the task id is kept");
+        assert_eq!(
+            summary[site]["outcome"], "detached",
+            "{site}: {}",
+            summary[site]["message"]
+        );
+        assert!(
+            !summary[site]["task_id"].is_empty(),
+            "{site}: the task id is kept"
+        );
     }
     assert_eq!(summary["next"]["outcome"], "skipped");
     assert!(
@@ -48,7 +55,13 @@ fn assert_drained(fleet: &Fleet, output: &RunOutput, code: i64, reason: &str) {
         "{}",
         summary["next"]["message"]
     );
-    for file in ["summary.csv", "summary.md", "report.html", "run.json", "sites/busy-1.json"] {
+    for file in [
+        "summary.csv",
+        "summary.md",
+        "report.html",
+        "run.json",
+        "sites/busy-1.json",
+    ] {
         assert!(
             fleet.report_dir("check").join(file).is_file(),
             "{file} written\n{}",
@@ -69,7 +82,10 @@ async fn sigterm_mid_run_detaches_in_flight_sites_writes_reports_and_exits_143()
     assert_eq!(output.code, 143, "{}", output.stderr);
     assert_drained(&fleet, &output, 143, "SIGTERM");
     let counters = fleet.counters().await;
-    assert_eq!(counters.task_creates.total, 3, "nothing started after the signal");
+    assert_eq!(
+        counters.task_creates.total, 3,
+        "nothing started after the signal"
+    );
 
     // The next run resumes the detached sites (their tasks, not new ones) and runs the rest.
     let next = fleet.run("check", "resume", &[]).await;
@@ -77,7 +93,10 @@ async fn sigterm_mid_run_detaches_in_flight_sites_writes_reports_and_exits_143()
     let (before, after) = (fleet.summary("check"), fleet.summary("resume"));
     for site in ["busy-1", "busy-2", "busy-3"] {
         assert_eq!(after[site]["outcome"], "succeeded");
-        assert_eq!(after[site]["task_id"], before[site]["task_id"], "{site}: adopted");
+        assert_eq!(
+            after[site]["task_id"], before[site]["task_id"],
+            "{site}: adopted"
+        );
     }
     assert_eq!(after["next"]["outcome"], "succeeded");
     assert_eq!(fleet.counters().await.task_creates.total, 4);
@@ -103,13 +122,19 @@ async fn a_second_signal_exits_at_once() {
     let mut child = Fleet::spawn(fleet.command("check", "check"));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while fleet.counters().await.faults.delayed_requests == 0 {
-        assert!(std::time::Instant::now() < deadline, "no request reached the server");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request reached the server"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     send_signal(&child, "TERM");
     // Draining: the run finishes its current request (still 29 s away) before it exits.
     let early = tokio::time::timeout(Duration::from_millis(700), child.wait()).await;
-    assert!(early.is_err(), "the first signal drains; it does not exit: {early:?}");
+    assert!(
+        early.is_err(),
+        "the first signal drains; it does not exit: {early:?}"
+    );
     send_signal(&child, "TERM");
     let output = tokio::time::timeout(Duration::from_secs(10), Fleet::wait(child))
         .await

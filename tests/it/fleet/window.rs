@@ -19,7 +19,11 @@ async fn a_closed_night_window_skips_every_site_and_creates_nothing() {
     let output = fleet
         .run("migrate", "migrate", &["--no-new-tasks-after", &window])
         .await;
-    assert_eq!(output.code, 0, "skipped sites keep exit 0\n{}", output.stderr);
+    assert_eq!(
+        output.code, 0,
+        "skipped sites keep exit 0\n{}",
+        output.stderr
+    );
     let summary = fleet.summary("migrate");
     for site in ["one", "two"] {
         assert_eq!(summary[site]["outcome"], "skipped");
@@ -56,12 +60,19 @@ async fn the_deadline_detaches_running_sites_and_the_next_run_adopts_their_tasks
     ];
     let fleet = Fleet::start(scenario, FAST, rows).await;
     let first = fleet.run("check", "first", &["--deadline", "600ms"]).await;
-    assert_eq!(first.code, 75, "the deadline left sites detached\n{}", first.stderr);
+    assert_eq!(
+        first.code, 75,
+        "the deadline left sites detached\n{}",
+        first.stderr
+    );
     let summary = fleet.summary("first");
     assert_eq!(summary["quick"]["outcome"], "succeeded");
     for site in ["long-1", "long-2"] {
         assert_eq!(summary[site]["outcome"], "detached", "{site}");
-        assert!(!summary[site]["task_id"].is_empty(), "{site}: its task is known");
+        assert!(
+            !summary[site]["task_id"].is_empty(),
+            "{site}: its task is known"
+        );
     }
     assert_eq!(summary["queued"]["outcome"], "skipped");
     assert!(
@@ -84,7 +95,11 @@ async fn the_deadline_detaches_running_sites_and_the_next_run_adopts_their_tasks
     assert_eq!(second.code, 0, "{}", second.stderr);
     let resumed = fleet.summary("second");
     for site in ["long-1", "long-2"] {
-        assert_eq!(resumed[site]["outcome"], "succeeded", "{site}: {}", resumed[site]["message"]);
+        assert_eq!(
+            resumed[site]["outcome"], "succeeded",
+            "{site}: {}",
+            resumed[site]["message"]
+        );
         assert_eq!(
             resumed[site]["task_id"], summary[site]["task_id"],
             "{site}: the same task, adopted"

@@ -198,9 +198,8 @@ impl Fleet {
     pub fn command(&self, mode: &str, report: &str) -> tokio::process::Command {
         // Rate windows stretched by RATE_SLACK and rounded up, so we are never faster than
         // the simulator allows even when a busy machine delays one request more than another.
-        let window = |seconds: f64| {
-            ((seconds * 1000.0 * RATE_SLACK / self.time_scale).ceil() as u64).max(1)
-        };
+        let window =
+            |seconds: f64| ((seconds * 1000.0 * RATE_SLACK / self.time_scale).ceil() as u64).max(1);
         let mut command = Fleet::binary();
         command
             .arg("run")
@@ -268,7 +267,11 @@ impl Fleet {
     }
 
     /// Polls the simulator's task list until `ready` holds (bounded: 60 s, then the test fails).
-    pub async fn wait_for_tasks(&self, what: &str, ready: impl Fn(&[SimTask]) -> bool) -> Vec<SimTask> {
+    pub async fn wait_for_tasks(
+        &self,
+        what: &str,
+        ready: impl Fn(&[SimTask]) -> bool,
+    ) -> Vec<SimTask> {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             let tasks = self.tasks().await;
@@ -294,7 +297,11 @@ impl Fleet {
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "GET {url}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "GET {url}: {}",
+            response.status()
+        );
         response.json().await.unwrap()
     }
 
@@ -309,7 +316,8 @@ impl Fleet {
 
     /// One task as the cloud API lists it (with the `payload` — the options sent).
     pub async fn cloud_task(&self, job_id: &str, task_id: &str) -> serde_json::Value {
-        self.cloud_get(&format!("/jobs/{job_id}/tasks/{task_id}")).await
+        self.cloud_get(&format!("/jobs/{job_id}/tasks/{task_id}"))
+            .await
     }
 
     /// `run.json` of a report dir.
