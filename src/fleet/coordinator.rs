@@ -93,6 +93,12 @@ struct Coordinator {
     pollers: HashMap<String, Arc<AtomicUsize>>,
     /// Sites waiting for admission, per wave (in admission order).
     waiting: Vec<VecDeque<usize>>,
+    /// Sites whose task an earlier run left running: admitted first, whatever their wave (their
+    /// task already occupies its server, and resuming it creates nothing).
+    resuming: VecDeque<usize>,
+    /// Per source server, how many of `resuming` wait there: no new task starts on such a
+    /// server before its running task is resumed and finished.
+    reserved: HashMap<String, usize>,
     /// Running sites per source server.
     per_server: HashMap<String, usize>,
     running: usize,
@@ -185,9 +191,18 @@ impl Coordinator {
         // Long pipelines first (known from history), otherwise inventory order.
         order.sort_by_key(|&index| std::cmp::Reverse(entries[index].expected_seconds));
         let mut open_in_wave = vec![0; wave_count];
+        let mut resuming = VecDeque::new();
+        let mut reserved: HashMap<String, usize> = HashMap::new();
         for index in order {
-            waiting[entries[index].wave].push_back(index);
             open_in_wave[entries[index].wave] += 1;
+            if entries[index].has_task_in_flight() {
+                *reserved
+                    .entry(entries[index].site.server_id.clone())
+                    .or_default() += 1;
+                resuming.push_back(index);
+            } else {
+                waiting[entries[index].wave].push_back(index);
+            }
         }
         let last_checks = if settings.override_checks.is_empty() {
             HashMap::new()
@@ -225,6 +240,8 @@ impl Coordinator {
             server_credentials: credentials.servers,
             pollers: HashMap::new(),
             waiting,
+            resuming,
+            reserved,
             open_in_wave,
             last_checks,
             per_server: HashMap::new(),
@@ -303,7 +320,29 @@ impl Coordinator {
     }
 
     fn has_waiting(&self) -> bool {
-        self.waiting.iter().any(|wave| !wave.is_empty())
+        !self.resuming.is_empty() || self.waiting.iter().any(|wave| !wave.is_empty())
+    }
+
+    /// Starts the sites that resume a running task, while the caps allow.
+    fn admit_resuming(&mut self) {
+        let mut deferred = VecDeque::new();
+        while self.running < self.settings.concurrency {
+            let Some(index) = self.resuming.pop_front() else {
+                break;
+            };
+            let server = self.ledger.entries[index].site.server_id.clone();
+            if self.per_server.get(&server).copied().unwrap_or(0) >= self.settings.per_server {
+                deferred.push_back(index);
+                continue;
+            }
+            if let Some(count) = self.reserved.get_mut(&server) {
+                *count = count.saturating_sub(1);
+            }
+            self.start(index);
+        }
+        while let Some(index) = deferred.pop_back() {
+            self.resuming.push_front(index);
+        }
     }
 
     /// Starts sites while the caps allow, wave by wave.
@@ -311,6 +350,7 @@ impl Coordinator {
         if self.shutdown.is_draining() || self.store_failure.is_some() {
             return;
         }
+        self.admit_resuming();
         let window_closed = self
             .policy
             .no_new_tasks_after
@@ -331,7 +371,8 @@ impl Coordinator {
                 continue;
             }
             let server = self.ledger.entries[index].site.server_id.clone();
-            let busy = self.per_server.get(&server).copied().unwrap_or(0);
+            let busy = self.per_server.get(&server).copied().unwrap_or(0)
+                + self.reserved.get(&server).copied().unwrap_or(0);
             if busy >= self.settings.per_server {
                 deferred.push_back(index);
                 continue;
@@ -346,11 +387,7 @@ impl Coordinator {
     /// Why a site ends without a pipeline, if it does.
     fn skip_reason(&self, index: usize, window_closed: bool) -> Option<(Outcome, String)> {
         let entry = &self.ledger.entries[index];
-        let in_flight = entry
-            .state
-            .tasks
-            .iter()
-            .any(|task| !task.abandoned && task.finished_at.is_none());
+        let in_flight = entry.has_task_in_flight();
         if self.settings.mode == Mode::Migrate && !self.settings.remigrate && !in_flight {
             let migrated = entry.state.migrated_at.or_else(|| {
                 entry
@@ -617,7 +654,9 @@ impl Coordinator {
     }
 
     fn skip_waiting(&mut self, message: &str) {
-        let waiting: Vec<usize> = self.waiting.iter_mut().flat_map(std::mem::take).collect();
+        let mut waiting: Vec<usize> = std::mem::take(&mut self.resuming).into();
+        waiting.extend(self.waiting.iter_mut().flat_map(std::mem::take));
+        self.reserved.clear();
         for index in waiting {
             self.conclude_unstarted(index, Outcome::Skipped, message.to_owned());
         }

@@ -30,9 +30,12 @@ async fn interrupt(fleet: &Fleet, signal: &str) -> RunOutput {
         .wait_for_tasks("the first wave's three tasks", |tasks| tasks.len() == 3)
         .await;
     send_signal(&child, signal);
-    tokio::time::timeout(Duration::from_secs(20), Fleet::wait(child))
+    let sent = std::time::Instant::now();
+    let output = tokio::time::timeout(Duration::from_secs(20), Fleet::wait(child))
         .await
-        .expect("the run ends within seconds of the signal")
+        .expect("the run ends within seconds of the signal");
+    eprintln!("SIG{signal}: the run ended {:?} after the signal", sent.elapsed());
+    output
 }
 
 /// What every interrupted run leaves: detached sites, a skipped wave, every report.
