@@ -702,7 +702,7 @@ impl Coordinator {
                 .iter()
                 .any(|outcome| counts.get(outcome).copied().unwrap_or(0) > 0)
         };
-        let exit_code = if self.store_failure.is_some() {
+        let mut exit_code = if self.store_failure.is_some() {
             exit::CANT_CREATE
         } else if let Some(signal) = reason.filter(|reason| *reason != CancelReason::Deadline) {
             signal.exit_code()
@@ -734,6 +734,26 @@ impl Coordinator {
         self.run.counts = counts;
         self.run.finished_at = Some(Utc::now());
         self.run.exit_code = Some(i32::from(exit_code));
+        let previous = self
+            .store
+            .previous_run(self.run.mode, &self.run.run_id)
+            .unwrap_or_else(|error| {
+                tracing::warn!("cannot read the previous run for changes.md: {error}");
+                None
+            });
+        // Reports first: a run whose reports cannot be written is not a success (exit 73),
+        // and the state store records the exit code the process really ends with.
+        if let Err(error) = self
+            .writer
+            .write_all(&self.ledger.run_report(&self.run), previous.as_ref())
+        {
+            tracing::error!("{error}; exiting with {}", exit::CANT_CREATE);
+            exit_code = exit::CANT_CREATE;
+            self.run.exit_code = Some(i32::from(exit_code));
+            self.run
+                .notes
+                .push(format!("the reports could not be written: {error}"));
+        }
         if let Err(error) = self.store.transaction(|tx| tx.finish_run(&self.run)) {
             tracing::error!("cannot record the run's end: {error}");
         }
@@ -744,16 +764,6 @@ impl Coordinator {
         }
         self.ledger.publish_counts();
         let report = self.ledger.run_report(&self.run);
-        let previous = self
-            .store
-            .previous_run(self.run.mode, &self.run.run_id)
-            .unwrap_or_else(|error| {
-                tracing::warn!("cannot read the previous run for changes.md: {error}");
-                None
-            });
-        if let Err(error) = self.writer.write_all(&report, previous.as_ref()) {
-            tracing::error!("{error}");
-        }
         let mut view = self.ledger.status(&self.run, self.started);
         view.finished = true;
         (self.on_progress)(&view);

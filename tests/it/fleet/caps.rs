@@ -239,11 +239,17 @@ async fn a_task_left_running_by_an_earlier_run_holds_its_servers_slot() {
     "#;
     let rows = vec![
         Row::jira("first").server("shared"),
-        Row::jira("second").server("shared").cloud("https://second.atlassian.net"),
+        Row::jira("second")
+            .server("shared")
+            .cloud("https://second.atlassian.net"),
     ];
     let fleet = Fleet::start(scenario, FAST, rows).await;
     let interrupted = fleet
-        .run("check", "first-run", &["--site", "second", "--deadline", "300ms"])
+        .run(
+            "check",
+            "first-run",
+            &["--site", "second", "--deadline", "300ms"],
+        )
         .await;
     assert_eq!(interrupted.code, 75, "{}", interrupted.stderr);
     assert_eq!(fleet.summary("first-run")["second"]["outcome"], "detached");
@@ -251,7 +257,10 @@ async fn a_task_left_running_by_an_earlier_run_holds_its_servers_slot() {
     let output = fleet.run("check", "check", &[]).await;
     assert_eq!(output.code, 0, "{}", output.stderr);
     let counters = fleet.counters().await;
-    assert_eq!(counters.task_creates.total, 2, "the running task was adopted");
+    assert_eq!(
+        counters.task_creates.total, 2,
+        "the running task was adopted"
+    );
     assert_eq!(
         counters.by_server["shared"].max_running_tasks, 1,
         "the server never ran two tasks at once"

@@ -215,3 +215,33 @@ async fn print_config_prints_resolved_settings_and_no_secret() {
     );
     assert_untouched(&fleet).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_that_cannot_be_written_at_the_end_exit_73() {
+    // The report dir is replaced by a plain file while the run goes on (permissions would not
+    // stop root): the final reports cannot be written, and cron must not see a success.
+    let scenario = r#"
+        [defaults]
+        check_duration = "30m"
+    "#;
+    let fleet = Fleet::start(scenario, FAST, vec![Row::jira("one")]).await;
+    let child = Fleet::spawn(fleet.command("check", "check"));
+    fleet
+        .wait_for_tasks("the Check task", |tasks| tasks.len() == 1)
+        .await;
+    let dir = fleet.report_dir("check");
+    std::fs::rename(&dir, dir.with_extension("moved")).unwrap();
+    std::fs::write(&dir, "not a dir any more").unwrap();
+    let output = Fleet::wait(child).await;
+    assert_eq!(output.code, 73, "{}", output.stderr);
+    assert!(output.stderr.contains("report"), "{}", output.stderr);
+    let runs = cmafleet::state::Store::open(&fleet.state_dir())
+        .unwrap()
+        .runs()
+        .unwrap();
+    assert_eq!(
+        runs[0].exit_code,
+        Some(73),
+        "the state store records the real exit code"
+    );
+}

@@ -34,7 +34,10 @@ async fn interrupt(fleet: &Fleet, signal: &str) -> RunOutput {
     let output = tokio::time::timeout(Duration::from_secs(20), Fleet::wait(child))
         .await
         .expect("the run ends within seconds of the signal");
-    eprintln!("SIG{signal}: the run ended {:?} after the signal", sent.elapsed());
+    eprintln!(
+        "SIG{signal}: the run ended {:?} after the signal",
+        sent.elapsed()
+    );
     output
 }
 
