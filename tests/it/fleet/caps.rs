@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::FAST;
-use crate::support::fleet::{Fleet, Row, instant};
+use crate::support::fleet::{Fleet, Row, instant, send_signal};
 use cmafleet::sim::SimTask;
 
 /// The most tasks that ran at once, from the simulator's creation and finish instants.
@@ -231,11 +231,11 @@ async fn wave_and_site_select_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_left_running_by_an_earlier_run_holds_its_servers_slot() {
-    // `second` (later in the inventory) leaves a 90-minute task running; the next run must
+    // `second` (later in the inventory) leaves a 30-minute task running; the next run must
     // not start `first` on the same server while that task still runs.
     let scenario = r#"
         [defaults]
-        check_duration = "90m"
+        check_duration = "30m"
     "#;
     let rows = vec![
         Row::jira("first").server("shared"),
@@ -244,14 +244,15 @@ async fn a_task_left_running_by_an_earlier_run_holds_its_servers_slot() {
             .cloud("https://second.atlassian.net"),
     ];
     let fleet = Fleet::start(scenario, FAST, rows).await;
-    let interrupted = fleet
-        .run(
-            "check",
-            "first-run",
-            &["--site", "second", "--deadline", "300ms"],
-        )
+    let mut command = fleet.command("check", "first-run");
+    command.args(["--site", "second"]);
+    let child = Fleet::spawn(command);
+    fleet
+        .wait_for_tasks("second's task", |tasks| tasks.len() == 1)
         .await;
-    assert_eq!(interrupted.code, 75, "{}", interrupted.stderr);
+    send_signal(&child, "TERM");
+    let interrupted = Fleet::wait(child).await;
+    assert_eq!(interrupted.code, 143, "{}", interrupted.stderr);
     assert_eq!(fleet.summary("first-run")["second"]["outcome"], "detached");
 
     let output = fleet.run("check", "check", &[]).await;

@@ -9,11 +9,12 @@ use crate::support::fleet::{Fleet, RunOutput, read_summary};
 
 async fn demo(out: &Path) -> RunOutput {
     let mut command = Fleet::binary();
-    command
-        .arg("demo")
-        .arg("--out")
-        .arg(out)
-        .args(["--time-scale", "7200", "--progress", "never"]);
+    command.arg("demo").arg("--out").arg(out).args([
+        "--time-scale",
+        "20000",
+        "--progress",
+        "never",
+    ]);
     Fleet::output(command).await
 }
 

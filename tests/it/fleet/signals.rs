@@ -7,11 +7,13 @@ use std::time::Duration;
 use super::FAST;
 use crate::support::fleet::{Fleet, Row, RunOutput, send_signal};
 
-/// Three sites whose checks run for 90 simulated minutes (1.5 s), and a second wave.
+/// Three sites whose checks run for 45 simulated minutes (0.75 s), and a second wave.
 async fn busy_fleet() -> Fleet {
     let scenario = r#"
         [defaults]
-        check_duration = "90m"
+        check_duration = "45m"
+        [servers.next]
+        check_duration = "1m"
     "#;
     let rows = vec![
         Row::jira("busy-1").wave("first"),
