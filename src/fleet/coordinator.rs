@@ -338,6 +338,10 @@ impl Coordinator {
             if let Some(count) = self.reserved.get_mut(&server) {
                 *count = count.saturating_sub(1);
             }
+            if let Some(message) = self.migration_left_running(index) {
+                self.conclude_unstarted(index, Outcome::Skipped, message);
+                continue;
+            }
             self.start(index);
         }
         while let Some(index) = deferred.pop_back() {
@@ -382,6 +386,22 @@ impl Coordinator {
         while let Some(index) = deferred.pop_back() {
             self.waiting[wave].push_front(index);
         }
+    }
+
+    /// In check mode, a Migrate task an earlier migrate run left running: a check run cannot
+    /// resume it, and a Check task beside it would run two tasks on the server at once.
+    fn migration_left_running(&self, index: usize) -> Option<String> {
+        if self.settings.mode != Mode::Check {
+            return None;
+        }
+        let entry = &self.ledger.entries[index];
+        let task = entry.state.tasks.iter().find(|task| {
+            task.kind == TaskKind::Migrate && !task.abandoned && task.finished_at.is_none()
+        })?;
+        Some(format!(
+            "not checked: its Migrate task {} left running by an earlier run is still in flight; run --mode migrate to resume it",
+            task.task_id.as_deref().unwrap_or("(id not recorded)")
+        ))
     }
 
     /// Why a site ends without a pipeline, if it does.

@@ -267,3 +267,47 @@ async fn a_task_left_running_by_an_earlier_run_holds_its_servers_slot() {
         "the server never ran two tasks at once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_run_leaves_a_migration_left_running_alone() {
+    let scenario = r#"
+        [defaults]
+        check_duration = "2m"
+        migrate_duration = "30m"
+    "#;
+    let fleet = Fleet::start(scenario, FAST, vec![Row::jira("busy"), Row::jira("idle")]).await;
+    let mut command = fleet.command("migrate", "migrate");
+    command.args(["--site", "busy"]);
+    let child = Fleet::spawn(command);
+    fleet
+        .wait_for_tasks("the Migrate task", |tasks| tasks.len() == 1)
+        .await;
+    send_signal(&child, "TERM");
+    assert_eq!(Fleet::wait(child).await.code, 143);
+
+    let output = fleet.run("check", "check", &[]).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let summary = fleet.summary("check");
+    assert_eq!(summary["idle"]["outcome"], "succeeded");
+    assert_eq!(summary["busy"]["outcome"], "skipped");
+    assert!(
+        summary["busy"]["message"].contains("--mode migrate"),
+        "{}",
+        summary["busy"]["message"]
+    );
+    let counters = fleet.counters().await;
+    assert_eq!(
+        counters.by_server["busy"].task_creates, 1,
+        "no Check task beside it"
+    );
+    assert_eq!(counters.by_server["busy"].max_running_tasks, 1);
+
+    let resumed = fleet.run("migrate", "resume", &["--site", "busy"]).await;
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(fleet.summary("resume")["busy"]["outcome"], "succeeded");
+    assert_eq!(
+        fleet.counters().await.by_server["busy"].task_creates,
+        1,
+        "adopted"
+    );
+}
