@@ -3,7 +3,7 @@
 use chrono::Timelike;
 
 use super::{FAST, summary_header};
-use crate::support::fleet::{Fleet, Row, instant};
+use crate::support::fleet::{CLOUD_TOKEN, Fleet, Row, SERVER_PASSWORD, SERVER_PAT, instant};
 
 const MIXED: &str = r#"
     [servers.warn.checks.AnonPermission]
@@ -236,4 +236,109 @@ async fn block_on_warnings_blocks_a_warning_in_check_mode() {
     assert_eq!(summary["warn"]["outcome"], "blocked");
     assert!(summary["warn"]["message"].contains("AnonPermission"));
     assert_eq!(summary["ok"]["outcome"], "succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_report_dir_is_under_the_state_dir() {
+    let fleet = Fleet::start("", FAST, vec![Row::jira("one")]).await;
+    let mut command = Fleet::binary();
+    command
+        .arg("run")
+        .arg(&fleet.inventory)
+        .args(["--mode", "check", "--progress", "never"])
+        .arg("--state-dir")
+        .arg(fleet.state_dir())
+        .args(["--cloud-api-url", &fleet.sim.base_url()]);
+    let output = Fleet::output(command).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let line = output
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("Reports: "))
+        .expect("the run says where its report is");
+    let report = std::path::PathBuf::from(line.trim());
+    assert!(report.is_file(), "{}", report.display());
+    let run_dir = report.parent().unwrap();
+    assert_eq!(run_dir.parent().unwrap(), fleet.state_dir().join("reports"));
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        run_dir.file_name().unwrap().to_str().unwrap(),
+        run["run_id"].as_str().unwrap(),
+        "<state-dir>/reports/<run-id>"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_log_a_report_or_the_state_store() {
+    let scenario = r#"
+        [defaults]
+        check_duration = "2m"
+        migrate_duration = "5m"
+        [servers.offline]
+        connected = false
+        [servers.warn.checks.AnonPermission]
+        outcome = "FAILED"
+        excludable = true
+    "#;
+    let rows = vec![
+        Row::jira("pat"),
+        Row::jira("warn").basic_auth(),
+        Row::confluence("offline").basic_auth(),
+    ];
+    let fleet = Fleet::start(scenario, FAST, rows).await;
+    let mut outputs = Vec::new();
+    for (mode, report, extra) in [
+        ("check", "check", &["--connect", "-vv"][..]),
+        (
+            "migrate",
+            "migrate",
+            &[
+                "--connect",
+                "--precheck",
+                "--override-checks",
+                "AnonPermission",
+                "-vv",
+            ][..],
+        ),
+    ] {
+        let mut command = fleet.command(mode, report);
+        command
+            .args(extra)
+            .arg("--metrics-textfile")
+            .arg(fleet.dir.path().join(format!("{mode}.prom")));
+        let output = Fleet::output(command).await;
+        assert!(output.code == 0 || output.code == 1, "{}", output.stderr);
+        outputs.push(output);
+    }
+    assert_eq!(
+        fleet.summary("migrate")["offline"]["outcome"],
+        "succeeded",
+        "connected and migrated"
+    );
+    for secret in [CLOUD_TOKEN, SERVER_PAT, SERVER_PASSWORD] {
+        for output in &outputs {
+            assert!(!output.stdout.contains(secret), "stdout");
+            assert!(!output.stderr.contains(secret), "the trace log");
+        }
+        let mut stack = vec![fleet.dir.path().to_path_buf()];
+        let mut files = 0;
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds a secret",
+                path.display()
+            );
+        }
+        assert!(
+            files > 20,
+            "reports, state and metrics were searched ({files} files)"
+        );
+    }
 }
