@@ -246,6 +246,7 @@ async fn the_default_report_dir_is_under_the_state_dir() {
         .arg("run")
         .arg(&fleet.inventory)
         .args(["--mode", "check", "--progress", "never"])
+        .args(["--poll-min", "10ms", "--poll-max", "50ms"])
         .arg("--state-dir")
         .arg(fleet.state_dir())
         .args(["--cloud-api-url", &fleet.sim.base_url()]);
