@@ -192,18 +192,19 @@ async fn a_wrong_server_id_fails_after_one_re_attach_and_one_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attach_that_lapses_while_data_moves_is_renewed_and_the_migration_retried_once() {
-    // The attach lasts 20 minutes. The precheck takes 3; the Migrate task, created under the
-    // same attach at minute 3, checks for 3 and moves data for 15: the attach lapses mid-data
-    // and fails the running scope with the not-attached message ("… create the task again").
-    // Re-attached, the new Migrate task (18 minutes) fits.
+    // The attach lasts 20 minutes. The precheck takes 5; the Migrate task, created under the
+    // same attach at minute 5 (or a little later), checks for 5 and moves data for 11: the
+    // attach lapses mid-data and fails the running scope with the not-attached message
+    // ("… create the task again"). Re-attached, the new Migrate task (16 minutes) fits with
+    // 4 minutes to spare — 200 ms of real time at this time scale, for a busy machine.
     let scenario = r#"
         [servers.lapse]
         attach_validity = "20m"
         attach_lapse_fails_tasks = true
-        check_duration = "3m"
-        migrate_duration = "15m"
+        check_duration = "5m"
+        migrate_duration = "11m"
     "#;
-    let fleet = Fleet::start(scenario, FAST, vec![Row::jira("lapse")]).await;
+    let fleet = Fleet::start(scenario, 1200.0, vec![Row::jira("lapse")]).await;
     let output = fleet.run("migrate", "migrate", &["--precheck"]).await;
     let report = fleet.site_report("migrate", "lapse");
     let tasks = fleet.tasks().await;

@@ -37,14 +37,16 @@ fn one_server_rows() -> Vec<Row> {
         .collect()
 }
 
-const TEN_MINUTE_CHECKS: &str = r#"
+/// Checks of 20 simulated minutes (a third of a second): tasks started moments apart overlap
+/// even on a busy machine.
+const LONG_CHECKS: &str = r#"
     [defaults]
-    check_duration = "10m"
+    check_duration = "20m"
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_server_never_runs_two_tasks_at_once() {
-    let fleet = Fleet::start(TEN_MINUTE_CHECKS, FAST, one_server_rows()).await;
+    let fleet = Fleet::start(LONG_CHECKS, FAST, one_server_rows()).await;
     let output = fleet.run("check", "check", &[]).await;
     assert_eq!(output.code, 0, "{}", output.stderr);
     let counters = fleet.counters().await;
@@ -65,7 +67,7 @@ async fn one_server_never_runs_two_tasks_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_server_two_allows_two_tasks_and_no_more() {
-    let fleet = Fleet::start(TEN_MINUTE_CHECKS, FAST, one_server_rows()).await;
+    let fleet = Fleet::start(LONG_CHECKS, FAST, one_server_rows()).await;
     let output = fleet.run("check", "check", &["--per-server", "2"]).await;
     assert_eq!(output.code, 0, "{}", output.stderr);
     let counters = fleet.counters().await;
@@ -74,14 +76,14 @@ async fn per_server_two_allows_two_tasks_and_no_more() {
     assert!(most <= 2, "at most two tasks at once, saw {most}");
     assert_eq!(
         most, 2,
-        "two tasks of ten simulated minutes, created moments apart, overlap"
+        "two tasks of twenty simulated minutes, created moments apart, overlap"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_bounds_the_sites_in_flight() {
     let rows: Vec<Row> = (1..=6).map(|n| Row::jira(&format!("site-{n}"))).collect();
-    let fleet = Fleet::start(TEN_MINUTE_CHECKS, FAST, rows).await;
+    let fleet = Fleet::start(LONG_CHECKS, FAST, rows).await;
     let output = fleet.run("check", "check", &["--concurrency", "2"]).await;
     assert_eq!(output.code, 0, "{}", output.stderr);
     let tasks = fleet.tasks().await;
