@@ -93,6 +93,12 @@ struct Coordinator {
     pollers: HashMap<String, Arc<AtomicUsize>>,
     /// Sites waiting for admission, per wave (in admission order).
     waiting: Vec<VecDeque<usize>>,
+    /// Sites whose task an earlier run left running: admitted first, whatever their wave (their
+    /// task already occupies its server, and resuming it creates nothing).
+    resuming: VecDeque<usize>,
+    /// Per source server, how many of `resuming` wait there: no new task starts on such a
+    /// server before its running task is resumed and finished.
+    reserved: HashMap<String, usize>,
     /// Running sites per source server.
     per_server: HashMap<String, usize>,
     running: usize,
@@ -187,9 +193,18 @@ impl Coordinator {
         // Long pipelines first (known from history), otherwise inventory order.
         order.sort_by_key(|&index| std::cmp::Reverse(entries[index].expected_seconds));
         let mut open_in_wave = vec![0; wave_count];
+        let mut resuming = VecDeque::new();
+        let mut reserved: HashMap<String, usize> = HashMap::new();
         for index in order {
-            waiting[entries[index].wave].push_back(index);
             open_in_wave[entries[index].wave] += 1;
+            if entries[index].has_task_in_flight() {
+                *reserved
+                    .entry(entries[index].site.server_id.clone())
+                    .or_default() += 1;
+                resuming.push_back(index);
+            } else {
+                waiting[entries[index].wave].push_back(index);
+            }
         }
         let last_checks = if settings.override_checks.is_empty() {
             HashMap::new()
@@ -227,6 +242,8 @@ impl Coordinator {
             server_credentials: credentials.servers,
             pollers: HashMap::new(),
             waiting,
+            resuming,
+            reserved,
             open_in_wave,
             last_checks,
             per_server: HashMap::new(),
@@ -306,7 +323,33 @@ impl Coordinator {
     }
 
     fn has_waiting(&self) -> bool {
-        self.waiting.iter().any(|wave| !wave.is_empty())
+        !self.resuming.is_empty() || self.waiting.iter().any(|wave| !wave.is_empty())
+    }
+
+    /// Starts the sites that resume a running task, while the caps allow.
+    fn admit_resuming(&mut self) {
+        let mut deferred = VecDeque::new();
+        while self.running < self.settings.concurrency {
+            let Some(index) = self.resuming.pop_front() else {
+                break;
+            };
+            let server = self.ledger.entries[index].site.server_id.clone();
+            if self.per_server.get(&server).copied().unwrap_or(0) >= self.settings.per_server {
+                deferred.push_back(index);
+                continue;
+            }
+            if let Some(count) = self.reserved.get_mut(&server) {
+                *count = count.saturating_sub(1);
+            }
+            if let Some(message) = self.migration_left_running(index) {
+                self.conclude_unstarted(index, Outcome::Skipped, message);
+                continue;
+            }
+            self.start(index);
+        }
+        while let Some(index) = deferred.pop_back() {
+            self.resuming.push_front(index);
+        }
     }
 
     /// Starts sites while the caps allow, wave by wave.
@@ -314,6 +357,7 @@ impl Coordinator {
         if self.shutdown.is_draining() || self.store_failure.is_some() {
             return;
         }
+        self.admit_resuming();
         let window_closed = self
             .policy
             .no_new_tasks_after
@@ -334,7 +378,8 @@ impl Coordinator {
                 continue;
             }
             let server = self.ledger.entries[index].site.server_id.clone();
-            let busy = self.per_server.get(&server).copied().unwrap_or(0);
+            let busy = self.per_server.get(&server).copied().unwrap_or(0)
+                + self.reserved.get(&server).copied().unwrap_or(0);
             if busy >= self.settings.per_server {
                 deferred.push_back(index);
                 continue;
@@ -346,14 +391,26 @@ impl Coordinator {
         }
     }
 
+    /// In check mode, a Migrate task an earlier migrate run left running: a check run cannot
+    /// resume it, and a Check task beside it would run two tasks on the server at once.
+    fn migration_left_running(&self, index: usize) -> Option<String> {
+        if self.settings.mode != Mode::Check {
+            return None;
+        }
+        let entry = &self.ledger.entries[index];
+        let task = entry.state.tasks.iter().find(|task| {
+            task.kind == TaskKind::Migrate && !task.abandoned && task.finished_at.is_none()
+        })?;
+        Some(format!(
+            "not checked: its Migrate task {} left running by an earlier run is still in flight; run --mode migrate to resume it",
+            task.task_id.as_deref().unwrap_or("(id not recorded)")
+        ))
+    }
+
     /// Why a site ends without a pipeline, if it does.
     fn skip_reason(&self, index: usize, window_closed: bool) -> Option<(Outcome, String)> {
         let entry = &self.ledger.entries[index];
-        let in_flight = entry
-            .state
-            .tasks
-            .iter()
-            .any(|task| !task.abandoned && task.finished_at.is_none());
+        let in_flight = entry.has_task_in_flight();
         if self.settings.mode == Mode::Migrate && !self.settings.remigrate && !in_flight {
             let migrated = entry.state.migrated_at.or_else(|| {
                 entry
@@ -616,7 +673,9 @@ impl Coordinator {
     }
 
     fn skip_waiting(&mut self, message: &str) {
-        let waiting: Vec<usize> = self.waiting.iter_mut().flat_map(std::mem::take).collect();
+        let mut waiting: Vec<usize> = std::mem::take(&mut self.resuming).into();
+        waiting.extend(self.waiting.iter_mut().flat_map(std::mem::take));
+        self.reserved.clear();
         for index in waiting {
             self.conclude_unstarted(index, Outcome::Skipped, message.to_owned());
         }
@@ -662,7 +721,7 @@ impl Coordinator {
                 .iter()
                 .any(|outcome| counts.get(outcome).copied().unwrap_or(0) > 0)
         };
-        let exit_code = if self.store_failure.is_some() {
+        let mut exit_code = if self.store_failure.is_some() {
             exit::CANT_CREATE
         } else if let Some(signal) = reason.filter(|reason| *reason != CancelReason::Deadline) {
             signal.exit_code()
@@ -694,6 +753,26 @@ impl Coordinator {
         self.run.counts = counts;
         self.run.finished_at = Some(Utc::now());
         self.run.exit_code = Some(i32::from(exit_code));
+        let previous = self
+            .store
+            .previous_run(self.run.mode, &self.run.run_id)
+            .unwrap_or_else(|error| {
+                tracing::warn!("cannot read the previous run for changes.md: {error}");
+                None
+            });
+        // Reports first: a run whose reports cannot be written is not a success (exit 73),
+        // and the state store records the exit code the process really ends with.
+        if let Err(error) = self
+            .writer
+            .write_all(&self.ledger.run_report(&self.run), previous.as_ref())
+        {
+            tracing::error!("{error}; exiting with {}", exit::CANT_CREATE);
+            exit_code = exit::CANT_CREATE;
+            self.run.exit_code = Some(i32::from(exit_code));
+            self.run
+                .notes
+                .push(format!("the reports could not be written: {error}"));
+        }
         if let Err(error) = self.store.transaction(|tx| tx.finish_run(&self.run)) {
             tracing::error!("cannot record the run's end: {error}");
         }
@@ -704,16 +783,6 @@ impl Coordinator {
         }
         self.ledger.publish_counts();
         let report = self.ledger.run_report(&self.run);
-        let previous = self
-            .store
-            .previous_run(self.run.mode, &self.run.run_id)
-            .unwrap_or_else(|error| {
-                tracing::warn!("cannot read the previous run for changes.md: {error}");
-                None
-            });
-        if let Err(error) = self.writer.write_all(&report, previous.as_ref()) {
-            tracing::error!("{error}");
-        }
         let mut view = self.ledger.status(&self.run, self.started);
         view.finished = true;
         (self.on_progress)(&view);

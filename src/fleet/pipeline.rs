@@ -96,6 +96,16 @@ struct TaskEnd {
 }
 
 impl TaskEnd {
+    /// The service's message when the task failed because the site was not attached — at
+    /// its checks, or mid-data when the attach lapsed — so it is re-attached and retried once.
+    fn not_attached(&self) -> Option<&str> {
+        match (&self.checks, &self.data) {
+            (ChecksVerdict::NotAttached(message), _) => Some(message),
+            (_, Some(data)) => data.not_attached.as_deref(),
+            _ => None,
+        }
+    }
+
     /// How cmafleet judges the task, in the outcome vocabulary (kept on the task's record).
     fn judgement(&self) -> Outcome {
         match (&self.checks, &self.data) {
@@ -243,6 +253,24 @@ impl Pipeline {
             let end = self.run_task(TaskKind::Check, job_id, &[]).await?;
             match &end.checks {
                 ChecksVerdict::Passed => {}
+                // Every failure is one `--override-checks` names and the precheck marked
+                // excludable: the Migrate task excludes them, so the gate lets it through.
+                ChecksVerdict::Failed(names, _) if !names.is_empty() => {
+                    let exclude = self.excluded_checks()?;
+                    let blocking: Vec<&String> = names
+                        .iter()
+                        .filter(|name| !exclude.contains(name))
+                        .collect();
+                    if !blocking.is_empty() {
+                        let (outcome, message, _) = self.check_mode_verdict(&end.checks);
+                        return Ok((
+                            outcome,
+                            format!("precheck: {message}; no data moved"),
+                            false,
+                        ));
+                    }
+                    warnings.extend(names.iter().map(|name| format!("{name} (overridden)")));
+                }
                 ChecksVerdict::Warnings(names) if self.policy.block_on_warnings => {
                     return Ok((
                         Outcome::Blocked,
@@ -277,7 +305,20 @@ impl Pipeline {
         let end = self.run_task(TaskKind::Migrate, job_id, &exclude).await?;
         match &end.checks {
             ChecksVerdict::Passed => {}
-            ChecksVerdict::Warnings(names) => warnings.extend(names.iter().cloned()),
+            ChecksVerdict::Warnings(names) => {
+                // Each check named once; an excluded one (a failure turned into a warning)
+                // says so.
+                for name in names {
+                    let named = if exclude.contains(name) {
+                        format!("{name} (overridden)")
+                    } else {
+                        name.clone()
+                    };
+                    if !warnings.contains(&named) {
+                        warnings.push(named);
+                    }
+                }
+            }
             ChecksVerdict::Failed(names, message) => {
                 return Ok((
                     Outcome::Blocked,
@@ -335,12 +376,18 @@ impl Pipeline {
             );
         }
         warnings.extend(data.warnings.iter().map(|scope| format!("scope {scope}")));
+        // The one line a person reads first says that apps go on after this run.
+        let apps = if data.apps_running {
+            "; apps still migrating"
+        } else {
+            ""
+        };
         if warnings.is_empty() {
-            Ok((Outcome::Succeeded, "migrated".into(), true))
+            Ok((Outcome::Succeeded, format!("migrated{apps}"), true))
         } else {
             Ok((
                 Outcome::Warnings,
-                format!("migrated with warnings: {}", warnings.join(", ")),
+                format!("migrated with warnings: {}{apps}", warnings.join(", ")),
                 true,
             ))
         }

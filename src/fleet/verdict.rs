@@ -142,6 +142,9 @@ pub struct DataVerdict {
     pub warnings: Vec<String>,
     /// Scopes with an outcome this version does not know.
     pub unknown: Vec<(String, String)>,
+    /// The data level failed because the attach lapsed while it ran (or the Server ID is
+    /// wrong): the service's message, for a re-attach and one new task.
+    pub not_attached: Option<String>,
 }
 
 pub fn data_verdict(migrate_level: &StatusNode) -> DataVerdict {
@@ -184,6 +187,12 @@ pub fn data_verdict(migrate_level: &StatusNode) -> DataVerdict {
             .unwrap_or_else(|| "migration FAILED".into());
         verdict.failed.push(("migrate".into(), message));
     }
+    verdict.not_attached = verdict
+        .failed
+        .iter()
+        .map(|(_, message)| message)
+        .find(|message| is_not_attached(message))
+        .cloned();
     verdict
 }
 
@@ -300,6 +309,24 @@ mod tests {
         assert_eq!(
             data_verdict(&failed).failed,
             vec![("spaces".to_string(), "Export failed".to_string())]
+        );
+        assert_eq!(data_verdict(&failed).not_attached, None);
+    }
+
+    #[test]
+    fn an_attach_lapse_in_the_data_phase_is_the_not_attached_failure() {
+        let node = tree(
+            r#"{"data":{"status":"FINISHED","outcome":"FAILED","children":{
+                "projects":{"status":"FINISHED","outcome":"FAILED","message":"The cloud URL https://acme.atlassian.net is not attached through the CMA or the Server ID acme is incorrect."},
+                "usersAndGroups":{"status":"FINISHED","outcome":"SKIPPED"}}}}"#,
+        );
+        let verdict = data_verdict(&node);
+        assert_eq!(verdict.failed.len(), 1);
+        assert!(
+            verdict
+                .not_attached
+                .as_deref()
+                .is_some_and(|message| message.contains("not attached"))
         );
     }
 

@@ -1,61 +1,54 @@
-//! `cmafleet run` end to end against the simulator: outcomes, reports, what the simulator saw.
+//! `cmafleet run` (and `cmafleet demo`) end to end: the real binary against the simulator on a
+//! loopback port, at a high time scale. Tests assert on the exit code, the files written
+//! (`summary.csv`, `sites/*.json`, `run.json`, `report.html`) and on what the simulator
+//! received (`/_sim/requests`, `/_sim/tasks`, status trees read back from its API).
 
-use crate::support::fleet::{Fleet, Row};
+mod attach;
+mod browser;
+mod caps;
+mod check;
+mod demo;
+mod exits;
+mod migrate;
+mod overrides;
+mod signals;
+mod window;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_check_run_over_a_mixed_fleet_names_each_outcome() {
-    let scenario = r#"
-        [servers.warn.checks.AnonPermission]
-        outcome = "WARNING"
-        [servers.fail.checks.MissingAttachments]
-        outcome = "FAILED"
-        excludable = false
-        occurrences = ["ABC-12: attachment missing on disk"]
-        [servers.offline]
-        connected = false
-    "#;
-    let rows = vec![
-        Row::jira("healthy"),
-        Row::jira("warn"),
-        Row::jira("fail"),
-        Row::confluence("offline"),
-    ];
-    let fleet = Fleet::start(scenario, 3600.0, rows).await;
-    let output = fleet.run("check", "check", &[]).await;
-    assert_eq!(
-        output.code, 1,
-        "a blocked site makes exit 1\n{}",
-        output.stderr
-    );
-    let summary = fleet.summary("check");
-    let outcome = |site: &str| summary[site]["outcome"].clone();
-    assert_eq!(outcome("healthy"), "succeeded");
-    assert_eq!(outcome("warn"), "warnings");
-    assert_eq!(outcome("fail"), "blocked");
-    assert_eq!(outcome("offline"), "blocked");
-    assert_eq!(summary["fail"]["checks_failed"], "1");
-    let fail = fleet.site_report("check", "fail");
-    let check = fail["checks"]
+use crate::support::fleet::Fleet;
+
+/// The time scale of most fleet tests: a simulated hour lasts a real second.
+pub const FAST: f64 = 3600.0;
+
+/// The header of a report dir's `summary.csv`, column by column.
+pub fn summary_header(fleet: &Fleet, report: &str) -> Vec<String> {
+    let text = fleet.report_text(report, "summary.csv");
+    let first = text.lines().next().unwrap_or_default();
+    first.split(',').map(str::to_owned).collect()
+}
+
+/// The notes of a site's report, joined (for `contains` assertions).
+pub fn notes(site: &serde_json::Value) -> String {
+    site["notes"]
         .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "MissingAttachments")
-        .unwrap();
-    assert_eq!(
-        check["occurrences"][0],
-        "ABC-12: attachment missing on disk"
-    );
-    let counters = fleet.counters().await;
-    assert!(
-        counters.repeated_task_creates().is_empty(),
-        "no task created twice"
-    );
-    assert_eq!(
-        counters.task_creates.total, 3,
-        "no task for the site that could not attach"
-    );
-    assert_eq!(
-        counters.rate_limited.total, 0,
-        "a correctly configured run receives no 429"
-    );
+        .map(|notes| {
+            notes
+                .iter()
+                .filter_map(|note| note.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// The stages a site went through, in order.
+pub fn stages(site: &serde_json::Value) -> Vec<String> {
+    site["stages"]
+        .as_array()
+        .map(|stages| {
+            stages
+                .iter()
+                .filter_map(|span| span["stage"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -119,7 +119,7 @@ impl Pipeline {
         {
             task.finished_at = Some(Utc::now());
         }
-        if let ChecksVerdict::NotAttached(message) = &end.checks
+        if let Some(message) = end.not_attached()
             && !self.reattached
         {
             self.reattached = true;

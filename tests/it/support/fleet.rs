@@ -17,6 +17,13 @@ pub const CLOUD_TOKEN: &str = "cloud-token-5ecret-Vx9";
 pub const SERVER_PAT: &str = "server-pat-5ecret-Qw7";
 pub const SERVER_PASSWORD: &str = "server-password-5ecret-Zr3";
 
+/// How much longer the harness's rate windows are than the simulator's. The client spaces
+/// requests evenly at exactly the configured rate, and the simulator counts a sliding window
+/// by arrival: at a time scale of 3600 a 5/min window lasts 17 ms, and two requests sent
+/// 17 ms apart can arrive a few ms closer on a loaded 2-core machine — a 429 that says
+/// nothing about the client. A third of slack keeps "no 429" a deterministic assertion.
+pub const RATE_SLACK: f64 = 1.5;
+
 /// One inventory row; `Row::jira("acme")` fills the rest with sensible values.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -83,6 +90,12 @@ impl Row {
 
     pub fn basic_auth(mut self) -> Row {
         self.auth = "basic";
+        self
+    }
+
+    /// App keys to migrate (`;`-separated), so the Migrate task has an `apps` scope.
+    pub fn apps(mut self, apps: &str) -> Row {
+        self.apps = apps.to_owned();
         self
     }
 }
@@ -183,9 +196,11 @@ impl Fleet {
     /// polling, the secrets in the environment, a report dir named after `report`, and no
     /// progress view. Add flags with `.arg(…)`.
     pub fn command(&self, mode: &str, report: &str) -> tokio::process::Command {
-        // Rate windows rounded up, so we are never faster than the simulator allows.
-        let window = |seconds: f64| ((seconds * 1000.0 / self.time_scale).ceil() as u64).max(1);
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cmafleet"));
+        // Rate windows stretched by RATE_SLACK and rounded up, so we are never faster than
+        // the simulator allows even when a busy machine delays one request more than another.
+        let window =
+            |seconds: f64| ((seconds * 1000.0 * RATE_SLACK / self.time_scale).ceil() as u64).max(1);
+        let mut command = Fleet::binary();
         command
             .arg("run")
             .arg(&self.inventory)
@@ -201,7 +216,15 @@ impl Fleet {
             .args(["--rate-token", &format!("10/{}ms", window(3600.0))])
             .args(["--poll-min", &self.scaled(5.0, 10)])
             .args(["--poll-max", &self.scaled(60.0, 50)])
-            .args(["--progress", "never"])
+            .args(["--progress", "never"]);
+        command
+    }
+
+    /// The `cmafleet` binary with the fleet's secrets in its environment, output piped, no
+    /// arguments yet (for tests that need full control over the flags).
+    pub fn binary() -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cmafleet"));
+        command
             .env("FLEET_CLOUD_TOKEN", CLOUD_TOKEN)
             .env("FLEET_SERVER_PAT", SERVER_PAT)
             .env("FLEET_SERVER_PASSWORD", SERVER_PASSWORD)
@@ -214,8 +237,24 @@ impl Fleet {
     }
 
     /// Runs a command to its end (bounded: a hung run fails the test).
-    pub async fn output(mut command: tokio::process::Command) -> RunOutput {
-        let child = command.spawn().expect("cmafleet starts");
+    pub async fn output(command: tokio::process::Command) -> RunOutput {
+        Fleet::wait(Fleet::spawn(command)).await
+    }
+
+    /// `run --mode MODE` with extra flags, to its end.
+    pub async fn run(&self, mode: &str, report: &str, extra: &[&str]) -> RunOutput {
+        let mut command = self.command(mode, report);
+        command.args(extra);
+        Fleet::output(command).await
+    }
+
+    /// Starts a command without waiting for it (for signals, or to watch it run).
+    pub fn spawn(mut command: tokio::process::Command) -> tokio::process::Child {
+        command.spawn().expect("cmafleet starts")
+    }
+
+    /// Waits for a spawned run to end (bounded: a hung run fails the test).
+    pub async fn wait(child: tokio::process::Child) -> RunOutput {
         let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
             .await
             .expect("cmafleet finished within 120 s")
@@ -227,11 +266,73 @@ impl Fleet {
         }
     }
 
-    /// `run --mode MODE` with extra flags, to its end.
-    pub async fn run(&self, mode: &str, report: &str, extra: &[&str]) -> RunOutput {
-        let mut command = self.command(mode, report);
-        command.args(extra);
-        Fleet::output(command).await
+    /// Polls the simulator's task list until `ready` holds (bounded: 60 s, then the test fails).
+    pub async fn wait_for_tasks(
+        &self,
+        what: &str,
+        ready: impl Fn(&[SimTask]) -> bool,
+    ) -> Vec<SimTask> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let tasks = self.tasks().await;
+            if ready(&tasks) {
+                return tasks;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the simulator never showed {what}; tasks: {tasks:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A cloud API GET as `alice@example.com` (what the migration API itself answers, for
+    /// assertions on status trees and task payloads). Counted by the simulator like any call.
+    pub async fn cloud_get(&self, path: &str) -> serde_json::Value {
+        let url = format!("{}/migrations/public/v1{path}", self.sim.base_url());
+        let response = reqwest::Client::new()
+            .get(&url)
+            .basic_auth("alice@example.com", Some(CLOUD_TOKEN))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {url}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    /// The status tree of a task at `level` (`check`, `migrate`), children expanded.
+    pub async fn status_tree(&self, job_id: &str, task_id: &str, level: &str) -> serde_json::Value {
+        self.cloud_get(&format!(
+            "/jobs/{job_id}/tasks/{task_id}/status?level={level}&expandChildren=true"
+        ))
+        .await["data"]
+            .clone()
+    }
+
+    /// One task as the cloud API lists it (with the `payload` — the options sent).
+    pub async fn cloud_task(&self, job_id: &str, task_id: &str) -> serde_json::Value {
+        self.cloud_get(&format!("/jobs/{job_id}/tasks/{task_id}"))
+            .await
+    }
+
+    /// `run.json` of a report dir.
+    pub fn run_json(&self, report: &str) -> serde_json::Value {
+        let path = self.report_dir(report).join("run.json");
+        serde_json::from_slice(
+            &std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display())),
+        )
+        .unwrap()
+    }
+
+    /// A text file of a report dir.
+    pub fn report_text(&self, report: &str, name: &str) -> String {
+        let path = self.report_dir(report).join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
     }
 
     /// What the simulator received.
@@ -270,6 +371,24 @@ impl Fleet {
         )
         .unwrap()
     }
+}
+
+/// Sends `signal` (`TERM`, `INT`, `KILL`) to a spawned process with the system's `kill`.
+pub fn send_signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("the process is still running");
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// An instant of `/_sim/tasks` (ISO-8601 UTC).
+pub fn instant(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|error| panic!("`{text}`: {error}"))
+        .with_timezone(&chrono::Utc)
 }
 
 /// `summary.csv` as maps keyed by site.

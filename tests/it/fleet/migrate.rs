@@ -1,0 +1,414 @@
+//! Migrate mode: the check level gates the data, each scope's outcome decides the site's, and
+//! apps after core are a note (or, with `--wait-apps`, waited for).
+
+use super::{FAST, notes, stages};
+use crate::support::fleet::{Fleet, Row, instant};
+
+/// Short, fixed durations so migrations take a fraction of a second at [`FAST`].
+const QUICK: &str = r#"
+    [defaults]
+    check_duration = "3m"
+    migrate_duration = "20m"
+    apps_duration = "10m"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_migration_succeeds_with_every_scope_and_its_artifacts() {
+    let scenario = format!(
+        r#"{QUICK}
+        [servers.wiki.scopes.spaces]
+        items = {{ Pages = 1200, Attachments = 300 }}
+        "#
+    );
+    let rows = vec![Row::jira("jira"), Row::confluence("wiki")];
+    let fleet = Fleet::start(&scenario, FAST, rows).await;
+    let output = fleet.run("migrate", "migrate", &[]).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+
+    let summary = fleet.summary("migrate");
+    let tasks = fleet.tasks().await;
+    assert_eq!(tasks.len(), 2, "one Migrate task per site and nothing else");
+    for site in ["jira", "wiki"] {
+        let row = &summary[site];
+        assert_eq!(row["outcome"], "succeeded", "{site}: {}", row["message"]);
+        assert_eq!(row["mode"], "migrate");
+        let task = tasks
+            .iter()
+            .find(|task| task.server.as_deref() == Some(site))
+            .unwrap();
+        assert_eq!(task.task_type, "migrate");
+        assert_eq!(row["task_id"], task.task_id);
+        assert!(
+            task.outcome
+                .as_deref()
+                .is_some_and(|o| o.eq_ignore_ascii_case("SUCCESS")),
+            "{site}: {task:?}"
+        );
+        let report = fleet.site_report("migrate", site);
+        let scopes = report["scopes"].as_array().expect("scopes recorded");
+        assert!(!scopes.is_empty(), "{site}: scopes recorded");
+        for scope in scopes {
+            assert_eq!(scope["status"], "FINISHED", "{site}: {scope}");
+        }
+        let artifacts = report["artifacts"].as_array().expect("artifacts listed");
+        let saved: Vec<&str> = artifacts
+            .iter()
+            .filter_map(|artifact| artifact["saved_as"].as_str())
+            .collect();
+        assert!(
+            !saved.is_empty(),
+            "{site}: the finished task's artifacts were collected: {artifacts:?}"
+        );
+        for artifact in artifacts {
+            assert_eq!(
+                artifact["error"],
+                serde_json::Value::Null,
+                "{site}: {artifact}"
+            );
+            let path = fleet
+                .report_dir("migrate")
+                .join(artifact["saved_as"].as_str().unwrap());
+            let bytes = std::fs::metadata(&path)
+                .unwrap_or_else(|error| panic!("{site}: {}: {error}", path.display()))
+                .len();
+            assert!(bytes > 0, "{site}: {} is not empty", path.display());
+            assert_eq!(artifact["bytes"], bytes, "{site}: size recorded");
+        }
+    }
+    let wiki = fleet.site_report("migrate", "wiki");
+    let spaces = wiki["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|scope| scope["name"] == "spaces")
+        .expect("the spaces scope")
+        .clone();
+    assert_eq!(spaces["outcome"], "SUCCESS");
+    let counters = fleet.counters().await;
+    assert_eq!(counters.task_creates.by_type.get("migrate"), Some(&2));
+    assert_eq!(counters.task_creates.by_type.get("check"), None);
+    assert_eq!(counters.rate_limited.total, 0);
+
+    // A second migrate run has nothing to do: already migrated, no new task.
+    let again = fleet.run("migrate", "again", &[]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let summary = fleet.summary("again");
+    for site in ["jira", "wiki"] {
+        assert_eq!(summary[site]["outcome"], "skipped");
+        assert!(
+            summary[site]["message"].contains("already migrated"),
+            "{}",
+            summary[site]["message"]
+        );
+    }
+    assert_eq!(fleet.counters().await.task_creates.total, 2, "no new task");
+    let remigrate = fleet
+        .run("migrate", "remigrate", &["--remigrate", "--site", "jira"])
+        .await;
+    assert_eq!(remigrate.code, 0, "{}", remigrate.stderr);
+    assert_eq!(fleet.summary("remigrate")["jira"]["outcome"], "succeeded");
+    assert_eq!(
+        fleet.counters().await.task_creates.total,
+        3,
+        "--remigrate creates one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_check_blocks_the_migration_and_no_scope_starts() {
+    let scenario = format!(
+        r#"{QUICK}
+        [servers.fail.checks.MissingAttachments]
+        outcome = "FAILED"
+        excludable = false
+        occurrences = ["ABC-12: attachment missing on disk"]
+        "#
+    );
+    let fleet = Fleet::start(&scenario, FAST, vec![Row::jira("fail"), Row::jira("ok")]).await;
+    let output = fleet.run("migrate", "migrate", &[]).await;
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let summary = fleet.summary("migrate");
+    assert_eq!(
+        summary["ok"]["outcome"], "succeeded",
+        "one site's failure never stops another"
+    );
+    let row = &summary["fail"];
+    assert_eq!(row["outcome"], "blocked");
+    assert!(
+        row["message"].contains("MissingAttachments"),
+        "{}",
+        row["message"]
+    );
+    assert!(
+        row["message"].contains("no data moved"),
+        "{}",
+        row["message"]
+    );
+    assert_eq!(row["checks_failed"], "1");
+
+    let task = fleet
+        .tasks()
+        .await
+        .into_iter()
+        .find(|task| task.server.as_deref() == Some("fail"))
+        .unwrap();
+    assert_eq!(task.task_type, "migrate");
+    assert!(
+        task.outcome
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case("FAILED")),
+        "{task:?}"
+    );
+    // What the service itself says: the data level never ran.
+    let migrate = fleet
+        .status_tree(&task.job_id, &task.task_id, "migrate")
+        .await;
+    let scopes = migrate["children"].as_object().expect("scopes in the tree");
+    assert!(!scopes.is_empty());
+    for (name, scope) in scopes {
+        assert!(
+            scope["outcome"]
+                .as_str()
+                .is_some_and(|o| o.eq_ignore_ascii_case("SKIPPED")),
+            "scope {name} did not start: {scope}"
+        );
+    }
+    let report = fleet.site_report("migrate", "fail");
+    assert!(
+        report["scopes"]
+            .as_array()
+            .is_none_or(|scopes| scopes.iter().all(|s| s["status"] != "IN_PROGRESS")),
+        "no scope progressed: {}",
+        report["scopes"]
+    );
+    assert!(
+        !stages(&report).contains(&"apps".to_owned()),
+        "{:?}",
+        stages(&report)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_scope_fails_the_site_with_the_scope_named() {
+    let scenario = format!(
+        r#"{QUICK}
+        [servers.stark.scopes.projects]
+        outcome = "FAILED"
+        message = "3 issues in ENG could not be imported"
+        "#
+    );
+    let fleet = Fleet::start(&scenario, FAST, vec![Row::jira("stark"), Row::jira("ok")]).await;
+    let output = fleet.run("migrate", "migrate", &[]).await;
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let summary = fleet.summary("migrate");
+    assert_eq!(summary["ok"]["outcome"], "succeeded");
+    let row = &summary["stark"];
+    assert_eq!(row["outcome"], "failed");
+    assert!(row["message"].contains("projects"), "{}", row["message"]);
+    assert!(
+        row["message"].contains("3 issues in ENG could not be imported"),
+        "{}",
+        row["message"]
+    );
+    assert!(
+        output.stdout.contains("stark"),
+        "the failed site is listed on stdout:\n{}",
+        output.stdout
+    );
+    let report = fleet.site_report("migrate", "stark");
+    let projects = report["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|scope| scope["name"] == "projects")
+        .expect("the projects scope")
+        .clone();
+    assert_eq!(projects["outcome"], "FAILED");
+    let names: Vec<&str> = report["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"error-log.txt"),
+        "the error log is collected: {names:?}"
+    );
+    // A failed migration is not "done": the next run tries again.
+    let again = fleet.run("migrate", "again", &["--site", "stark"]).await;
+    assert_eq!(again.code, 1);
+    assert_eq!(fleet.counters().await.by_server["stark"].task_creates, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_still_migrating_after_core_is_success_with_a_note() {
+    let scenario = format!(
+        r#"{QUICK}
+        [servers.wayne]
+        apps_duration = "10h"
+        "#
+    );
+    let rows = vec![Row::jira("wayne").apps("com.tempoplugin.tempo-timesheets")];
+    let fleet = Fleet::start(&scenario, FAST, rows).await;
+    let output = fleet.run("migrate", "migrate", &[]).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let summary = fleet.summary("migrate");
+    assert_eq!(
+        summary["wayne"]["outcome"], "succeeded",
+        "{}",
+        summary["wayne"]["message"]
+    );
+    assert_eq!(
+        summary["wayne"]["message"],
+        "migrated; apps still migrating"
+    );
+    let report = fleet.site_report("migrate", "wayne");
+    assert!(
+        notes(&report).contains("apps are still migrating"),
+        "a note says apps go on: {:?}",
+        report["notes"]
+    );
+    assert!(!stages(&report).contains(&"apps".to_owned()));
+    let task = &fleet.tasks().await[0];
+    assert!(task.finished_at.is_some(), "core finished");
+    assert_eq!(
+        task.apps_finished_at, None,
+        "apps still running when the run ended"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_apps_waits_for_app_data_after_core() {
+    let scenario = format!(
+        r#"{QUICK}
+        [servers.wayne]
+        apps_duration = "40m"
+        "#
+    );
+    let rows = vec![Row::jira("wayne").apps("com.tempoplugin.tempo-timesheets")];
+    let fleet = Fleet::start(&scenario, FAST, rows).await;
+    let output = fleet.run("migrate", "migrate", &["--wait-apps"]).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let report = fleet.site_report("migrate", "wayne");
+    assert_eq!(report["outcome"], "succeeded", "{}", report["message"]);
+    let stages = stages(&report);
+    assert!(
+        stages.contains(&"apps".to_owned()),
+        "the site waited in stage apps: {stages:?}"
+    );
+    assert!(!notes(&report).contains("apps are still migrating"));
+    assert_eq!(report["message"], "migrated");
+    let task = &fleet.tasks().await[0];
+    let apps_done = instant(task.apps_finished_at.as_deref().expect("apps finished"));
+    let site_done = instant(report["finished_at"].as_str().unwrap());
+    assert!(
+        site_done >= apps_done,
+        "the site ended ({site_done}) after apps finished ({apps_done})"
+    );
+    let apps = report["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|scope| scope["name"] == "apps")
+        .expect("the apps scope")
+        .clone();
+    assert_eq!(apps["status"], "FINISHED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precheck_gates_the_migrate_task() {
+    let scenario = format!(
+        r#"{QUICK}
+        [servers.fail.checks.MissingAttachments]
+        outcome = "FAILED"
+        excludable = false
+        [servers.warn.checks.AnonPermission]
+        outcome = "WARNING"
+        "#
+    );
+    let rows = vec![Row::jira("fail"), Row::jira("warn"), Row::jira("ok")];
+    let fleet = Fleet::start(&scenario, FAST, rows).await;
+    let output = fleet.run("migrate", "migrate", &["--precheck"]).await;
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let summary = fleet.summary("migrate");
+    assert_eq!(summary["fail"]["outcome"], "blocked");
+    assert!(
+        summary["fail"]["message"].contains("precheck"),
+        "{}",
+        summary["fail"]["message"]
+    );
+    assert_eq!(
+        summary["warn"]["outcome"], "warnings",
+        "a warning passes the gate"
+    );
+    assert_eq!(summary["ok"]["outcome"], "succeeded");
+
+    let tasks = fleet.tasks().await;
+    let of = |server: &str| -> Vec<_> {
+        tasks
+            .iter()
+            .filter(|task| task.server.as_deref() == Some(server))
+            .collect()
+    };
+    let fail = of("fail");
+    assert_eq!(fail.len(), 1, "only the Check task: {fail:?}");
+    assert_eq!(fail[0].task_type, "check");
+    for site in ["warn", "ok"] {
+        let tasks = of(site);
+        assert_eq!(
+            tasks
+                .iter()
+                .map(|t| t.task_type.as_str())
+                .collect::<Vec<_>>(),
+            ["check", "migrate"],
+            "{site}"
+        );
+        let check_done = instant(tasks[0].finished_at.as_deref().unwrap());
+        let migrate_created = instant(&tasks[1].created_at);
+        assert!(
+            migrate_created >= check_done,
+            "{site}: Migrate created after its precheck finished"
+        );
+        assert_eq!(
+            summary[site]["task_id"], tasks[1].task_id,
+            "the Migrate task is the site's"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_on_warnings_stops_a_warning_before_any_data_moves() {
+    let scenario = format!(
+        r#"{QUICK}
+        [servers.warn.checks.AnonPermission]
+        outcome = "WARNING"
+        "#
+    );
+    let rows = vec![Row::jira("warn"), Row::jira("ok")];
+    let fleet = Fleet::start(&scenario, FAST, rows).await;
+    let output = fleet
+        .run("migrate", "migrate", &["--block-on-warnings"])
+        .await;
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let summary = fleet.summary("migrate");
+    assert_eq!(summary["warn"]["outcome"], "blocked");
+    assert!(summary["warn"]["message"].contains("AnonPermission"));
+    assert!(summary["warn"]["message"].contains("no data moved"));
+    assert_eq!(summary["ok"]["outcome"], "succeeded");
+    let counters = fleet.counters().await;
+    assert_eq!(
+        counters.by_server["warn"].task_creates, 1,
+        "the precheck only"
+    );
+    assert_eq!(
+        fleet
+            .tasks()
+            .await
+            .iter()
+            .filter(|task| task.task_type == "migrate")
+            .map(|task| task.server.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["ok"],
+        "no Migrate task for the warning site"
+    );
+}
