@@ -248,18 +248,29 @@ fn site_plan(site: &Site, state: Option<&SiteState>, policy: &PlanPolicy) -> Sit
         creates_tasks: 0,
     };
     let kind = main_kind(policy.mode);
-    let in_flight = state.and_then(|state| {
-        state.tasks.iter().rev().find(|task| {
-            !task.abandoned && task.finished_at.is_none() && (task.kind == kind || policy.precheck)
-        })
-    });
+    // What a run resumes, as the pipeline decides it: the newest task of a kind, when no run
+    // has concluded a site with it (see `TaskRecord::is_in_flight`).
+    let open = |kind: &TaskKind| {
+        state
+            .and_then(|state| state.last_task(kind))
+            .filter(|task| task.finished_at.is_none())
+    };
+    let migrate_open = open(&TaskKind::Migrate);
+    let in_flight = match policy.mode {
+        Mode::Check => open(&TaskKind::Check),
+        Mode::Migrate if policy.precheck => migrate_open.or_else(|| open(&TaskKind::Check)),
+        Mode::Migrate => migrate_open,
+    };
     let migrated = state.is_some_and(|state| {
         state.migrated_at.is_some()
-            || state.last_task(&TaskKind::Migrate).is_some_and(|task| {
-                matches!(task.outcome.as_deref(), Some("succeeded" | "warnings"))
-            })
+            || state
+                .last_task(&TaskKind::Migrate)
+                .filter(|task| task.finished_at.is_some())
+                .is_some_and(|task| {
+                    matches!(task.outcome.as_deref(), Some("succeeded" | "warnings"))
+                })
     });
-    if policy.mode == Mode::Migrate && migrated && !policy.remigrate && in_flight.is_none() {
+    if policy.mode == Mode::Migrate && migrated && !policy.remigrate && migrate_open.is_none() {
         plan.action = "skip: done (already migrated)".into();
         return plan;
     }
@@ -278,11 +289,18 @@ fn site_plan(site: &Site, state: Option<&SiteState>, policy: &PlanPolicy) -> Sit
     } else {
         1
     };
+    let then = match in_flight {
+        Some(task) if task.kind == TaskKind::Check && tasks == 2 => ", then create migrate task",
+        _ => "",
+    };
     plan.action = match in_flight {
         Some(task) => match &task.task_id {
-            Some(id) => format!("adopt {} task {id} (in flight)", task.kind.response_str()),
+            Some(id) => format!(
+                "adopt {} task {id} (in flight){then}",
+                task.kind.response_str()
+            ),
             None => format!(
-                "reconcile the {} task intent of {} with the task list",
+                "reconcile the {} task intent of {} with the task list{then}",
                 task.kind.response_str(),
                 task.intent_at.to_rfc3339()
             ),

@@ -181,8 +181,9 @@ pub fn stage_of(site: &SiteState) -> &'static str {
     };
     match site.newest_task() {
         Some(task) if task.needs_reconcile() => "reconcile",
+        // Running remotely, or finished but never concluded (a run killed before recording
+        // the site's outcome): either way the next run adopts it.
         Some(task) if task.is_in_flight() => kind_stage(&task.kind),
-        // Finished, but the site's run has not recorded how it ended yet.
         Some(task) if site.last_outcome.is_none() => kind_stage(&task.kind),
         Some(_) => "done",
         None if site.last_outcome.is_some() => "done",
@@ -374,6 +375,12 @@ mod tests {
         state.tasks[0].status = Some("FINISHED".into());
         assert_eq!(stage_of(&state), "migrate", "no outcome recorded yet");
         state.last_outcome = Some(Outcome::Succeeded);
+        assert_eq!(
+            stage_of(&state),
+            "migrate",
+            "finished but not concluded (an earlier outcome does not count): the next run adopts it"
+        );
+        state.tasks[0].finished_at = Some(at(3));
         assert_eq!(stage_of(&state), "done");
         let mut abandoned = task(TaskKind::Check, None, None);
         abandoned.abandoned = true;
@@ -388,6 +395,7 @@ mod tests {
         done.last_outcome = Some(Outcome::Succeeded);
         let mut finished = task(TaskKind::Migrate, Some("task-7"), Some("FINISHED"));
         finished.outcome = Some("SUCCESS".into());
+        finished.finished_at = Some(at(3));
         done.tasks.push(finished);
         let mut unconfirmed = site("beta");
         unconfirmed.job = job();

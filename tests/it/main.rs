@@ -2,8 +2,10 @@
 
 mod browser;
 mod client;
+mod crash;
 mod fleet;
 mod inventory;
+mod lifecycle;
 mod metrics;
 mod sim;
 mod state;

@@ -174,6 +174,8 @@ impl Tx<'_> {
 
     /// A site's outcome in a run: updates the site and keeps the report for history.
     /// `migrated` marks a successful migration (no re-migration without `--remigrate`).
+    /// The tasks the report shows finished are concluded with it (their `finished_at`), in
+    /// the same transaction: a task is never closed without the outcome drawn from it.
     /// Recording a site again in the same run replaces its report and check results but
     /// keeps its place in the run's order. `run_id` must have been begun.
     pub fn record_site_report(
@@ -232,6 +234,12 @@ impl Tx<'_> {
                 ])
                 .map_err(&sqlite)?;
         }
+        let finished: Vec<(&str, DateTime<Utc>)> = report
+            .tasks
+            .iter()
+            .filter_map(|task| Some((task.task_id.as_str(), task.finished_at?)))
+            .collect();
+        self.conclude_tasks(&report.site, &finished)?;
         self.touch_site(&report.site)?;
         let migrated_at: Option<DateTime<Utc>> =
             migrated.then(|| report.finished_at.unwrap_or_else(Utc::now));
