@@ -440,7 +440,13 @@ async fn check_runs_reuse_each_job_until_its_row_changes() {
     let sites = vec![
         SiteSpec::new(Row::jira("keep-a"), Fate::Succeeded),
         SiteSpec::new(Row::jira("keep-b").user("bob@example.com"), Fate::Warnings),
-        SiteSpec::new(Row::confluence("keep-c"), Fate::Succeeded),
+        // A server named apart from its site, migrating to a cloud site named apart too.
+        SiteSpec::new(
+            Row::confluence("keep-c")
+                .server("wiki-server")
+                .cloud("https://wiki-cloud.atlassian.net"),
+            Fate::Succeeded,
+        ),
     ];
     let mut fleet = Fleet::start(&scenario(2, &sites, ""), 3600.0, rows(&sites)).await;
     assert_eq!(fleet.run("check", "first", &[]).await.code, 0);

@@ -735,6 +735,14 @@ fn a_judged_task_stays_open_until_its_site_report_is_recorded() {
         "a kill now leaves it for the next run to adopt, not to create anew"
     );
 
+    // Detached (e.g. a second signal while collecting artifacts): still open.
+    let mut detached = report("acme", Mode::Migrate, Some(Outcome::Detached));
+    detached.tasks.push(finished_task("migrate", "t1", 6));
+    store
+        .transaction(|tx| tx.record_site_report("r1", &detached, false))
+        .unwrap();
+    assert!(store.site("acme").unwrap().unwrap().tasks[0].is_in_flight());
+
     let mut failed = report("acme", Mode::Migrate, Some(Outcome::Failed));
     failed.tasks.push(finished_task("migrate", "t1", 7));
     store
@@ -794,8 +802,14 @@ fn concluding_a_site_closes_older_and_superseded_tasks_but_not_newer_ones() {
     assert!(acme["c1"], "the precheck before it");
     assert!(acme["m1"], "the Migrate task it superseded");
     assert!(acme["m2"], "the task the report names");
-    assert!(!acme["c2"], "a newer task still runs: the next check run adopts it");
+    assert!(
+        !acme["c2"],
+        "a newer task still runs: the next check run adopts it"
+    );
     assert!(!concluded("beta")["b1"], "other sites are untouched");
     let (_, intent) = store.task(open_intent).unwrap().unwrap();
-    assert!(intent.needs_reconcile(), "intents are left to reconciliation");
+    assert!(
+        intent.needs_reconcile(),
+        "intents are left to reconciliation"
+    );
 }

@@ -1,5 +1,5 @@
 //! Property style: many seeded cases, each a small fleet (3–6 sites, two cloud users, every
-//! fate, sometimes `--precheck`) whose migrate run is killed once or twice at a seeded random
+//! fate, PAT or Basic server auth, one or two waves, sometimes `--precheck`) whose migrate run is killed once or twice at a seeded random
 //! moment — a crash point and its N-th occurrence (`CMAFLEET_CRASH_AT=POINT:N`), or SIGKILL
 //! after a random delay — and then run to its end. Every case must satisfy the oracle of
 //! [`super::verify`]. A failing case prints its seed; `CMAFLEET_CRASH_CASES=N` runs more cases
@@ -76,6 +76,13 @@ impl Case {
                     Row::jira(&name)
                 };
                 row = row.user(users[dice.between(0, 1) as usize]);
+                if dice.chance(30) {
+                    row = row.basic_auth();
+                }
+                // Two waves: the second starts when the first is done, kills or not.
+                if dice.chance(30) {
+                    row = row.wave("late");
+                }
                 // Apps run on after the core; only where a rerun never follows (a success).
                 if matches!(fate, Fate::Succeeded | Fate::Warnings) && dice.chance(30) {
                     row = row.apps("com.example.gadgets");
@@ -125,11 +132,13 @@ impl Case {
     }
 }
 
-/// Runs one case: kills, then a run to the end, then the oracle.
-async fn run_case(case: &Case) {
+/// Runs one case: kills, then a run to the end, then the oracle. Returns how many of its
+/// kills landed (the others came after the run's end).
+async fn run_case(case: &Case) -> usize {
     let context = case.describe();
     let fleet = start(case.seed, &case.sites, "").await;
     let extra: &[&str] = if case.precheck { &["--precheck"] } else { &[] };
+    let mut landed = 0;
     for (index, kill) in case.kills.iter().enumerate() {
         let killed = killed_run(&fleet, &format!("kill{index}"), extra, kill).await;
         let expected_signal = match kill {
@@ -137,7 +146,10 @@ async fn run_case(case: &Case) {
             Kill::After(_) => SIGKILL,
         };
         match (killed.signal, killed.code) {
-            (Some(signal), _) => assert_eq!(signal, expected_signal, "{context}"),
+            (Some(signal), _) => {
+                assert_eq!(signal, expected_signal, "{context}");
+                landed += 1;
+            }
             // The kill came after the run's end (or the point was never reached N times).
             (None, Some(code)) => assert!(
                 code == 0 || code == 1,
@@ -165,6 +177,7 @@ async fn run_case(case: &Case) {
         );
     }
     verify(&fleet, &case.sites, case.precheck, &context).await;
+    landed
 }
 
 /// The seeds of this test's share of the cases.
@@ -189,14 +202,21 @@ fn seeds(first: u64) -> Vec<u64> {
 async fn run_cases(first: u64) {
     let started = Instant::now();
     let seeds = seeds(first);
+    let (mut kills, mut landed) = (0, 0);
     for seed in &seeds {
-        run_case(&Case::new(*seed)).await;
+        let case = Case::new(*seed);
+        kills += case.kills.len();
+        landed += run_case(&case).await;
     }
     eprintln!(
-        "{} crash cases (seeds {:?}) in {:.1} s",
+        "{} crash cases (seeds {:?}): {landed} of {kills} kills landed, in {:.1} s",
         seeds.len(),
         seeds,
         started.elapsed().as_secs_f64()
+    );
+    assert!(
+        2 * landed >= kills,
+        "most kills must land mid-run, or the cases test little: {landed} of {kills}"
     );
 }
 
