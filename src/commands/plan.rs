@@ -457,4 +457,65 @@ mod tests {
         assert_eq!(plan.bound_seconds, 900.0);
         assert!(plan.bound_by.contains("--per-server"));
     }
+
+    fn task(intent_id: i64, kind: TaskKind, finished: bool) -> crate::state::TaskRecord {
+        let at = chrono::Utc::now();
+        crate::state::TaskRecord {
+            intent_id,
+            run_id: "r1".into(),
+            job_id: "j1".into(),
+            kind,
+            intent_at: at,
+            task_id: Some(format!("t{intent_id}")),
+            created_at: Some(at),
+            adopted: false,
+            status: Some("FINISHED".into()),
+            outcome: Some("succeeded".into()),
+            finished_at: finished.then_some(at),
+            abandoned: false,
+        }
+    }
+
+    #[test]
+    fn a_migrated_site_is_done_whatever_check_task_is_open() {
+        let sites = sites(&[("s1", "srv1", "a@x.com")]);
+        let mut state = SiteState {
+            site: "s1".into(),
+            migrated_at: Some(chrono::Utc::now()),
+            ..SiteState::default()
+        };
+        state.tasks.push(task(1, TaskKind::Migrate, true));
+        state.tasks.push(task(2, TaskKind::Check, false));
+        let mut policy = policy(Mode::Migrate);
+        policy.precheck = true;
+        let planned = plan(&sites, &[state], &policy);
+        assert_eq!(planned.sites[0].action, "skip: done (already migrated)");
+        assert_eq!(planned.sites[0].creates_tasks, 0);
+    }
+
+    #[test]
+    fn a_task_judged_by_a_killed_run_is_adopted_not_created() {
+        let sites = sites(&[("s1", "srv1", "a@x.com")]);
+        // Judged succeeded, but the run died before recording the site's outcome.
+        let mut state = SiteState {
+            site: "s1".into(),
+            ..SiteState::default()
+        };
+        state.tasks.push(task(1, TaskKind::Check, true));
+        state.tasks.push(task(2, TaskKind::Migrate, false));
+        let planned = plan(&sites, &[state.clone()], &policy(Mode::Migrate));
+        assert_eq!(planned.sites[0].action, "adopt migrate task t2 (in flight)");
+        assert_eq!(planned.sites[0].creates_tasks, 0);
+        // A precheck judged, its Migrate task not created yet.
+        state.tasks[0].finished_at = None;
+        state.tasks.pop();
+        let mut precheck = policy(Mode::Migrate);
+        precheck.precheck = true;
+        let planned = plan(&sites, &[state], &precheck);
+        assert_eq!(
+            planned.sites[0].action,
+            "adopt check task t1 (in flight), then create migrate task"
+        );
+        assert_eq!(planned.sites[0].creates_tasks, 1);
+    }
 }

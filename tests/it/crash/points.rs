@@ -232,6 +232,53 @@ async fn killed_while_polling_every_running_task_is_resumed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_a_task_is_judged_the_next_run_concludes_from_it() {
+    // At the 4th judgement some sites have concluded: the failed and blocked among them are
+    // tried again by the next run, as any next run does (the oracle counts conclusions).
+    for nth in [1, 4] {
+        let point = format!("task-judged:{nth}");
+        let (fleet, sites) = crash_and_resume(&point).await;
+        verify(&fleet, &sites, false, &point).await;
+        if nth == 1 {
+            // No site had concluded: every task is the crashed run's, concluded by the next.
+            let runs = run_ids(&fleet);
+            let journal = journal(&fleet);
+            assert!(
+                journal
+                    .iter()
+                    .all(|row| row.run_id == runs[0] && row.concluded),
+                "{point}: no new task: {journal:#?}"
+            );
+            assert!(fleet.counters().await.repeated_task_creates().is_empty());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_a_precheck_is_judged_the_next_run_goes_on_from_it() {
+    let sites = reference_sites();
+    let fleet = start(12, &sites, "").await;
+    let crashed = killed_run(
+        &fleet,
+        "crashed",
+        &["--precheck"],
+        &Kill::At("task-judged:2".into()),
+    )
+    .await;
+    assert_eq!(crashed.signal, Some(SIGABRT), "{}", crashed.stderr);
+    let resumed = fleet.run("migrate", "resumed", &["--precheck"]).await;
+    assert_eq!(resumed.code, exit_code_of(&sites), "{}", resumed.stderr);
+    verify(&fleet, &sites, true, "precheck judged").await;
+    let counters = fleet.counters().await;
+    assert!(counters.repeated_task_creates().is_empty());
+    assert_eq!(
+        counters.task_creates.by_type.get("check").copied(),
+        Some(sites.len() as u64),
+        "one precheck per site"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_tasks_run_remotely_resumes_them() {
     let sites = reference_sites();
     let fleet = start(11, &sites, "").await;

@@ -14,13 +14,14 @@ use crate::support::fleet::Row;
 const CASES: u64 = 12;
 
 /// Crash points in a site's order.
-const POINTS: [&str; 6] = [
+const POINTS: [&str; 7] = [
     "job-intent",
     "job-created",
     "task-intent",
     "task-created",
     "task-recorded",
     "polling",
+    "task-judged",
 ];
 
 /// SplitMix64: small, seeded, and the same everywhere.
