@@ -167,7 +167,8 @@ impl SiteStatus {
             updated_at: site.updated_at,
             migrated_at: site.migrated_at,
             attach_expires_at: site.attach.as_ref().and_then(|attach| attach.expires_at),
-            job_intent_at: site.job.is_none().then_some(site.job_intent_at).flatten(),
+            // Also for a site that keeps an older job (its definition changed since).
+            job_intent_at: site.job_intent_at,
         }
     }
 }

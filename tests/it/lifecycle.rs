@@ -77,8 +77,8 @@ async fn a_second_run_on_a_state_dir_in_use_exits_75_at_once_naming_the_holder()
         SiteSpec::new(Row::jira("long-a"), Fate::Succeeded),
         SiteSpec::new(Row::confluence("long-b"), Fate::Succeeded),
     ];
-    // Migrations of 3 simulated hours: about 3 s at ×3600, long enough to overlap.
-    let extra = "[servers.long-a]\nmigrate_duration = \"3h\"\n[servers.long-b]\nmigrate_duration = \"3h\"\n";
+    // Migrations of 4 simulated hours: about 4 s at ×3600, long enough to overlap.
+    let extra = "[servers.long-a]\nmigrate_duration = \"4h\"\n[servers.long-b]\nmigrate_duration = \"4h\"\n";
     let fleet = Fleet::start(&scenario(3, &sites, extra), 3600.0, rows(&sites)).await;
     let mut first = fleet.command("migrate", "first");
     first.current_dir(fleet.dir.path());
