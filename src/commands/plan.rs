@@ -248,18 +248,29 @@ fn site_plan(site: &Site, state: Option<&SiteState>, policy: &PlanPolicy) -> Sit
         creates_tasks: 0,
     };
     let kind = main_kind(policy.mode);
-    let in_flight = state.and_then(|state| {
-        state.tasks.iter().rev().find(|task| {
-            !task.abandoned && task.finished_at.is_none() && (task.kind == kind || policy.precheck)
-        })
-    });
+    // What a run resumes, as the pipeline decides it: the newest task of a kind, when no run
+    // has concluded a site with it (see `TaskRecord::is_in_flight`).
+    let open = |kind: &TaskKind| {
+        state
+            .and_then(|state| state.last_task(kind))
+            .filter(|task| task.finished_at.is_none())
+    };
+    let migrate_open = open(&TaskKind::Migrate);
+    let in_flight = match policy.mode {
+        Mode::Check => open(&TaskKind::Check),
+        Mode::Migrate if policy.precheck => migrate_open.or_else(|| open(&TaskKind::Check)),
+        Mode::Migrate => migrate_open,
+    };
     let migrated = state.is_some_and(|state| {
         state.migrated_at.is_some()
-            || state.last_task(&TaskKind::Migrate).is_some_and(|task| {
-                matches!(task.outcome.as_deref(), Some("succeeded" | "warnings"))
-            })
+            || state
+                .last_task(&TaskKind::Migrate)
+                .filter(|task| task.finished_at.is_some())
+                .is_some_and(|task| {
+                    matches!(task.outcome.as_deref(), Some("succeeded" | "warnings"))
+                })
     });
-    if policy.mode == Mode::Migrate && migrated && !policy.remigrate && in_flight.is_none() {
+    if policy.mode == Mode::Migrate && migrated && !policy.remigrate && migrate_open.is_none() {
         plan.action = "skip: done (already migrated)".into();
         return plan;
     }
@@ -278,11 +289,18 @@ fn site_plan(site: &Site, state: Option<&SiteState>, policy: &PlanPolicy) -> Sit
     } else {
         1
     };
+    let then = match in_flight {
+        Some(task) if task.kind == TaskKind::Check && tasks == 2 => ", then create migrate task",
+        _ => "",
+    };
     plan.action = match in_flight {
         Some(task) => match &task.task_id {
-            Some(id) => format!("adopt {} task {id} (in flight)", task.kind.response_str()),
+            Some(id) => format!(
+                "adopt {} task {id} (in flight){then}",
+                task.kind.response_str()
+            ),
             None => format!(
-                "reconcile the {} task intent of {} with the task list",
+                "reconcile the {} task intent of {} with the task list{then}",
                 task.kind.response_str(),
                 task.intent_at.to_rfc3339()
             ),
@@ -438,5 +456,66 @@ mod tests {
         );
         assert_eq!(plan.bound_seconds, 900.0);
         assert!(plan.bound_by.contains("--per-server"));
+    }
+
+    fn task(intent_id: i64, kind: TaskKind, finished: bool) -> crate::state::TaskRecord {
+        let at = chrono::Utc::now();
+        crate::state::TaskRecord {
+            intent_id,
+            run_id: "r1".into(),
+            job_id: "j1".into(),
+            kind,
+            intent_at: at,
+            task_id: Some(format!("t{intent_id}")),
+            created_at: Some(at),
+            adopted: false,
+            status: Some("FINISHED".into()),
+            outcome: Some("succeeded".into()),
+            finished_at: finished.then_some(at),
+            abandoned: false,
+        }
+    }
+
+    #[test]
+    fn a_migrated_site_is_done_whatever_check_task_is_open() {
+        let sites = sites(&[("s1", "srv1", "a@x.com")]);
+        let mut state = SiteState {
+            site: "s1".into(),
+            migrated_at: Some(chrono::Utc::now()),
+            ..SiteState::default()
+        };
+        state.tasks.push(task(1, TaskKind::Migrate, true));
+        state.tasks.push(task(2, TaskKind::Check, false));
+        let mut policy = policy(Mode::Migrate);
+        policy.precheck = true;
+        let planned = plan(&sites, &[state], &policy);
+        assert_eq!(planned.sites[0].action, "skip: done (already migrated)");
+        assert_eq!(planned.sites[0].creates_tasks, 0);
+    }
+
+    #[test]
+    fn a_task_judged_by_a_killed_run_is_adopted_not_created() {
+        let sites = sites(&[("s1", "srv1", "a@x.com")]);
+        // Judged succeeded, but the run died before recording the site's outcome.
+        let mut state = SiteState {
+            site: "s1".into(),
+            ..SiteState::default()
+        };
+        state.tasks.push(task(1, TaskKind::Check, true));
+        state.tasks.push(task(2, TaskKind::Migrate, false));
+        let planned = plan(&sites, &[state.clone()], &policy(Mode::Migrate));
+        assert_eq!(planned.sites[0].action, "adopt migrate task t2 (in flight)");
+        assert_eq!(planned.sites[0].creates_tasks, 0);
+        // A precheck judged, its Migrate task not created yet.
+        state.tasks[0].finished_at = None;
+        state.tasks.pop();
+        let mut precheck = policy(Mode::Migrate);
+        precheck.precheck = true;
+        let planned = plan(&sites, &[state], &precheck);
+        assert_eq!(
+            planned.sites[0].action,
+            "adopt check task t1 (in flight), then create migrate task"
+        );
+        assert_eq!(planned.sites[0].creates_tasks, 1);
     }
 }

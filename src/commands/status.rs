@@ -167,7 +167,8 @@ impl SiteStatus {
             updated_at: site.updated_at,
             migrated_at: site.migrated_at,
             attach_expires_at: site.attach.as_ref().and_then(|attach| attach.expires_at),
-            job_intent_at: site.job.is_none().then_some(site.job_intent_at).flatten(),
+            // Also for a site that keeps an older job (its definition changed since).
+            job_intent_at: site.job_intent_at,
         }
     }
 }
@@ -181,8 +182,9 @@ pub fn stage_of(site: &SiteState) -> &'static str {
     };
     match site.newest_task() {
         Some(task) if task.needs_reconcile() => "reconcile",
+        // Running remotely, or finished but never concluded (a run killed before recording
+        // the site's outcome): either way the next run adopts it.
         Some(task) if task.is_in_flight() => kind_stage(&task.kind),
-        // Finished, but the site's run has not recorded how it ended yet.
         Some(task) if site.last_outcome.is_none() => kind_stage(&task.kind),
         Some(_) => "done",
         None if site.last_outcome.is_some() => "done",
@@ -374,6 +376,12 @@ mod tests {
         state.tasks[0].status = Some("FINISHED".into());
         assert_eq!(stage_of(&state), "migrate", "no outcome recorded yet");
         state.last_outcome = Some(Outcome::Succeeded);
+        assert_eq!(
+            stage_of(&state),
+            "migrate",
+            "finished but not concluded (an earlier outcome does not count): the next run adopts it"
+        );
+        state.tasks[0].finished_at = Some(at(3));
         assert_eq!(stage_of(&state), "done");
         let mut abandoned = task(TaskKind::Check, None, None);
         abandoned.abandoned = true;
@@ -388,6 +396,7 @@ mod tests {
         done.last_outcome = Some(Outcome::Succeeded);
         let mut finished = task(TaskKind::Migrate, Some("task-7"), Some("FINISHED"));
         finished.outcome = Some("SUCCESS".into());
+        finished.finished_at = Some(at(3));
         done.tasks.push(finished);
         let mut unconfirmed = site("beta");
         unconfirmed.job = job();

@@ -274,6 +274,21 @@ impl Coordinator {
                 .metrics()
                 .set_last_success(at.timestamp_millis() as f64 / 1000.0);
         }
+        // Noted at the start, so the run's record says so even if this run is killed too.
+        let unused_jobs: Vec<&str> = self
+            .ledger
+            .entries
+            .iter()
+            .filter(|entry| entry.state.job_intent_at.is_some())
+            .map(|entry| entry.site.name.as_str())
+            .collect();
+        if !unused_jobs.is_empty() {
+            self.run.notes.push(format!(
+                "{} site(s) had a job create interrupted by an earlier run: at most one unused job each (it moves no data): {}",
+                unused_jobs.len(),
+                unused_jobs.join(", ")
+            ));
+        }
         if let Err(error) = self.store.transaction(|tx| tx.begin_run(&self.run)) {
             self.fail_store(error);
         }
@@ -345,6 +360,12 @@ impl Coordinator {
                 self.conclude_unstarted(index, Outcome::Skipped, message);
                 continue;
             }
+            // A migrated site with only a Check task left open is still done: never migrate it
+            // again (the open task is not a migration to resume).
+            if let Some((outcome, message)) = self.skip_reason(index, false) {
+                self.conclude_unstarted(index, outcome, message);
+                continue;
+            }
             self.start(index);
         }
         while let Some(index) = deferred.pop_back() {
@@ -411,7 +432,13 @@ impl Coordinator {
     fn skip_reason(&self, index: usize, window_closed: bool) -> Option<(Outcome, String)> {
         let entry = &self.ledger.entries[index];
         let in_flight = entry.has_task_in_flight();
-        if self.settings.mode == Mode::Migrate && !self.settings.remigrate && !in_flight {
+        // Only an open Migrate task (the newest) is resumed on a migrated site: an open Check
+        // task (e.g. of a killed check run) must not let a new migration start.
+        let migrate_open = entry
+            .state
+            .last_task(&TaskKind::Migrate)
+            .is_some_and(|task| task.finished_at.is_none());
+        if self.settings.mode == Mode::Migrate && !self.settings.remigrate && !migrate_open {
             let migrated = entry.state.migrated_at.or_else(|| {
                 entry
                     .state
@@ -622,8 +649,9 @@ impl Coordinator {
                         )
                         .map(|()| None)?
                     }
+                    // Closed (finished_at) only with the site's report: see record_task_judgement.
                     EventKind::TaskFinished { intent_id, outcome } => tx
-                        .record_task_status(*intent_id, "FINISHED", Some(outcome), Some(now), None)
+                        .record_task_judgement(*intent_id, outcome)
                         .map(|()| None)?,
                     EventKind::Finished { migrated, .. } => tx
                         .record_site_report(&run_id, &entry.report, *migrated)
@@ -737,17 +765,6 @@ impl Coordinator {
             self.run.notes.push(format!(
                 "{}: {detached} site(s) left detached; the next run resumes them",
                 reason.describe()
-            ));
-        }
-        let unused_jobs = self
-            .ledger
-            .entries
-            .iter()
-            .filter(|entry| entry.state.job_intent_at.is_some())
-            .count();
-        if unused_jobs > 0 {
-            self.run.notes.push(format!(
-                "{unused_jobs} site(s) had a job create interrupted by an earlier run: at most one unused job each (it moves no data)"
             ));
         }
         self.run.counts = counts;

@@ -5,7 +5,8 @@
 //! Points, in a site's order: `job-intent` (job intent durable, POST not sent), `job-created`
 //! (POST answered, job id not recorded), `task-intent` (task intent durable, POST not sent),
 //! `task-created` (POST answered, task id not recorded), `task-recorded` (task id durable),
-//! `polling` (a status read done).
+//! `polling` (a status read done), `task-judged` (the task's judgement durable, the site's
+//! outcome not recorded yet).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -39,10 +40,9 @@ fn armed() -> Option<&'static Armed> {
 
 /// Aborts here if the tests asked for a crash at `point`.
 pub fn hit(point: &str) {
-    let Some(armed) = armed().filter(|armed| armed.point == point) else {
-        return;
-    };
-    if armed.seen.fetch_add(1, Ordering::SeqCst) + 1 == armed.nth {
+    if let Some(armed) = armed().filter(|armed| armed.point == point)
+        && armed.seen.fetch_add(1, Ordering::SeqCst) + 1 == armed.nth
+    {
         eprintln!("{VARIABLE}: crashing at {point}");
         std::process::abort();
     }

@@ -297,8 +297,10 @@ impl Pipeline {
                 }
             }
         }
+        // Also when resuming: an open intent whose POST never left is created anew, with
+        // the same overrides (an adopted task ignores them).
         let exclude = if migrate_in_flight {
-            Vec::new()
+            self.excluded_checks().unwrap_or_default()
         } else {
             self.excluded_checks()?
         };

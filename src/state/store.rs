@@ -149,6 +149,8 @@ pub struct TaskRecord {
     pub adopted: bool,
     pub status: Option<String>,
     pub outcome: Option<String>,
+    /// When the task was judged finished, recorded together with the site's outcome (see
+    /// [`Tx::record_task_judgement`]); `None` while a run may still have to conclude from it.
     pub finished_at: Option<DateTime<Utc>>,
     /// The intent was given up (reconciliation found no task): a new intent follows.
     pub abandoned: bool,
@@ -156,6 +158,8 @@ pub struct TaskRecord {
 
 impl TaskRecord {
     /// The service said the task finished (its status is `FINISHED` or it has an end time).
+    /// A finished task may still be open ([`TaskRecord::is_in_flight`]): its site's outcome
+    /// was never recorded, so the next run adopts it to conclude from it.
     pub fn is_finished(&self) -> bool {
         self.finished_at.is_some()
             || self
@@ -170,9 +174,11 @@ impl TaskRecord {
         self.task_id.is_none() && !self.abandoned
     }
 
-    /// A known task still running remotely: adopt it and poll.
+    /// A known task no run has concluded a site with (`finished_at` empty): still running
+    /// remotely, or judged finished by a run killed before it recorded the site's outcome.
+    /// The next run adopts it and polls it, never creating another.
     pub fn is_in_flight(&self) -> bool {
-        self.task_id.is_some() && !self.abandoned && !self.is_finished()
+        self.task_id.is_some() && !self.abandoned && self.finished_at.is_none()
     }
 }
 

@@ -3,8 +3,10 @@
 mod browser;
 mod client;
 mod client_sim;
+mod crash;
 mod fleet;
 mod inventory;
+mod lifecycle;
 mod metrics;
 mod sim;
 mod state;

@@ -110,6 +110,7 @@ impl Pipeline {
         self.events
             .send_durable(EventKind::TaskFinished { intent_id, outcome })
             .await?;
+        failpoint::hit("task-judged");
         if let Some(task) = self
             .plan
             .state

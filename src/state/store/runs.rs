@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::codec::{self, opt_time_text, time_text};
 use super::{StateError, Store, Tx};
-use crate::fleet::Mode;
+use crate::fleet::{Mode, Outcome};
 use crate::report::model::{RunInfo, RunReport, SiteReport};
 
 const RUN_COLUMNS: &str =
@@ -174,6 +174,9 @@ impl Tx<'_> {
 
     /// A site's outcome in a run: updates the site and keeps the report for history.
     /// `migrated` marks a successful migration (no re-migration without `--remigrate`).
+    /// The tasks the report shows finished are concluded with it (their `finished_at`), in
+    /// the same transaction: a task is never closed without the outcome drawn from it. A
+    /// `detached` (or outcome-less) report closes nothing: the next run resumes the site.
     /// Recording a site again in the same run replaces its report and check results but
     /// keeps its place in the run's order. `run_id` must have been begun.
     pub fn record_site_report(
@@ -231,6 +234,18 @@ impl Tx<'_> {
                     check.message,
                 ])
                 .map_err(&sqlite)?;
+        }
+        // A detached site is resumed by the next run: it adopts even the tasks judged here.
+        if report
+            .outcome
+            .is_some_and(|outcome| outcome != Outcome::Detached)
+        {
+            let finished: Vec<(&str, DateTime<Utc>)> = report
+                .tasks
+                .iter()
+                .filter_map(|task| Some((task.task_id.as_str(), task.finished_at?)))
+                .collect();
+            self.conclude_tasks(&report.site, &finished)?;
         }
         self.touch_site(&report.site)?;
         let migrated_at: Option<DateTime<Utc>> =

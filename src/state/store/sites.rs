@@ -335,6 +335,75 @@ impl Tx<'_> {
         self.touch_site(&site)
     }
 
+    /// The pipeline's judgement of a finished task (`outcome` in the outcome vocabulary):
+    /// status `FINISHED` and that outcome. `finished_at` stays empty until the site's report
+    /// is recorded ([`Tx::record_site_report`] concludes the tasks the report names): a run
+    /// killed in between leaves the task open, and the next run adopts it (one status read)
+    /// instead of creating another. Refused for an intent without a task id.
+    pub fn record_task_judgement(&self, intent_id: i64, outcome: &str) -> Result<(), StateError> {
+        let (site, known, _) = self.intent(intent_id)?;
+        if known.is_none() {
+            return Err(StateError::Refused(format!(
+                "record a judgement for intent {intent_id} of site `{site}`: it has no task id"
+            )));
+        }
+        self.tx
+            .execute(
+                "UPDATE tasks SET status = 'FINISHED', outcome = ?2 WHERE intent_id = ?1",
+                params![intent_id, outcome],
+            )
+            .map_err(self.sqlite())?;
+        self.touch_site(&site)
+    }
+
+    /// Concludes a site's tasks when its report is recorded: each task in `finished` (task id,
+    /// when it was judged finished) gets its `finished_at`; so does every older task of the
+    /// site still open (e.g. the precheck a Migrate task followed: nothing resumes a task
+    /// older than the one the site concluded with), and every task superseded by a newer
+    /// intent of its kind. Intents without a task id are left to reconciliation.
+    pub(super) fn conclude_tasks(
+        &self,
+        site: &str,
+        finished: &[(&str, DateTime<Utc>)],
+    ) -> Result<(), StateError> {
+        let sqlite = self.sqlite();
+        let now = time_text(&Utc::now());
+        let mut newest: Option<i64> = None;
+        for (task_id, at) in finished {
+            let concluded: Option<i64> = self
+                .tx
+                .query_row(
+                    "UPDATE tasks SET finished_at = coalesce(finished_at, ?3) \
+                     WHERE site = ?1 AND task_id = ?2 RETURNING intent_id",
+                    params![site, task_id, time_text(at)],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(&sqlite)?;
+            newest = newest.max(concluded);
+        }
+        if let Some(newest) = newest {
+            self.tx
+                .execute(
+                    "UPDATE tasks SET finished_at = ?3 WHERE site = ?1 AND intent_id < ?2 \
+                     AND finished_at IS NULL AND task_id IS NOT NULL",
+                    params![site, newest, now],
+                )
+                .map_err(&sqlite)?;
+        }
+        self.tx
+            .execute(
+                "UPDATE tasks SET finished_at = ?2 \
+                 WHERE site = ?1 AND finished_at IS NULL AND task_id IS NOT NULL \
+                 AND EXISTS (SELECT 1 FROM tasks AS newer WHERE newer.site = tasks.site \
+                     AND newer.kind = tasks.kind AND newer.intent_id > tasks.intent_id \
+                     AND newer.abandoned = 0)",
+                params![site, now],
+            )
+            .map_err(&sqlite)?;
+        Ok(())
+    }
+
     /// The task's latest status; `tree` is the last status tree as JSON (kept for `status`).
     /// `status`, `outcome` and `finished_at` replace the previous values; a `None` tree
     /// keeps the previous tree. Refused for an intent without a task id.

@@ -695,3 +695,121 @@ fn exit_codes_follow_the_spec() {
         crate::exit::CANT_CREATE
     );
 }
+
+/// Journals a task of `kind` for `site` in run `r1` with id `task_id`; returns its intent id.
+fn journal_task(store: &mut Store, site: &str, kind: TaskKind, task_id: &str) -> i64 {
+    store
+        .transaction(|tx| {
+            let intent = tx.record_task_intent(site, "r1", "j1", &kind, at(5))?;
+            tx.record_task_id(intent, task_id, at(5), false)?;
+            Ok(intent)
+        })
+        .unwrap()
+}
+
+fn finished_task(kind: &str, task_id: &str, minute: u32) -> crate::report::model::TaskReport {
+    crate::report::model::TaskReport {
+        kind: kind.to_owned(),
+        task_id: task_id.to_owned(),
+        created_at: Some(at(5)),
+        adopted: false,
+        status: Some("FINISHED".to_owned()),
+        outcome: Some("succeeded".to_owned()),
+        finished_at: Some(at(minute)),
+    }
+}
+
+#[test]
+fn a_judged_task_stays_open_until_its_site_report_is_recorded() {
+    let (_dir, mut store) = with_run();
+    let intent = journal_task(&mut store, "acme", TaskKind::Migrate, "t1");
+    store
+        .transaction(|tx| tx.record_task_judgement(intent, "failed"))
+        .unwrap();
+    let task = store.site("acme").unwrap().unwrap().tasks[0].clone();
+    assert_eq!(task.status.as_deref(), Some("FINISHED"));
+    assert_eq!(task.outcome.as_deref(), Some("failed"));
+    assert_eq!(task.finished_at, None);
+    assert!(
+        task.is_finished() && task.is_in_flight(),
+        "a kill now leaves it for the next run to adopt, not to create anew"
+    );
+
+    // Detached (e.g. a second signal while collecting artifacts): still open.
+    let mut detached = report("acme", Mode::Migrate, Some(Outcome::Detached));
+    detached.tasks.push(finished_task("migrate", "t1", 6));
+    store
+        .transaction(|tx| tx.record_site_report("r1", &detached, false))
+        .unwrap();
+    assert!(store.site("acme").unwrap().unwrap().tasks[0].is_in_flight());
+
+    let mut failed = report("acme", Mode::Migrate, Some(Outcome::Failed));
+    failed.tasks.push(finished_task("migrate", "t1", 7));
+    store
+        .transaction(|tx| tx.record_site_report("r1", &failed, false))
+        .unwrap();
+    let task = store.site("acme").unwrap().unwrap().tasks[0].clone();
+    assert_eq!(task.finished_at, Some(at(7)), "concluded with the report");
+    assert!(!task.is_in_flight());
+}
+
+#[test]
+fn a_judgement_needs_a_task_id() {
+    let (_dir, mut store) = with_run();
+    let intent = store
+        .transaction(|tx| tx.record_task_intent("acme", "r1", "j1", &TaskKind::Check, at(5)))
+        .unwrap();
+    let error = store
+        .transaction(|tx| tx.record_task_judgement(intent, "succeeded"))
+        .unwrap_err();
+    assert!(matches!(error, StateError::Refused(_)), "{error:?}");
+}
+
+#[test]
+fn concluding_a_site_closes_older_and_superseded_tasks_but_not_newer_ones() {
+    let (_dir, mut store) = with_run();
+    // A precheck, a Migrate task that failed as not attached, its successor, and a newer
+    // Check task of a later check run still running; another site's task untouched.
+    journal_task(&mut store, "acme", TaskKind::Check, "c1");
+    let first = journal_task(&mut store, "acme", TaskKind::Migrate, "m1");
+    store
+        .transaction(|tx| tx.record_task_judgement(first, "failed"))
+        .unwrap();
+    journal_task(&mut store, "acme", TaskKind::Migrate, "m2");
+    journal_task(&mut store, "acme", TaskKind::Check, "c2");
+    journal_task(&mut store, "beta", TaskKind::Migrate, "b1");
+    let open_intent = store
+        .transaction(|tx| tx.record_task_intent("beta", "r1", "j1", &TaskKind::Check, at(5)))
+        .unwrap();
+
+    // The site concludes with m2 only (this run resumed m2 and judged it).
+    let mut done = report("acme", Mode::Migrate, Some(Outcome::Succeeded));
+    done.tasks.push(finished_task("migrate", "m2", 8));
+    store
+        .transaction(|tx| tx.record_site_report("r1", &done, true))
+        .unwrap();
+    let concluded = |site: &str| -> BTreeMap<String, bool> {
+        store
+            .site(site)
+            .unwrap()
+            .unwrap()
+            .tasks
+            .iter()
+            .filter_map(|task| Some((task.task_id.clone()?, task.finished_at.is_some())))
+            .collect()
+    };
+    let acme = concluded("acme");
+    assert!(acme["c1"], "the precheck before it");
+    assert!(acme["m1"], "the Migrate task it superseded");
+    assert!(acme["m2"], "the task the report names");
+    assert!(
+        !acme["c2"],
+        "a newer task still runs: the next check run adopts it"
+    );
+    assert!(!concluded("beta")["b1"], "other sites are untouched");
+    let (_, intent) = store.task(open_intent).unwrap().unwrap();
+    assert!(
+        intent.needs_reconcile(),
+        "intents are left to reconciliation"
+    );
+}

@@ -371,6 +371,79 @@ impl Fleet {
         )
         .unwrap()
     }
+
+    /// `cli()` with `args`, to its end.
+    pub async fn cli_run(&self, args: &[&str]) -> RunOutput {
+        let mut command = self.cli();
+        command.args(args);
+        Fleet::output(command).await
+    }
+
+    /// The simulator's tasks by site (through each row's server; rows must not share one).
+    pub async fn tasks_by_site(&self) -> BTreeMap<String, Vec<SimTask>> {
+        let mut by_site: BTreeMap<String, Vec<SimTask>> = self
+            .rows
+            .iter()
+            .map(|row| (row.site.clone(), Vec::new()))
+            .collect();
+        for task in self.tasks().await {
+            let site = task
+                .server
+                .as_deref()
+                .and_then(|server| self.row_of_server(server))
+                .map(|row| row.site.clone())
+                .unwrap_or_else(|| panic!("task {} is on no inventory server", task.task_id));
+            by_site.entry(site).or_default().push(task);
+        }
+        by_site
+    }
+
+    /// The binary with the fleet's secrets in its environment and nothing else: for `status`,
+    /// `plan`, `report` or a `run` with hand-picked flags. Runs in the fleet's temp dir (so
+    /// nothing, not even a core file, lands elsewhere).
+    pub fn cli(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cmafleet"));
+        command
+            .current_dir(self.dir.path())
+            .env("FLEET_CLOUD_TOKEN", CLOUD_TOKEN)
+            .env("FLEET_SERVER_PAT", SERVER_PAT)
+            .env("FLEET_SERVER_PASSWORD", SERVER_PASSWORD)
+            .env_remove("RUST_LOG")
+            .env_remove(cmafleet::fleet::failpoint::VARIABLE)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// A read-only connection to the state store (as `sqlite3 -readonly` would open it).
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.state_db(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap_or_else(|error| panic!("{}: {error}", self.state_db().display()))
+    }
+
+    /// Jobs the simulator created for `row` (its Server ID and cloud URL).
+    pub fn jobs_of(counters: &RequestCounters, row: &Row) -> u64 {
+        counters
+            .jobs_created
+            .get(&row.server)
+            .map(|by_cloud| by_cloud.values().sum())
+            .unwrap_or(0)
+    }
+
+    /// The inventory row whose simulator server is `server`.
+    pub fn row_of_server(&self, server: &str) -> Option<&Row> {
+        self.rows.iter().find(|row| row.server == server)
+    }
+
+    /// `<state-dir>/state.db`.
+    pub fn state_db(&self) -> PathBuf {
+        self.state_dir().join("state.db")
+    }
 }
 
 /// Sends `signal` (`TERM`, `INT`, `KILL`) to a spawned process with the system's `kill`.
