@@ -594,12 +594,14 @@ impl Coordinator {
                 let now = Utc::now();
                 let id = match &event.kind {
                     EventKind::JobIntent => tx.record_job_intent(site, now).map(|()| None)?,
+                    // A reused job is recorded again only to clear a job intent an
+                    // interrupted run left (its note was made; it must not repeat forever).
                     EventKind::Job {
                         job_id,
                         definition_hash,
                         created_at,
-                        reused: false,
-                    } => {
+                        reused,
+                    } if !reused || entry.state.job_intent_at.is_some() => {
                         let job = JobRecord {
                             job_id: job_id.clone(),
                             definition_hash: definition_hash.clone(),
