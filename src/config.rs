@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Local, NaiveTime, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use url::Url;
 
 use crate::cli::{ModeArg, PolicyArgs, RunArgs, SelectArgs};
@@ -16,6 +16,13 @@ use crate::exit;
 use crate::fleet::Mode;
 use crate::fleet::limits::{Rate, RateConfig};
 use crate::fleet::poll::PollPolicy;
+
+mod file;
+mod print;
+
+pub use file::SettingsFile;
+use print::{Layered, layer};
+pub use print::{Origin, Shown, redact_url};
 
 /// A setting that cannot be used, with the exit code it maps to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,69 +94,10 @@ pub struct Selection {
 impl Selection {
     /// From flags; `JOB_COMPLETION_INDEX` gives I when `--shards N` is set.
     pub fn from_args(args: &SelectArgs) -> Result<Selection, ConfigError> {
-        let shard = match (&args.shard, args.shards) {
-            (Some(text), _) => Some(Shard::parse(text)?),
-            (None, Some(count)) => {
-                let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
-                    ConfigError::Usage("--shards needs JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) or use --shard I/N".into())
-                })?;
-                Some(Shard::parse(&format!("{index}/{count}"))?)
-            }
-            (None, None) => None,
-        };
         Ok(Selection {
             waves: args.waves.clone(),
             sites: args.sites.clone(),
-            shard,
-        })
-    }
-}
-
-/// The settings file (`--config cmafleet.toml`): every run option, by its flag's name.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct SettingsFile {
-    pub state_dir: Option<PathBuf>,
-    pub report_dir: Option<PathBuf>,
-    pub cloud_api_url: Option<String>,
-    pub concurrency: Option<usize>,
-    pub per_server: Option<usize>,
-    pub wave: Option<Vec<String>>,
-    pub site: Option<Vec<String>>,
-    pub precheck: Option<bool>,
-    pub block_on_warnings: Option<bool>,
-    pub override_checks: Option<Vec<String>>,
-    pub connect: Option<bool>,
-    pub wait_apps: Option<bool>,
-    pub remigrate: Option<bool>,
-    pub no_new_tasks_after: Option<String>,
-    pub deadline: Option<String>,
-    pub poll_min: Option<String>,
-    pub poll_max: Option<String>,
-    pub rate_create_job: Option<String>,
-    pub rate_create_task: Option<String>,
-    pub rate_read: Option<String>,
-    pub rate_token: Option<String>,
-    pub metrics_listen: Option<String>,
-    pub pushgateway: Option<String>,
-    pub metrics_textfile: Option<PathBuf>,
-    pub progress_interval: Option<String>,
-    pub request_timeout: Option<String>,
-}
-
-impl SettingsFile {
-    pub fn load(path: Option<&Path>) -> Result<SettingsFile, ConfigError> {
-        let Some(path) = path else {
-            return Ok(SettingsFile::default());
-        };
-        let text = std::fs::read_to_string(path).map_err(|error| {
-            ConfigError::Config(format!(
-                "cannot read config file {}: {error}",
-                path.display()
-            ))
-        })?;
-        toml::from_str(&text).map_err(|error| {
-            ConfigError::Config(format!("config file {}: {error}", path.display()))
+            shard: shard_from(args.shard.as_deref(), args.shards)?,
         })
     }
 }
@@ -162,6 +110,7 @@ pub struct RunSettings {
     pub state_dir: PathBuf,
     /// `None`: `<state-dir>/reports/<run-id>`.
     pub report_dir: Option<PathBuf>,
+    #[serde(serialize_with = "serialize_url")]
     pub cloud_api_url: Url,
     pub concurrency: usize,
     pub per_server: usize,
@@ -181,6 +130,8 @@ pub struct RunSettings {
     #[serde(serialize_with = "serialize_rates")]
     pub rates: RateConfig,
     pub metrics_listen: Option<SocketAddr>,
+    /// May carry basic-auth credentials; serialized with the password as `***`.
+    #[serde(serialize_with = "serialize_url_opt")]
     pub pushgateway: Option<Url>,
     pub metrics_textfile: Option<PathBuf>,
     #[serde(with = "humantime_req")]
@@ -192,74 +143,251 @@ pub struct RunSettings {
     pub young_task_grace: Duration,
 }
 
+/// Settings with what `--print-config` shows of them.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub settings: RunSettings,
+    /// Every setting in settings-file order, with its origin.
+    pub shown: Vec<Shown>,
+}
+
+impl Resolved {
+    /// The `--print-config` text (a valid settings file).
+    pub fn print(&self) -> String {
+        print::render(&self.shown)
+    }
+}
+
+/// The `--print-config` lines, collected while resolving.
+#[derive(Default)]
+struct Sheet(Vec<Shown>);
+
+impl Sheet {
+    fn add(&mut self, key: &'static str, origin: Origin, value: Option<toml::Value>) {
+        self.0.push(Shown { key, value, origin });
+    }
+
+    fn text(&mut self, key: &'static str, origin: Origin, value: Option<impl ToString>) {
+        self.add(
+            key,
+            origin,
+            value.map(|value| toml::Value::String(value.to_string())),
+        );
+    }
+
+    fn path(&mut self, key: &'static str, origin: Origin, value: Option<&Path>) {
+        self.text(key, origin, value.map(|path| path.display()));
+    }
+
+    fn duration(&mut self, key: &'static str, origin: Origin, value: Option<Duration>) {
+        self.text(key, origin, value.map(humantime::format_duration));
+    }
+
+    fn flag(&mut self, key: &'static str, layered: &Layered<bool>) -> bool {
+        let value = layered.value.unwrap_or(false);
+        self.add(key, layered.origin, Some(toml::Value::Boolean(value)));
+        value
+    }
+
+    fn list(&mut self, key: &'static str, origin: Origin, values: &[String]) {
+        let value = (!values.is_empty()).then(|| {
+            toml::Value::Array(values.iter().cloned().map(toml::Value::String).collect())
+        });
+        self.add(key, origin, value);
+    }
+}
+
 impl RunSettings {
     pub fn from_args(args: &RunArgs) -> Result<RunSettings, ConfigError> {
+        Ok(RunSettings::resolve(args)?.settings)
+    }
+
+    /// Flags (and their `CMAFLEET_*` variables) over the `--config` file over defaults.
+    pub fn resolve(args: &RunArgs) -> Result<Resolved, ConfigError> {
         let file = SettingsFile::load(args.config.as_deref())?;
         let policy = &args.policy;
-        let mode = mode_of(args.mode);
-        let mut selection = Selection::from_args(&args.select)?;
-        if selection.waves.is_empty() {
-            selection.waves = file.wave.clone().unwrap_or_default();
+        let mut sheet = Sheet::default();
+
+        let inventory = layer(args.inventory.clone(), file.inventory.clone());
+        sheet.path("inventory", inventory.origin, inventory.value.as_deref());
+        let inventory = inventory.value.ok_or_else(|| {
+            ConfigError::Usage(
+                "no inventory: give INVENTORY or set `inventory` in the --config file".into(),
+            )
+        })?;
+        let file_mode = file
+            .mode
+            .as_deref()
+            .map(|text| match text.trim() {
+                "check" => Ok(ModeArg::Check),
+                "migrate" => Ok(ModeArg::Migrate),
+                other => Err(ConfigError::Config(format!(
+                    "config file: mode `{other}`: expected check or migrate"
+                ))),
+            })
+            .transpose()?;
+        let mode = layer(args.mode, file_mode);
+        let mode_origin = mode.origin;
+        let mode = mode.value.map(mode_of).ok_or_else(|| {
+            ConfigError::Usage(
+                "no mode: give --mode check|migrate or set `mode` in the --config file".into(),
+            )
+        })?;
+        sheet.text("mode", mode_origin, Some(mode.as_str()));
+
+        let state_dir = layer(policy.state_dir.clone(), file.state_dir.clone());
+        let state_origin = state_dir.origin;
+        let state_dir = state_dir
+            .value
+            .unwrap_or_else(|| PathBuf::from("cmafleet-state"));
+        sheet.path("state-dir", state_origin, Some(&state_dir));
+        let report_dir = layer(args.report_dir.clone(), file.report_dir.clone());
+        sheet.path("report-dir", report_dir.origin, report_dir.value.as_deref());
+        let report_dir = report_dir.value;
+
+        let cloud_api_url = layer(args.cloud_api_url.clone(), file.cloud_api_url.clone());
+        let url_origin = cloud_api_url.origin;
+        let cloud_api_url = parse_url(
+            "--cloud-api-url",
+            cloud_api_url
+                .value
+                .as_deref()
+                .unwrap_or("https://api.atlassian.com"),
+        )?;
+        sheet.text("cloud-api-url", url_origin, Some(redact_url(&cloud_api_url)));
+
+        let concurrency = layer(args.concurrency, file.concurrency);
+        let per_server = layer(args.per_server, file.per_server);
+        sheet.add(
+            "concurrency",
+            concurrency.origin,
+            Some(toml::Value::Integer(
+                concurrency.value.unwrap_or(50).try_into().unwrap_or(i64::MAX),
+            )),
+        );
+        sheet.add(
+            "per-server",
+            per_server.origin,
+            Some(toml::Value::Integer(
+                per_server.value.unwrap_or(1).try_into().unwrap_or(i64::MAX),
+            )),
+        );
+        let (concurrency, per_server) = (concurrency.value.unwrap_or(50), per_server.value.unwrap_or(1));
+        if concurrency == 0 || per_server == 0 {
+            return Err(ConfigError::Usage(
+                "--concurrency and --per-server must be at least 1".into(),
+            ));
         }
-        if selection.sites.is_empty() {
-            selection.sites = file.site.clone().unwrap_or_default();
+
+        let waves = layer(nonempty(&args.select.waves), file.wave.clone());
+        sheet.list("wave", waves.origin, waves.value.as_deref().unwrap_or_default());
+        let sites = layer(nonempty(&args.select.sites), file.site.clone());
+        sheet.list("site", sites.origin, sites.value.as_deref().unwrap_or_default());
+        let shard = resolve_shard(&args.select, &file, &mut sheet)?;
+        let selection = Selection {
+            waves: waves.value.unwrap_or_default(),
+            sites: sites.value.unwrap_or_default(),
+            shard,
+        };
+
+        let precheck = sheet.flag("precheck", &layer(policy.precheck, file.precheck));
+        let block_on_warnings = sheet.flag(
+            "block-on-warnings",
+            &layer(args.block_on_warnings, file.block_on_warnings),
+        );
+        let override_checks = layer(
+            nonempty(&args.override_checks),
+            file.override_checks.clone(),
+        );
+        sheet.list(
+            "override-checks",
+            override_checks.origin,
+            override_checks.value.as_deref().unwrap_or_default(),
+        );
+        let override_checks = override_checks.value.unwrap_or_default();
+        if mode == Mode::Check && !override_checks.is_empty() {
+            return Err(ConfigError::Usage(
+                "--override-checks applies to --mode migrate only".into(),
+            ));
         }
+        let connect = sheet.flag("connect", &layer(policy.connect, file.connect));
+        let wait_apps = sheet.flag("wait-apps", &layer(args.wait_apps, file.wait_apps));
+        let remigrate = sheet.flag("remigrate", &layer(policy.remigrate, file.remigrate));
+
+        let window = layer(
+            args.no_new_tasks_after.clone(),
+            file.no_new_tasks_after.clone(),
+        );
+        sheet.text("no-new-tasks-after", window.origin, window.value.as_deref());
+        let no_new_tasks_after = night_window(window.value.as_ref(), Local::now())?;
+        let deadline = layer(args.deadline.clone(), file.deadline.clone());
+        let deadline_origin = deadline.origin;
+        let deadline = duration_opt("--deadline", deadline.value.as_ref())?;
+        sheet.duration("deadline", deadline_origin, deadline);
+
+        let poll_min = layer(args.poll_min.clone(), file.poll_min.clone());
+        let poll_max = layer(args.poll_max.clone(), file.poll_max.clone());
         let poll = PollPolicy {
-            min: duration_opt(
-                "--poll-min",
-                args.poll_min.as_ref().or(file.poll_min.as_ref()),
-            )?
-            .unwrap_or(Duration::from_secs(5)),
-            max: duration_opt(
-                "--poll-max",
-                args.poll_max.as_ref().or(file.poll_max.as_ref()),
-            )?
-            .unwrap_or(Duration::from_secs(60)),
+            min: duration_opt("--poll-min", poll_min.value.as_ref())?
+                .unwrap_or(Duration::from_secs(5)),
+            max: duration_opt("--poll-max", poll_max.value.as_ref())?
+                .unwrap_or(Duration::from_secs(60)),
         };
         if poll.min.is_zero() || poll.max < poll.min {
             return Err(ConfigError::Usage(
                 "--poll-min must be above zero and not above --poll-max".into(),
             ));
         }
-        let cloud_api_url = args
-            .cloud_api_url
-            .clone()
-            .or(file.cloud_api_url.clone())
-            .unwrap_or_else(|| "https://api.atlassian.com".into());
-        let cloud_api_url = parse_url("--cloud-api-url", &cloud_api_url)?;
-        let concurrency = args.concurrency.or(file.concurrency).unwrap_or(50);
-        let per_server = args.per_server.or(file.per_server).unwrap_or(1);
-        if concurrency == 0 || per_server == 0 {
+        sheet.duration("poll-min", poll_min.origin, Some(poll.min));
+        sheet.duration("poll-max", poll_max.origin, Some(poll.max));
+
+        let rates = rates_shown(policy, &file, &mut sheet)?;
+
+        let listen = layer(args.metrics_listen.clone(), file.metrics_listen.clone());
+        let metrics_listen = listen
+            .value
+            .as_deref()
+            .map(|text| parse_addr("--metrics-listen", text))
+            .transpose()?;
+        sheet.text("metrics-listen", listen.origin, metrics_listen);
+        let gateway = layer(args.pushgateway.clone(), file.pushgateway.clone());
+        let pushgateway = gateway
+            .value
+            .as_deref()
+            .map(|text| parse_url("--pushgateway", text))
+            .transpose()?;
+        sheet.text("pushgateway", gateway.origin, pushgateway.as_ref().map(redact_url));
+        let textfile = layer(args.metrics_textfile.clone(), file.metrics_textfile.clone());
+        sheet.path("metrics-textfile", textfile.origin, textfile.value.as_deref());
+
+        let interval = layer(
+            args.progress_interval.clone(),
+            file.progress_interval.clone(),
+        );
+        let progress_interval = duration_opt("--progress-interval", interval.value.as_ref())?
+            .unwrap_or(Duration::from_secs(30));
+        if progress_interval.is_zero() {
             return Err(ConfigError::Usage(
-                "--concurrency and --per-server must be at least 1".into(),
+                "--progress-interval must be above zero".into(),
             ));
         }
+        sheet.duration("progress-interval", interval.origin, Some(progress_interval));
         let mut client = ClientSettings::default();
-        if let Some(timeout) = duration_opt(
-            "--request-timeout",
-            args.request_timeout
-                .as_ref()
-                .or(file.request_timeout.as_ref()),
-        )? {
+        let timeout = layer(args.request_timeout.clone(), file.request_timeout.clone());
+        if let Some(timeout) = duration_opt("--request-timeout", timeout.value.as_ref())? {
             client.request_timeout = timeout;
         }
-        let block_on_warnings = args.block_on_warnings || file.block_on_warnings.unwrap_or(false);
-        let precheck = policy.precheck || file.precheck.unwrap_or(false);
-        let override_checks = if args.override_checks.is_empty() {
-            file.override_checks.clone().unwrap_or_default()
-        } else {
-            args.override_checks.clone()
-        };
-        if mode == Mode::Check && !override_checks.is_empty() {
-            return Err(ConfigError::Usage(
-                "--override-checks applies to --mode migrate only".into(),
-            ));
-        }
-        Ok(RunSettings {
-            inventory: args.inventory.clone(),
+        sheet.duration(
+            "request-timeout",
+            timeout.origin,
+            Some(client.request_timeout),
+        );
+
+        let settings = RunSettings {
+            inventory,
             mode,
-            state_dir: state_dir(policy, &file),
-            report_dir: args.report_dir.clone().or(file.report_dir.clone()),
+            state_dir,
+            report_dir,
             cloud_api_url,
             concurrency,
             per_server,
@@ -267,53 +395,89 @@ impl RunSettings {
             precheck,
             block_on_warnings,
             override_checks,
-            connect: policy.connect || file.connect.unwrap_or(false),
-            wait_apps: args.wait_apps || file.wait_apps.unwrap_or(false),
-            remigrate: policy.remigrate || file.remigrate.unwrap_or(false),
-            no_new_tasks_after: night_window(
-                args.no_new_tasks_after
-                    .as_ref()
-                    .or(file.no_new_tasks_after.as_ref()),
-                Local::now(),
-            )?,
-            deadline: duration_opt(
-                "--deadline",
-                args.deadline.as_ref().or(file.deadline.as_ref()),
-            )?,
+            connect,
+            wait_apps,
+            remigrate,
+            no_new_tasks_after,
+            deadline,
             poll,
-            rates: rates(policy, &file)?,
-            metrics_listen: args
-                .metrics_listen
-                .as_ref()
-                .or(file.metrics_listen.as_ref())
-                .map(|text| parse_addr("--metrics-listen", text))
-                .transpose()?,
-            pushgateway: args
-                .pushgateway
-                .as_ref()
-                .or(file.pushgateway.as_ref())
-                .map(|text| parse_url("--pushgateway", text))
-                .transpose()?,
-            metrics_textfile: args
-                .metrics_textfile
-                .clone()
-                .or(file.metrics_textfile.clone()),
-            progress_interval: duration_opt(
-                "--progress-interval",
-                args.progress_interval
-                    .as_ref()
-                    .or(file.progress_interval.as_ref()),
-            )?
-            .unwrap_or(Duration::from_secs(30)),
+            rates,
+            metrics_listen,
+            pushgateway,
+            metrics_textfile: textfile.value,
+            progress_interval,
             client,
             young_task_grace: Duration::from_secs(30).max(poll.min * 6),
+        };
+        Ok(Resolved {
+            settings,
+            shown: sheet.0,
         })
     }
 
-    /// The options as recorded in `run.json` and shown by `--print-config` (no secrets here:
-    /// secrets are resolved later from the inventory's references).
+    /// The options as recorded in `run.json` (no secrets here: secrets are resolved later
+    /// from the inventory's references, and a password in a URL is `***`).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+fn nonempty(values: &[String]) -> Option<Vec<String>> {
+    (!values.is_empty()).then(|| values.to_vec())
+}
+
+/// The shard from `--shard`/`--shards` (with `JOB_COMPLETION_INDEX`), else from the file.
+fn resolve_shard(
+    select: &SelectArgs,
+    file: &SettingsFile,
+    sheet: &mut Sheet,
+) -> Result<Option<Shard>, ConfigError> {
+    let from_flags = select.shard.is_some() || select.shards.is_some();
+    let (text, count, origin) = if from_flags {
+        (select.shard.clone(), select.shards, Origin::Flag)
+    } else {
+        (file.shard.clone(), file.shards, Origin::File)
+    };
+    if text.is_some() && count.is_some() {
+        return Err(ConfigError::Config(
+            "config file: set `shard` (I/N) or `shards` (N, with JOB_COMPLETION_INDEX), not both"
+                .into(),
+        ));
+    }
+    if let Some(count) = count {
+        sheet.add("shards", origin, Some(toml::Value::Integer(count.into())));
+    } else {
+        let origin = if text.is_some() {
+            origin
+        } else {
+            Origin::Default
+        };
+        sheet.text("shard", origin, text.as_deref());
+    }
+    shard_from(text.as_deref(), count)
+}
+
+/// `I/N` text, or N with I from `JOB_COMPLETION_INDEX`.
+fn shard_from(text: Option<&str>, count: Option<u32>) -> Result<Option<Shard>, ConfigError> {
+    match (text, count) {
+        (Some(text), _) => Shard::parse(text).map(Some),
+        (None, Some(count)) => {
+            let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+                ConfigError::Usage(
+                    "--shards needs JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job); \
+                     elsewhere use --shard I/N"
+                        .into(),
+                )
+            })?;
+            Shard::parse(&format!("{}/{count}", index.trim()))
+                .map(Some)
+                .map_err(|_| {
+                    ConfigError::Usage(format!(
+                        "JOB_COMPLETION_INDEX `{index}` with --shards {count}: expected 0 <= index < {count}"
+                    ))
+                })
+        }
+        (None, None) => Ok(None),
     }
 }
 
@@ -335,40 +499,51 @@ pub fn state_dir(policy: &PolicyArgs, file: &SettingsFile) -> PathBuf {
 
 /// The rate limits from flags and file (a malformed rate is a configuration error, exit 78).
 pub fn rates(policy: &PolicyArgs, file: &SettingsFile) -> Result<RateConfig, ConfigError> {
+    rates_shown(policy, file, &mut Sheet::default())
+}
+
+fn rates_shown(
+    policy: &PolicyArgs,
+    file: &SettingsFile,
+    sheet: &mut Sheet,
+) -> Result<RateConfig, ConfigError> {
     let defaults = RateConfig::default();
-    let pick = |flag: &str,
-                arg: &Option<String>,
-                from_file: &Option<String>,
-                default: Rate|
+    let mut pick = |key: &'static str,
+                    arg: &Option<String>,
+                    from_file: &Option<String>,
+                    default: Rate|
      -> Result<Rate, ConfigError> {
-        match arg.as_ref().or(from_file.as_ref()) {
+        let layered = layer(arg.clone(), from_file.clone());
+        let rate = match &layered.value {
             Some(text) => text
                 .parse()
-                .map_err(|error| ConfigError::Config(format!("{flag}: {error}"))),
-            None => Ok(default),
-        }
+                .map_err(|error| ConfigError::Config(format!("--{key}: {error}")))?,
+            None => default,
+        };
+        sheet.text(key, layered.origin, Some(rate));
+        Ok(rate)
     };
     Ok(RateConfig {
         create_job: pick(
-            "--rate-create-job",
+            "rate-create-job",
             &policy.rate_create_job,
             &file.rate_create_job,
             defaults.create_job,
         )?,
         create_task: pick(
-            "--rate-create-task",
+            "rate-create-task",
             &policy.rate_create_task,
             &file.rate_create_task,
             defaults.create_task,
         )?,
         read: pick(
-            "--rate-read",
+            "rate-read",
             &policy.rate_read,
             &file.rate_read,
             defaults.read,
         )?,
         token: pick(
-            "--rate-token",
+            "rate-token",
             &policy.rate_token,
             &file.rate_token,
             defaults.token,
@@ -448,6 +623,20 @@ pub fn night_window(
         date = date
             .succ_opt()
             .ok_or_else(|| ConfigError::Usage("--no-new-tasks-after is out of range".into()))?;
+    }
+}
+
+fn serialize_url<S: serde::Serializer>(url: &Url, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url(url))
+}
+
+fn serialize_url_opt<S: serde::Serializer>(
+    url: &Option<Url>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serializer.serialize_str(&redact_url(url)),
+        None => serializer.serialize_none(),
     }
 }
 

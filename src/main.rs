@@ -4,15 +4,23 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use cmafleet::cli::{Cli, Command, LogFormat, OutputArgs};
+use cmafleet::cli::{Cli, Command, LogFormat};
 use cmafleet::commands;
+use cmafleet::config::SettingsFile;
+use cmafleet::exit;
 use cmafleet::fleet::shutdown::{CancelReason, Shutdown};
-use cmafleet::{exit, progress};
-use tracing_subscriber::EnvFilter;
+use cmafleet::logging::{self, Verbosity};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(&cli.output);
+    let mut cli = Cli::parse();
+    settle_output(&mut cli);
+    logging::init(
+        cli.output.log_format.unwrap_or(LogFormat::Text),
+        Verbosity {
+            quiet: cli.output.quiet,
+            verbose: cli.output.verbose,
+        },
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -98,27 +106,14 @@ async fn handle_signals(shutdown: Shutdown) {
     }
 }
 
-fn init_logging(output: &OutputArgs) {
-    let default = if output.quiet {
-        "warn"
-    } else {
-        match output.verbose {
-            0 => "info",
-            1 => "cmafleet=debug,info",
-            _ => "cmafleet=trace,debug",
-        }
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(progress::LogWriter);
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    match output.log_format.unwrap_or(LogFormat::Text) {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init(),
-        LogFormat::Text => builder.with_ansi(ansi).with_target(false).init(),
+/// `run --config FILE` may set the log format and the progress view; the flags win. (A file
+/// that cannot be read is reported by `run` itself, with its exit code.)
+fn settle_output(cli: &mut Cli) {
+    if let Command::Run(args) = &cli.command
+        && let Some(path) = args.config.as_deref()
+        && let Ok(file) = SettingsFile::load(Some(path))
+    {
+        cli.output.log_format = cli.output.log_format.or(file.log_format);
+        cli.output.progress = cli.output.progress.or(file.progress);
     }
 }
