@@ -190,9 +190,8 @@ impl Sheet {
     }
 
     fn list(&mut self, key: &'static str, origin: Origin, values: &[String]) {
-        let value = (!values.is_empty()).then(|| {
-            toml::Value::Array(values.iter().cloned().map(toml::Value::String).collect())
-        });
+        let value = (!values.is_empty())
+            .then(|| toml::Value::Array(values.iter().cloned().map(toml::Value::String).collect()));
         self.add(key, origin, value);
     }
 }
@@ -254,7 +253,11 @@ impl RunSettings {
                 .as_deref()
                 .unwrap_or("https://api.atlassian.com"),
         )?;
-        sheet.text("cloud-api-url", url_origin, Some(redact_url(&cloud_api_url)));
+        sheet.text(
+            "cloud-api-url",
+            url_origin,
+            Some(redact_url(&cloud_api_url)),
+        );
 
         let concurrency = layer(args.concurrency, file.concurrency);
         let per_server = layer(args.per_server, file.per_server);
@@ -262,7 +265,11 @@ impl RunSettings {
             "concurrency",
             concurrency.origin,
             Some(toml::Value::Integer(
-                concurrency.value.unwrap_or(50).try_into().unwrap_or(i64::MAX),
+                concurrency
+                    .value
+                    .unwrap_or(50)
+                    .try_into()
+                    .unwrap_or(i64::MAX),
             )),
         );
         sheet.add(
@@ -272,7 +279,10 @@ impl RunSettings {
                 per_server.value.unwrap_or(1).try_into().unwrap_or(i64::MAX),
             )),
         );
-        let (concurrency, per_server) = (concurrency.value.unwrap_or(50), per_server.value.unwrap_or(1));
+        let (concurrency, per_server) = (
+            concurrency.value.unwrap_or(50),
+            per_server.value.unwrap_or(1),
+        );
         if concurrency == 0 || per_server == 0 {
             return Err(ConfigError::Usage(
                 "--concurrency and --per-server must be at least 1".into(),
@@ -280,9 +290,17 @@ impl RunSettings {
         }
 
         let waves = layer(nonempty(&args.select.waves), file.wave.clone());
-        sheet.list("wave", waves.origin, waves.value.as_deref().unwrap_or_default());
+        sheet.list(
+            "wave",
+            waves.origin,
+            waves.value.as_deref().unwrap_or_default(),
+        );
         let sites = layer(nonempty(&args.select.sites), file.site.clone());
-        sheet.list("site", sites.origin, sites.value.as_deref().unwrap_or_default());
+        sheet.list(
+            "site",
+            sites.origin,
+            sites.value.as_deref().unwrap_or_default(),
+        );
         let shard = resolve_shard(&args.select, &file, &mut sheet)?;
         let selection = Selection {
             waves: waves.value.unwrap_or_default(),
@@ -356,9 +374,17 @@ impl RunSettings {
             .as_deref()
             .map(|text| parse_url("--pushgateway", text))
             .transpose()?;
-        sheet.text("pushgateway", gateway.origin, pushgateway.as_ref().map(redact_url));
+        sheet.text(
+            "pushgateway",
+            gateway.origin,
+            pushgateway.as_ref().map(redact_url),
+        );
         let textfile = layer(args.metrics_textfile.clone(), file.metrics_textfile.clone());
-        sheet.path("metrics-textfile", textfile.origin, textfile.value.as_deref());
+        sheet.path(
+            "metrics-textfile",
+            textfile.origin,
+            textfile.value.as_deref(),
+        );
 
         let interval = layer(
             args.progress_interval.clone(),
@@ -371,7 +397,11 @@ impl RunSettings {
                 "--progress-interval must be above zero".into(),
             ));
         }
-        sheet.duration("progress-interval", interval.origin, Some(progress_interval));
+        sheet.duration(
+            "progress-interval",
+            interval.origin,
+            Some(progress_interval),
+        );
         let mut client = ClientSettings::default();
         let timeout = layer(args.request_timeout.clone(), file.request_timeout.clone());
         if let Some(timeout) = duration_opt("--request-timeout", timeout.value.as_ref())? {

@@ -147,15 +147,15 @@ where
         let mut object = Map::new();
         object.insert(
             "timestamp".into(),
-            Value::String(
-                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            ),
+            Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
         );
         object.insert("level".into(), Value::String(metadata.level().to_string()));
         object.insert("target".into(), Value::String(metadata.target().to_owned()));
         let mut fields = Map::new();
         event.record(&mut JsonVisitor(&mut fields));
-        let message = fields.remove("message").unwrap_or(Value::String(String::new()));
+        let message = fields
+            .remove("message")
+            .unwrap_or(Value::String(String::new()));
         object.insert("message".into(), message);
         // Outer spans first, so an inner span's field wins over an outer one of the same name.
         if let Some(scope) = ctx.event_scope() {
@@ -241,7 +241,8 @@ where
 fn pair(key: &str, value: &Value) -> String {
     match value {
         Value::String(text)
-            if text.is_empty() || text.contains(|c: char| c.is_whitespace() || c == '"' || c == '=') =>
+            if text.is_empty()
+                || text.contains(|c: char| c.is_whitespace() || c == '"' || c == '=') =>
         {
             format!("{key}={text:?}")
         }
@@ -336,7 +337,8 @@ mod tests {
         let lines = json_lines(|| {
             let shard = tracing::info_span!("run", shard = "1/4");
             let _run = shard.enter();
-            let site = tracing::info_span!("site", site = "acme-jira", stage = tracing::field::Empty);
+            let site =
+                tracing::info_span!("site", site = "acme-jira", stage = tracing::field::Empty);
             let _site = site.enter();
             tracing::info!("admitted");
             site.record("stage", "check");
@@ -353,7 +355,10 @@ mod tests {
         assert_eq!(lines[1]["ready"], false);
         assert_eq!(lines[1]["message"], "retrying \"status\"");
         let stamp = lines[1]["timestamp"].as_str().unwrap();
-        assert!(chrono::DateTime::parse_from_rfc3339(stamp).is_ok(), "{stamp}");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
+            "{stamp}"
+        );
     }
 
     #[test]
@@ -365,7 +370,8 @@ mod tests {
                 .with_writer(captured.clone()),
         );
         tracing::subscriber::with_default(subscriber, || {
-            let site = tracing::info_span!("site", site = "acme-jira", stage = tracing::field::Empty);
+            let site =
+                tracing::info_span!("site", site = "acme-jira", stage = tracing::field::Empty);
             let _site = site.enter();
             site.record("stage", "job");
             site.record("stage", "check");
@@ -391,9 +397,8 @@ mod tests {
 
     #[test]
     fn the_filter_follows_the_flags_and_caps_http_crates() {
-        let text = |rust_log, quiet, verbose| {
-            filter(rust_log, Verbosity { quiet, verbose }).to_string()
-        };
+        let text =
+            |rust_log, quiet, verbose| filter(rust_log, Verbosity { quiet, verbose }).to_string();
         assert!(text(None, false, 0).starts_with("info") || text(None, false, 0).contains("info"));
         let quiet = text(None, true, 0);
         assert!(quiet.contains("warn"), "{quiet}");
@@ -401,7 +406,10 @@ mod tests {
         assert!(trace.contains("hyper=info"), "{trace}");
         assert!(trace.contains("reqwest=info"), "{trace}");
         let named = text(Some("trace,reqwest=debug"), false, 0);
-        assert!(named.contains("reqwest=debug") && !named.contains("reqwest=info"), "{named}");
+        assert!(
+            named.contains("reqwest=debug") && !named.contains("reqwest=info"),
+            "{named}"
+        );
         let verbose = text(None, false, 2);
         assert!(verbose.contains("cmafleet=trace"), "{verbose}");
         let invalid = text(Some("=[bad"), false, 0);

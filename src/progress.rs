@@ -12,6 +12,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::ProgressMode;
 use crate::metrics::registry::{PENDING, RUNNING};
 use crate::metrics::status::RunStatus;
+#[cfg(test)]
+use crate::metrics::status::WaveStatus;
 
 /// Lines of in-flight sites shown under the bar.
 const IN_FLIGHT_LINES: usize = 8;
@@ -34,11 +36,7 @@ pub fn reporter(live: bool, interval: Duration) -> Box<dyn FnMut(&RunStatus) + S
         let mut view = LiveView::new();
         Box::new(move |status| view.update(status))
     } else {
-        let mut lines = ProgressLines {
-            interval,
-            last: None,
-            last_wave_done: None,
-        };
+        let mut lines = ProgressLines::new(interval);
         Box::new(move |status| lines.update(status))
     }
 }
@@ -76,7 +74,14 @@ impl LiveView {
 
     fn update(&mut self, status: &RunStatus) {
         let mode = status.mode.map(|mode| mode.as_str()).unwrap_or("run");
-        self.bar.set_prefix(format!("{mode} {}", status.run_id));
+        let mut prefix = format!("{mode} {}", status.run_id);
+        if let Some(shard) = &status.shard {
+            prefix.push_str(&format!(" shard {shard}"));
+        }
+        if let Some(wave) = current_wave(status) {
+            prefix.push_str(&format!(" · {wave}"));
+        }
+        self.bar.set_prefix(prefix);
         self.bar.set_length(status.total as u64);
         self.bar.set_position(done(status) as u64);
         self.bar.set_message(format!(
@@ -121,43 +126,97 @@ impl LiveView {
 struct ProgressLines {
     interval: Duration,
     last: Option<Instant>,
-    /// Sites done when the last wave boundary was reported (a wave ends when nothing runs).
-    last_wave_done: Option<usize>,
+    /// Waves already announced as done (by index).
+    waves_announced: Vec<bool>,
 }
 
 impl ProgressLines {
-    fn update(&mut self, status: &RunStatus) {
-        let due = self.last.is_none_or(|last| last.elapsed() >= self.interval);
-        let (done, running) = (done(status), count(status, RUNNING));
-        let wave_boundary =
-            running == 0 && count(status, PENDING) > 0 && self.last_wave_done != Some(done);
-        if !(due || wave_boundary || status.finished) {
-            return;
+    fn new(interval: Duration) -> ProgressLines {
+        ProgressLines {
+            interval,
+            last: None,
+            waves_announced: Vec::new(),
         }
-        self.last = Some(Instant::now());
-        if wave_boundary {
-            self.last_wave_done = Some(done);
-        }
-        let what = if status.finished {
-            "finished"
-        } else if wave_boundary {
-            "wave done"
-        } else {
-            "progress"
-        };
-        tracing::info!(
-            done,
-            total = status.total,
-            running,
-            "{what}: {done}/{} sites done ({}), {running} running{}",
-            status.total,
-            counts_text(status),
-            match eta_text(status) {
-                eta if eta.is_empty() => String::new(),
-                eta => format!(", {eta}"),
-            }
-        );
     }
+
+    fn update(&mut self, status: &RunStatus) {
+        for line in self.lines(status, Instant::now()) {
+            tracing::info!(
+                done = done(status),
+                total = status.total,
+                running = count(status, RUNNING),
+                "{line}"
+            );
+        }
+    }
+
+    /// The lines due at `now`: one per wave that just ended (when the selection has several
+    /// waves), then a progress line when the interval has passed or the run finished.
+    fn lines(&mut self, status: &RunStatus, now: Instant) -> Vec<String> {
+        let mut lines = Vec::new();
+        let (done, running) = (done(status), count(status, RUNNING));
+        self.waves_announced.resize(status.waves.len(), false);
+        if status.waves.len() > 1 {
+            for (index, wave) in status.waves.iter().enumerate() {
+                if wave.done < wave.total || self.waves_announced[index] {
+                    continue;
+                }
+                self.waves_announced[index] = true;
+                let next = status.waves[index + 1..]
+                    .iter()
+                    .find(|next| next.done < next.total)
+                    .map(|next| format!("; next: {}", next.describe()))
+                    .unwrap_or_default();
+                lines.push(format!(
+                    "{} done ({} site{}): {done}/{} sites done overall ({}){next}",
+                    wave.describe(),
+                    wave.total,
+                    if wave.total == 1 { "" } else { "s" },
+                    status.total,
+                    counts_text(status),
+                ));
+            }
+        }
+        let due = self
+            .last
+            .is_none_or(|last| now.duration_since(last) >= self.interval);
+        if due || status.finished {
+            self.last = Some(now);
+            let what = if status.finished {
+                "finished"
+            } else {
+                "progress"
+            };
+            lines.push(format!(
+                "{what}: {done}/{} sites done ({}), {running} running{}",
+                status.total,
+                counts_text(status),
+                match eta_text(status) {
+                    eta if eta.is_empty() => String::new(),
+                    eta => format!(", {eta}"),
+                }
+            ));
+        }
+        lines
+    }
+}
+
+/// The wave being worked on, e.g. `wave w2 (2 of 3)`, when the selection has several.
+fn current_wave(status: &RunStatus) -> Option<String> {
+    if status.waves.len() < 2 {
+        return None;
+    }
+    let (index, wave) = status
+        .waves
+        .iter()
+        .enumerate()
+        .find(|(_, wave)| wave.done < wave.total)?;
+    Some(format!(
+        "{} ({} of {})",
+        wave.describe(),
+        index + 1,
+        status.waves.len()
+    ))
 }
 
 fn count(status: &RunStatus, word: &str) -> usize {
@@ -219,5 +278,96 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
     type Writer = LogWriter;
     fn make_writer(&'a self) -> Self::Writer {
         LogWriter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn status(counts: &[(&str, usize)], waves: &[(&str, usize, usize)]) -> RunStatus {
+        RunStatus {
+            run_id: "r".into(),
+            total: counts.iter().map(|(_, n)| n).sum(),
+            counts: counts
+                .iter()
+                .map(|(word, n)| ((*word).to_owned(), *n))
+                .collect::<BTreeMap<_, _>>(),
+            waves: waves
+                .iter()
+                .map(|(label, total, done)| WaveStatus {
+                    label: Some((*label).to_owned()),
+                    total: *total,
+                    done: *done,
+                })
+                .collect(),
+            ..RunStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_line_every_interval_and_at_the_end() {
+        let mut lines = ProgressLines::new(Duration::from_secs(30));
+        let start = Instant::now();
+        let running = status(&[("running", 2), ("pending", 1)], &[]);
+        assert_eq!(lines.lines(&running, start).len(), 1, "the first refresh");
+        assert!(
+            lines
+                .lines(&running, start + Duration::from_secs(10))
+                .is_empty()
+        );
+        let later = lines.lines(&running, start + Duration::from_secs(31));
+        assert_eq!(
+            later,
+            ["progress: 0/3 sites done (none finished yet), 2 running"]
+        );
+        let mut done = status(&[("succeeded", 2), ("blocked", 1)], &[]);
+        done.finished = true;
+        let end = lines.lines(&done, start + Duration::from_secs(32));
+        assert_eq!(
+            end,
+            ["finished: 3/3 sites done (blocked 1, succeeded 2), 0 running"]
+        );
+    }
+
+    #[test]
+    fn each_wave_boundary_is_announced_once() {
+        let mut lines = ProgressLines::new(Duration::from_secs(3600));
+        let start = Instant::now();
+        let first = status(
+            &[("running", 1), ("pending", 2), ("succeeded", 1)],
+            &[("w1", 2, 1), ("w2", 2, 0)],
+        );
+        assert_eq!(lines.lines(&first, start).len(), 1);
+        let boundary = status(
+            &[("running", 1), ("pending", 1), ("succeeded", 2)],
+            &[("w1", 2, 2), ("w2", 2, 0)],
+        );
+        let said = lines.lines(&boundary, start + Duration::from_secs(1));
+        assert_eq!(
+            said,
+            ["wave w1 done (2 sites): 2/4 sites done overall (succeeded 2); next: wave w2"]
+        );
+        assert!(
+            lines
+                .lines(&boundary, start + Duration::from_secs(2))
+                .is_empty()
+        );
+        assert_eq!(current_wave(&boundary).as_deref(), Some("wave w2 (2 of 2)"));
+    }
+
+    #[test]
+    fn a_single_wave_has_no_boundary_line() {
+        let mut lines = ProgressLines::new(Duration::from_secs(3600));
+        let start = Instant::now();
+        let _ = lines.lines(&status(&[("running", 1)], &[("w1", 1, 0)]), start);
+        let said = lines.lines(
+            &status(&[("succeeded", 1)], &[("w1", 1, 1)]),
+            start + Duration::from_secs(1),
+        );
+        assert!(said.is_empty(), "{said:?}");
+        assert_eq!(current_wave(&status(&[], &[("w1", 1, 0)])), None);
     }
 }

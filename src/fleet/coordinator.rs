@@ -442,7 +442,8 @@ impl Coordinator {
         );
         // At ERROR level so the span (and its `site` and `stage` fields) is on whatever the
         // log filter; the pipeline records the stage as it moves.
-        let span = tracing::error_span!("site", site = %plan.site.name, stage = tracing::field::Empty);
+        let span =
+            tracing::error_span!("site", site = %plan.site.name, stage = tracing::field::Empty);
         self.tasks.spawn(
             async move {
                 pipeline::run_site(policy, plan, events, graceful, forced).await;
