@@ -286,6 +286,9 @@ pub struct StatusArgs {
     pub state_dir: PathBuf,
     #[arg(long, value_enum, default_value = "table", env = "CMAFLEET_FORMAT")]
     pub format: Format,
+    /// Settings file of the runs (TOML): its `state-dir` is used unless --state-dir is given.
+    #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -304,6 +307,9 @@ pub struct ReportArgs {
         env = "CMAFLEET_STATE_DIR"
     )]
     pub state_dir: PathBuf,
+    /// Settings file of the runs (TOML): its `state-dir` is used unless --state-dir is given.
+    #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -39,10 +39,10 @@ fn armed() -> Option<&'static Armed> {
 
 /// Aborts here if the tests asked for a crash at `point`.
 pub fn hit(point: &str) {
-    if let Some(armed) = armed().filter(|armed| armed.point == point) {
-        if armed.seen.fetch_add(1, Ordering::SeqCst) + 1 == armed.nth {
-            eprintln!("{VARIABLE}: crashing at {point}");
-            std::process::abort();
-        }
+    if let Some(armed) = armed().filter(|armed| armed.point == point)
+        && armed.seen.fetch_add(1, Ordering::SeqCst) + 1 == armed.nth
+    {
+        eprintln!("{VARIABLE}: crashing at {point}");
+        std::process::abort();
     }
 }

@@ -197,6 +197,27 @@ async fn a_run_takes_everything_from_the_settings_file() {
         "the file's `site` selection"
     );
     assert_eq!(summary["globex"]["outcome"], "succeeded");
+
+    // `status` and `report` find the state dir through the same file.
+    let status = cmafleet()
+        .args(["status", "--format", "json", "--config"])
+        .arg(&config)
+        .current_dir(fleet.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(text(&status).contains("globex"), "{}", text(&status));
+    let elsewhere = cmafleet()
+        .args(["status", "--config"])
+        .arg(&config)
+        .args(["--state-dir", "/nonexistent/state"])
+        .output()
+        .unwrap();
+    assert!(!elsewhere.status.success(), "--state-dir wins over the file");
 }
 
 #[test]
