@@ -42,14 +42,25 @@ pub fn reporter(live: bool, interval: Duration) -> Box<dyn FnMut(&RunStatus) + S
 }
 
 struct LiveView {
+    multi: MultiProgress,
     bar: ProgressBar,
+    /// One line per site in flight (at most [`IN_FLIGHT_LINES`]), added and removed as
+    /// their number changes.
     lines: Vec<ProgressBar>,
 }
 
 impl LiveView {
     fn new() -> LiveView {
         let multi = LIVE
-            .get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4)))
+            .get_or_init(|| {
+                // `--progress always` off a terminal (indicatif would stay silent there).
+                let target = if std::io::stderr().is_terminal() {
+                    ProgressDrawTarget::stderr_with_hz(4)
+                } else {
+                    ProgressDrawTarget::term_like_with_hz(Box::new(AnsiStderr), 4)
+                };
+                MultiProgress::with_draw_target(target)
+            })
             .clone();
         let bar = multi.add(ProgressBar::new(0));
         bar.set_style(
@@ -59,17 +70,29 @@ impl LiveView {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        let lines = (0..IN_FLIGHT_LINES)
-            .map(|_| {
-                let line = multi.add(ProgressBar::new(0));
-                line.set_style(
-                    ProgressStyle::with_template("  {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                line
-            })
-            .collect();
-        LiveView { bar, lines }
+        LiveView {
+            multi,
+            bar,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Exactly `wanted` in-flight lines under the bar.
+    fn resize(&mut self, wanted: usize) {
+        while self.lines.len() < wanted {
+            let line = self.multi.add(ProgressBar::new(0));
+            line.set_style(
+                ProgressStyle::with_template("  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            self.lines.push(line);
+        }
+        while self.lines.len() > wanted {
+            if let Some(line) = self.lines.pop() {
+                line.finish_and_clear();
+                self.multi.remove(&line);
+            }
+        }
     }
 
     fn update(&mut self, status: &RunStatus) {
@@ -91,18 +114,22 @@ impl LiveView {
             eta_text(status)
         ));
         let in_flight = &status.in_flight;
+        self.resize(if status.finished {
+            0
+        } else {
+            in_flight.len().min(IN_FLIGHT_LINES)
+        });
         let now = chrono::Utc::now();
         for (index, line) in self.lines.iter().enumerate() {
-            match in_flight.get(index) {
-                Some(site) => line.set_message(format!(
+            if let Some(site) = in_flight.get(index) {
+                line.set_message(format!(
                     "{:<32} {:<8} {}",
                     site.site,
                     site.stage.as_str(),
                     humantime::format_duration(Duration::from_secs(
                         (now - site.since).num_seconds().max(0) as u64
                     ))
-                )),
-                None => line.set_message(String::new()),
+                ));
             }
         }
         if in_flight.len() > IN_FLIGHT_LINES
@@ -115,9 +142,6 @@ impl LiveView {
         }
         if status.finished {
             self.bar.finish();
-            for line in &self.lines {
-                line.finish_and_clear();
-            }
         }
     }
 }
@@ -254,6 +278,72 @@ fn eta_text(status: &RunStatus) -> String {
             )
         }
         _ => String::new(),
+    }
+}
+
+/// Stderr as an ANSI terminal of 100 columns, whatever it is connected to: what
+/// `--progress always` draws on when stderr is not a terminal (a CI log that renders ANSI, a
+/// `docker logs -f`, a recorded session).
+#[derive(Debug)]
+struct AnsiStderr;
+
+impl AnsiStderr {
+    fn put(&self, text: &str) -> std::io::Result<()> {
+        std::io::stderr().write_all(text.as_bytes())
+    }
+}
+
+impl indicatif::TermLike for AnsiStderr {
+    fn width(&self) -> u16 {
+        100
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}A"))
+        }
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}B"))
+        }
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}C"))
+        }
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.put(&format!("\x1b[{n}D"))
+        }
+    }
+
+    fn write_line(&self, line: &str) -> std::io::Result<()> {
+        self.put(&format!("{line}\n"))
+    }
+
+    fn write_str(&self, text: &str) -> std::io::Result<()> {
+        self.put(text)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.put("\r\x1b[2K")
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

@@ -217,7 +217,10 @@ async fn a_run_takes_everything_from_the_settings_file() {
         .args(["--state-dir", "/nonexistent/state"])
         .output()
         .unwrap();
-    assert!(!elsewhere.status.success(), "--state-dir wins over the file");
+    assert!(
+        !elsewhere.status.success(),
+        "--state-dir wins over the file"
+    );
 }
 
 #[test]
