@@ -152,6 +152,13 @@ async fn a_run_at_trace_level_logs_no_secret() {
             "the HTTP stack's own lines are in it"
         );
         assert_no_secret(&output, &format!("RUST_LOG=trace, {format}"));
+        if format == "json" {
+            for line in json_lines(&output.stderr) {
+                assert_ne!(line["target"], "log", "bridged lines name their crate: {line}");
+                let object = line.as_object().unwrap();
+                assert!(object.keys().all(|key| !key.starts_with("log.")), "{line}");
+            }
+        }
     }
     // A run that fails on a secret names the reference, never a value.
     let mut command = fleet.command("check", "bad-secret");
