@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, Local, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 use url::Url;
 
@@ -19,10 +19,19 @@ use crate::fleet::poll::PollPolicy;
 
 mod file;
 mod print;
+mod shard;
+mod values;
 
 pub use file::SettingsFile;
 use print::{Layered, layer};
 pub use print::{Origin, Shown, redact_url};
+use shard::shard_from;
+pub use shard::{Selection, Shard};
+use values::{
+    duration_opt, humantime_opt, humantime_req, parse_addr, parse_url, serialize_poll,
+    serialize_rates, serialize_url, serialize_url_opt,
+};
+pub use values::{is_loopback, night_window};
 
 /// A setting that cannot be used, with the exit code it maps to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,64 +50,6 @@ impl ConfigError {
             ConfigError::Usage(_) => exit::USAGE,
             ConfigError::Config(_) => exit::CONFIG,
         }
-    }
-}
-
-/// `--shard I/N`: only the rows whose cloud user hashes to shard I.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl Shard {
-    pub fn parse(text: &str) -> Result<Shard, ConfigError> {
-        let bad = || {
-            ConfigError::Usage(format!(
-                "bad --shard `{text}`: expected I/N with 0 <= I < N, e.g. 0/4"
-            ))
-        };
-        let (index, count) = text.split_once('/').ok_or_else(bad)?;
-        let index: u32 = index.trim().parse().map_err(|_| bad())?;
-        let count: u32 = count.trim().parse().map_err(|_| bad())?;
-        if count == 0 || index >= count {
-            return Err(bad());
-        }
-        Ok(Shard { index, count })
-    }
-
-    /// Whether a cloud user belongs to this shard: a stable hash (FNV-1a) of the lower-cased
-    /// email, so every site of one user — and so that user's rate limits — live in one process.
-    pub fn owns(&self, cloud_user: &str) -> bool {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in cloud_user.trim().to_ascii_lowercase().bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        hash % u64::from(self.count) == u64::from(self.index)
-    }
-
-    pub fn label(&self) -> String {
-        format!("{}/{}", self.index, self.count)
-    }
-}
-
-/// Which rows a run takes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Selection {
-    pub waves: Vec<String>,
-    pub sites: Vec<String>,
-    pub shard: Option<Shard>,
-}
-
-impl Selection {
-    /// From flags; `JOB_COMPLETION_INDEX` gives I when `--shards N` is set.
-    pub fn from_args(args: &SelectArgs) -> Result<Selection, ConfigError> {
-        Ok(Selection {
-            waves: args.waves.clone(),
-            sites: args.sites.clone(),
-            shard: shard_from(args.shard.as_deref(), args.shards)?,
-        })
     }
 }
 
@@ -164,7 +115,12 @@ struct Sheet(Vec<Shown>);
 
 impl Sheet {
     fn add(&mut self, key: &'static str, origin: Origin, value: Option<toml::Value>) {
-        self.0.push(Shown { key, value, origin });
+        self.0.push(Shown {
+            key,
+            value,
+            origin,
+            note: None,
+        });
     }
 
     fn text(&mut self, key: &'static str, origin: Origin, value: Option<impl ToString>) {
@@ -474,8 +430,15 @@ fn resolve_shard(
                 .into(),
         ));
     }
+    let shard = shard_from(text.as_deref(), count)?;
     if let Some(count) = count {
         sheet.add("shards", origin, Some(toml::Value::Integer(count.into())));
+        if let (Some(shown), Some(shard)) = (sheet.0.last_mut(), shard) {
+            shown.note = Some(format!(
+                "this process is shard {} (JOB_COMPLETION_INDEX)",
+                shard.label()
+            ));
+        }
     } else {
         let origin = if text.is_some() {
             origin
@@ -484,31 +447,7 @@ fn resolve_shard(
         };
         sheet.text("shard", origin, text.as_deref());
     }
-    shard_from(text.as_deref(), count)
-}
-
-/// `I/N` text, or N with I from `JOB_COMPLETION_INDEX`.
-fn shard_from(text: Option<&str>, count: Option<u32>) -> Result<Option<Shard>, ConfigError> {
-    match (text, count) {
-        (Some(text), _) => Shard::parse(text).map(Some),
-        (None, Some(count)) => {
-            let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
-                ConfigError::Usage(
-                    "--shards needs JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job); \
-                     elsewhere use --shard I/N"
-                        .into(),
-                )
-            })?;
-            Shard::parse(&format!("{}/{count}", index.trim()))
-                .map(Some)
-                .map_err(|_| {
-                    ConfigError::Usage(format!(
-                        "JOB_COMPLETION_INDEX `{index}` with --shards {count}: expected 0 <= index < {count}"
-                    ))
-                })
-        }
-        (None, None) => Ok(None),
-    }
+    Ok(shard)
 }
 
 pub fn mode_of(mode: ModeArg) -> Mode {
@@ -579,216 +518,4 @@ fn rates_shown(
             defaults.token,
         )?,
     })
-}
-
-fn duration_opt(flag: &str, text: Option<&String>) -> Result<Option<Duration>, ConfigError> {
-    text.map(|text| {
-        humantime::parse_duration(text.trim()).map_err(|error| {
-            ConfigError::Usage(format!("bad {flag} `{text}`: {error} (e.g. 30s, 5m, 6h)"))
-        })
-    })
-    .transpose()
-}
-
-fn parse_url(flag: &str, text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text.trim())
-        .map_err(|error| ConfigError::Usage(format!("bad {flag} `{text}`: {error}")))?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(ConfigError::Usage(format!(
-            "{flag} `{text}`: plain http is only allowed to loopback hosts; use https"
-        ))),
-        other => Err(ConfigError::Usage(format!(
-            "{flag} `{text}`: unsupported scheme `{other}`"
-        ))),
-    }
-}
-
-/// Whether a URL's host is loopback (127.0.0.0/8, ::1, localhost).
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
-fn parse_addr(flag: &str, text: &str) -> Result<SocketAddr, ConfigError> {
-    use std::net::ToSocketAddrs;
-    text.trim()
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| {
-            ConfigError::Usage(format!(
-                "bad {flag} `{text}`: expected HOST:PORT, e.g. 127.0.0.1:9464"
-            ))
-        })
-}
-
-/// `HH:MM` → the next such local time after `now`; an RFC 3339 timestamp is taken as is.
-pub fn night_window(
-    text: Option<&String>,
-    now: DateTime<Local>,
-) -> Result<Option<DateTime<Utc>>, ConfigError> {
-    let Some(text) = text else { return Ok(None) };
-    let text = text.trim();
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(Some(at.with_timezone(&Utc)));
-    }
-    let time = NaiveTime::parse_from_str(text, "%H:%M").map_err(|_| {
-        ConfigError::Usage(format!(
-            "bad --no-new-tasks-after `{text}`: expected HH:MM (local time), e.g. 05:30"
-        ))
-    })?;
-    let mut date = now.date_naive();
-    loop {
-        if let Some(at) = Local.from_local_datetime(&date.and_time(time)).earliest()
-            && at > now
-        {
-            return Ok(Some(at.with_timezone(&Utc)));
-        }
-        date = date
-            .succ_opt()
-            .ok_or_else(|| ConfigError::Usage("--no-new-tasks-after is out of range".into()))?;
-    }
-}
-
-fn serialize_url<S: serde::Serializer>(url: &Url, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&redact_url(url))
-}
-
-fn serialize_url_opt<S: serde::Serializer>(
-    url: &Option<Url>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match url {
-        Some(url) => serializer.serialize_str(&redact_url(url)),
-        None => serializer.serialize_none(),
-    }
-}
-
-fn serialize_poll<S: serde::Serializer>(
-    poll: &PollPolicy,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut map = serializer.serialize_map(Some(2))?;
-    map.serialize_entry("min", &humantime::format_duration(poll.min).to_string())?;
-    map.serialize_entry("max", &humantime::format_duration(poll.max).to_string())?;
-    map.end()
-}
-
-fn serialize_rates<S: serde::Serializer>(
-    rates: &RateConfig,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut map = serializer.serialize_map(Some(4))?;
-    map.serialize_entry("create_job", &rates.create_job.to_string())?;
-    map.serialize_entry("create_task", &rates.create_task.to_string())?;
-    map.serialize_entry("read", &rates.read.to_string())?;
-    map.serialize_entry("token", &rates.token.to_string())?;
-    map.end()
-}
-
-mod humantime_opt {
-    pub fn serialize<S: serde::Serializer>(
-        value: &Option<std::time::Duration>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(duration) => {
-                serializer.serialize_str(&humantime::format_duration(*duration).to_string())
-            }
-            None => serializer.serialize_none(),
-        }
-    }
-}
-
-mod humantime_req {
-    pub fn serialize<S: serde::Serializer>(
-        value: &std::time::Duration,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&humantime::format_duration(*value).to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_split_users_and_keep_each_user_together() {
-        let users: Vec<String> = (0..200).map(|n| format!("admin{n}@example.com")).collect();
-        let shards = [
-            Shard { index: 0, count: 3 },
-            Shard { index: 1, count: 3 },
-            Shard { index: 2, count: 3 },
-        ];
-        for user in &users {
-            assert_eq!(
-                shards.iter().filter(|shard| shard.owns(user)).count(),
-                1,
-                "{user} in exactly one shard"
-            );
-            assert_eq!(
-                shards[0].owns(user),
-                shards[0].owns(&user.to_uppercase()),
-                "case-insensitive"
-            );
-        }
-        for shard in &shards {
-            assert!(
-                users.iter().filter(|user| shard.owns(user)).count() > 30,
-                "roughly even"
-            );
-        }
-    }
-
-    #[test]
-    fn bad_shards_are_usage_errors() {
-        for text in ["3/3", "1", "a/2", "0/0"] {
-            assert!(
-                matches!(Shard::parse(text), Err(ConfigError::Usage(_))),
-                "{text}"
-            );
-        }
-        assert_eq!(Shard::parse(" 1/4 ").unwrap(), Shard { index: 1, count: 4 });
-    }
-
-    #[test]
-    fn the_night_window_is_the_next_such_local_time() {
-        let now = Local.with_ymd_and_hms(2026, 11, 28, 22, 0, 0).unwrap();
-        let closes = night_window(Some(&"05:30".to_string()), now)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            closes.with_timezone(&Local),
-            Local.with_ymd_and_hms(2026, 11, 29, 5, 30, 0).unwrap()
-        );
-        let later_today = night_window(Some(&"23:15".to_string()), now)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            later_today.with_timezone(&Local),
-            Local.with_ymd_and_hms(2026, 11, 28, 23, 15, 0).unwrap()
-        );
-        assert!(night_window(Some(&"25:00".to_string()), now).is_err());
-        let exact = night_window(Some(&"2026-11-29T01:00:00Z".to_string()), now)
-            .unwrap()
-            .unwrap();
-        assert_eq!(exact.to_rfc3339(), "2026-11-29T01:00:00+00:00");
-    }
-
-    #[test]
-    fn plain_http_is_refused_except_to_loopback() {
-        assert!(parse_url("--cloud-api-url", "http://127.0.0.1:9000").is_ok());
-        assert!(parse_url("--cloud-api-url", "http://localhost:9000").is_ok());
-        assert!(parse_url("--cloud-api-url", "http://api.example.com").is_err());
-        assert!(parse_url("--cloud-api-url", "https://api.atlassian.com").is_ok());
-    }
 }

@@ -33,6 +33,8 @@ pub struct Shown {
     /// `None`: not set (printed commented out).
     pub value: Option<toml::Value>,
     pub origin: Origin,
+    /// Said after the origin, e.g. which shard `shards` made of this process.
+    pub note: Option<String>,
 }
 
 /// A value picked from the flag, else the file; `Default` origin when neither has one.
@@ -73,15 +75,15 @@ pub fn render(shown: &[Shown]) -> String {
         .unwrap_or(0);
     for entry in shown {
         let line = entry_text(entry);
-        let _ = writeln!(
-            text,
-            "{line:<width$}  # {}",
-            if entry.value.is_some() {
-                entry.origin.as_str()
-            } else {
-                "not set"
-            }
-        );
+        let origin = if entry.value.is_some() {
+            entry.origin.as_str()
+        } else {
+            "not set"
+        };
+        let _ = match &entry.note {
+            Some(note) => writeln!(text, "{line:<width$}  # {origin}; {note}"),
+            None => writeln!(text, "{line:<width$}  # {origin}"),
+        };
     }
     text
 }
@@ -127,22 +129,29 @@ mod tests {
                 key: "concurrency",
                 value: Some(toml::Value::Integer(8)),
                 origin: Origin::File,
+                note: None,
             },
             Shown {
                 key: "wave",
                 value: Some(toml::Value::Array(vec!["w1".into(), "w2".into()])),
                 origin: Origin::Flag,
+                note: Some("a note".into()),
             },
             Shown {
                 key: "deadline",
                 value: None,
                 origin: Origin::Default,
+                note: None,
             },
         ];
         let text = render(&shown);
         assert!(text.contains("concurrency = 8"), "{text}");
         assert!(text.contains("# config file"), "{text}");
         assert!(text.contains("# deadline ="), "{text}");
+        assert!(
+            text.contains("# flag or CMAFLEET_* variable; a note"),
+            "{text}"
+        );
         let parsed: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(parsed["wave"].as_array().unwrap().len(), 2);
         assert!(!parsed.contains_key("deadline"));

@@ -131,6 +131,41 @@ fn flags_override_the_file_and_the_file_overrides_defaults() {
 }
 
 #[test]
+fn the_file_can_shard_by_job_completion_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "inventory = \"fleet.csv\"\nmode = \"migrate\"\nshards = 3\n",
+    );
+    let output = cmafleet()
+        .args(["run", "--print-config", "--config"])
+        .arg(&config)
+        .env("JOB_COMPLETION_INDEX", "2")
+        .output()
+        .unwrap();
+    let line = text(&output)
+        .lines()
+        .find(|line| line.starts_with("shards = 3"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("{}", text(&output)));
+    assert!(
+        line.ends_with("# config file; this process is shard 2/3 (JOB_COMPLETION_INDEX)"),
+        "{line}"
+    );
+    let both = write_config(dir.path(), "shards = 3\nshard = \"0/3\"\n");
+    let refused = cmafleet()
+        .args(["run", "x.csv", "--mode", "check", "--config"])
+        .arg(&both)
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(78),
+        "shard and shards in one file"
+    );
+}
+
+#[test]
 fn a_bad_config_file_is_a_configuration_error_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "mode = \"check\"\nconcurency = 4\n");

@@ -154,7 +154,10 @@ async fn a_run_at_trace_level_logs_no_secret() {
         assert_no_secret(&output, &format!("RUST_LOG=trace, {format}"));
         if format == "json" {
             for line in json_lines(&output.stderr) {
-                assert_ne!(line["target"], "log", "bridged lines name their crate: {line}");
+                assert_ne!(
+                    line["target"], "log",
+                    "bridged lines name their crate: {line}"
+                );
                 let object = line.as_object().unwrap();
                 assert!(object.keys().all(|key| !key.starts_with("log.")), "{line}");
             }
