@@ -134,3 +134,40 @@ async fn a_run_on_a_terminal_shows_the_live_view() {
         "the summary follows:\n{screen}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_always_draws_the_live_view_into_a_pipe_too() {
+    let fleet = Fleet::start("", 3600.0, vec![Row::jira("alpha"), Row::jira("bravo")]).await;
+    let planned = fleet.command("check", "always");
+    // The same run with `--progress always` instead of the harness's `never`.
+    let planned = planned.as_std();
+    let args: Vec<String> = planned
+        .get_args()
+        .map(|arg| arg.to_str().unwrap().to_owned())
+        .collect();
+    let at = args.iter().position(|arg| arg == "--progress").unwrap();
+    let mut always = tokio::process::Command::new(planned.get_program());
+    always
+        .args(&args[..at])
+        .args(&args[at + 2..])
+        .args(["--progress", "always"])
+        .envs(
+            planned
+                .get_envs()
+                .filter_map(|(key, value)| Some((key, value?))),
+        )
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = Fleet::output(always).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(output.stderr.contains("2/2 sites"), "{}", output.stderr);
+    assert!(output.stderr.contains("\x1b["), "drawn with ANSI codes");
+    assert!(
+        !output.stderr.contains(" INFO progress: "),
+        "{}",
+        output.stderr
+    );
+}
