@@ -28,8 +28,8 @@ pub use print::{Origin, Shown, redact_url};
 use shard::shard_from;
 pub use shard::{Selection, Shard};
 use values::{
-    duration_opt, humantime_opt, humantime_req, parse_addr, parse_url, serialize_poll,
-    serialize_rates, serialize_url, serialize_url_opt,
+    duration_opt, humantime_opt, humantime_req, parse_addr, parse_gateway_url, parse_url,
+    serialize_poll, serialize_rates, serialize_url, serialize_url_opt,
 };
 pub use values::{is_loopback, night_window};
 
@@ -328,7 +328,7 @@ impl RunSettings {
         let pushgateway = gateway
             .value
             .as_deref()
-            .map(|text| parse_url("--pushgateway", text))
+            .map(|text| parse_gateway_url("--pushgateway", text))
             .transpose()?;
         sheet.text(
             "pushgateway",

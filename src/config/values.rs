@@ -25,17 +25,52 @@ pub(super) fn duration_opt(
 }
 
 pub(super) fn parse_url(flag: &str, text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text.trim())
-        .map_err(|error| ConfigError::Usage(format!("bad {flag} `{text}`: {error}")))?;
+    let url = parse_any_url(flag, text)?;
     match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(ConfigError::Usage(format!(
-            "{flag} `{text}`: plain http is only allowed to loopback hosts; use https"
+        "http" if !is_loopback(&url) => Err(ConfigError::Usage(format!(
+            "{flag} `{}`: plain http is only allowed to loopback hosts; use https",
+            redact_url(&url)
         ))),
+        _ => Ok(url),
+    }
+}
+
+/// `--pushgateway`: plain http is fine inside a cluster (metrics are no secret), unless the
+/// URL carries a password, which must not cross the network in the clear.
+pub(super) fn parse_gateway_url(flag: &str, text: &str) -> Result<Url, ConfigError> {
+    let url = parse_any_url(flag, text)?;
+    if url.scheme() == "http" && url.password().is_some() && !is_loopback(&url) {
+        return Err(ConfigError::Usage(format!(
+            "{flag} `{}`: a password in the URL needs https",
+            redact_url(&url)
+        )));
+    }
+    Ok(url)
+}
+
+/// An http or https URL; the error never shows a password the text may hold.
+fn parse_any_url(flag: &str, text: &str) -> Result<Url, ConfigError> {
+    let shown = redact_text(text.trim());
+    let url = Url::parse(text.trim())
+        .map_err(|error| ConfigError::Usage(format!("bad {flag} `{shown}`: {error}")))?;
+    match url.scheme() {
+        "https" | "http" => Ok(url),
         other => Err(ConfigError::Usage(format!(
-            "{flag} `{text}`: unsupported scheme `{other}`"
+            "{flag} `{}`: unsupported scheme `{other}`",
+            redact_url(&url)
         ))),
+    }
+}
+
+/// URL-like text with anything before an `@` in its authority replaced by `***`.
+fn redact_text(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => text.to_owned(),
     }
 }
 
@@ -180,6 +215,18 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(exact.to_rfc3339(), "2026-11-29T01:00:00+00:00");
+    }
+
+    #[test]
+    fn a_gateway_may_be_plain_http_unless_it_carries_a_password() {
+        let flag = "--pushgateway";
+        assert!(parse_gateway_url(flag, "http://pushgateway.monitoring.svc:9091/").is_ok());
+        assert!(parse_gateway_url(flag, "http://u:pw@127.0.0.1:9091/").is_ok());
+        let error = parse_gateway_url(flag, "http://u:hunter2@gw.example/").unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let bad = parse_gateway_url(flag, "https://u:hunter2@gw example/").unwrap_err();
+        assert!(!bad.to_string().contains("hunter2"), "{bad}");
+        assert!(parse_gateway_url(flag, "ftp://gw.example/").is_err());
     }
 
     #[test]

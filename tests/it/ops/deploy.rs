@@ -345,10 +345,22 @@ fn the_cron_example_uses_flock_and_mailto() {
 
 #[test]
 fn the_example_settings_files_resolve() {
+    let mut examples: Vec<(String, String)> = ["check.toml", "migrate.toml"]
+        .into_iter()
+        .map(|name| (name.to_owned(), read(&format!("deploy/config/{name}"))))
+        .collect();
+    for path in ["deploy/kubernetes/cronjob.yaml", "deploy/kubernetes/indexed-job.yaml"] {
+        let documents = documents(path);
+        let data = &kind(&documents, "ConfigMap")["data"];
+        for (name, text) in data.as_object().unwrap() {
+            examples.push((format!("{path}: {name}"), text.as_str().unwrap().to_owned()));
+        }
+    }
+    assert_eq!(examples.len(), 4);
     let dir = tempfile::tempdir().unwrap();
-    for name in ["check.toml", "migrate.toml"] {
-        let path = dir.path().join(name);
-        std::fs::write(&path, read(&format!("deploy/config/{name}"))).unwrap();
+    for (name, text) in examples {
+        let path = dir.path().join("example.toml");
+        std::fs::write(&path, text).unwrap();
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_cmafleet"))
             .args(["run", "--print-config", "--config"])
             .arg(&path)
