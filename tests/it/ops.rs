@@ -138,6 +138,20 @@ impl LiveRun {
         }
     }
 
+    /// Waits (bounded) until the simulator holds `count` tasks: every site's task exists, so
+    /// a clock step moves them all.
+    pub async fn wait_tasks(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.fleet.tasks().await.len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {count} tasks within 90 s; stderr:\n{}",
+                self.stderr.lock().unwrap().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Moves the simulator's clock forward by `by` simulated time (e.g. `5m`).
     pub async fn advance(&self, by: &str) {
         let response = self

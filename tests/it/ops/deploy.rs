@@ -349,7 +349,10 @@ fn the_example_settings_files_resolve() {
         .into_iter()
         .map(|name| (name.to_owned(), read(&format!("deploy/config/{name}"))))
         .collect();
-    for path in ["deploy/kubernetes/cronjob.yaml", "deploy/kubernetes/indexed-job.yaml"] {
+    for path in [
+        "deploy/kubernetes/cronjob.yaml",
+        "deploy/kubernetes/indexed-job.yaml",
+    ] {
         let documents = documents(path);
         let data = &kind(&documents, "ConfigMap")["data"];
         for (name, text) in data.as_object().unwrap() {

@@ -36,6 +36,7 @@ async fn a_real_fleet_fills_every_dashboard_query_in_a_real_prometheus() {
         return;
     }
     let run = LiveRun::start(HELD_SCENARIO, 60.0, held_rows()).await;
+    run.wait_tasks(4).await;
     run.wait_status("all four sites checking", |status| {
         counts(status).get("running") == Some(&4)
     })

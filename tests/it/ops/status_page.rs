@@ -68,6 +68,7 @@ async fn the_status_page_follows_a_run_in_a_headless_browser() {
     let page = run.base.replace("127.0.0.1", "localhost");
 
     // Every site is in its Check task; the clock stands still, so nothing changes.
+    run.wait_tasks(4).await;
     let before = run
         .wait_status("all four sites checking", |status| {
             counts(status).get("running") == Some(&4)
