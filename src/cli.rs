@@ -1,9 +1,12 @@
 //! The command line: clap derive structs holding raw flags only. Every option can also come
 //! from a `CMAFLEET_*` environment variable; `config` turns these into resolved settings.
-//! Run options are `Option`s so that `--config FILE` can fill what the flags leave out.
+//! Run options are `Option`s so that `--config FILE` can fill what the flags leave out; the
+//! on/off options take `--flag`, `--flag=false` or `CMAFLEET_FLAG=false`, so a flag can also
+//! switch off what the file switched on.
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::HELP_TABLE;
@@ -139,14 +142,17 @@ pub struct PolicyArgs {
     #[arg(long, value_name = "DIR", env = "CMAFLEET_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Migrate mode: run a Check task first and gate on it.
-    #[arg(long, env = "CMAFLEET_PRECHECK")]
-    pub precheck: bool,
+    #[arg(long, env = "CMAFLEET_PRECHECK", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub precheck: Option<bool>,
     /// Create a connect token and save it on the server before attaching.
-    #[arg(long, env = "CMAFLEET_CONNECT")]
-    pub connect: bool,
+    #[arg(long, env = "CMAFLEET_CONNECT", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub connect: Option<bool>,
     /// Migrate again sites whose migration already succeeded.
-    #[arg(long, env = "CMAFLEET_REMIGRATE")]
-    pub remigrate: bool,
+    #[arg(long, env = "CMAFLEET_REMIGRATE", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub remigrate: Option<bool>,
     /// Create-job rate per cloud user [default: 5/min].
     #[arg(long, value_name = "RATE", env = "CMAFLEET_RATE_CREATE_JOB")]
     pub rate_create_job: Option<String>,
@@ -190,11 +196,11 @@ pub struct PlanArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// The inventory CSV.
-    pub inventory: PathBuf,
-    /// check: pre-migration checks only; migrate: checks, then data.
+    /// The inventory CSV [or `inventory` in the --config file].
+    pub inventory: Option<PathBuf>,
+    /// check: pre-migration checks only; migrate: checks, then data [or `mode` in the file].
     #[arg(long, value_enum, env = "CMAFLEET_MODE")]
-    pub mode: ModeArg,
+    pub mode: Option<ModeArg>,
     #[command(flatten)]
     pub select: SelectArgs,
     #[command(flatten)]
@@ -202,7 +208,7 @@ pub struct RunArgs {
     /// Settings file (TOML); flags override it, it overrides defaults.
     #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Print the resolved settings (secrets as ***) and exit.
+    /// Print the resolved settings as a settings file, each with its origin (secrets as ***), and exit.
     #[arg(long)]
     pub print_config: bool,
     /// Report dir [default: <state-dir>/reports/<run-id>].
@@ -218,8 +224,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", env = "CMAFLEET_PER_SERVER")]
     pub per_server: Option<usize>,
     /// Treat check WARNING as blocking.
-    #[arg(long, env = "CMAFLEET_BLOCK_ON_WARNINGS")]
-    pub block_on_warnings: bool,
+    #[arg(long, env = "CMAFLEET_BLOCK_ON_WARNINGS", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub block_on_warnings: Option<bool>,
     /// Checks to override on Migrate (sent as excludeKeys; only excludable checks).
     #[arg(
         long,
@@ -229,8 +236,9 @@ pub struct RunArgs {
     )]
     pub override_checks: Vec<String>,
     /// Keep polling until app migration finishes too.
-    #[arg(long, env = "CMAFLEET_WAIT_APPS")]
-    pub wait_apps: bool,
+    #[arg(long, env = "CMAFLEET_WAIT_APPS", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub wait_apps: Option<bool>,
     /// No new tasks after this local time (night window).
     #[arg(long, value_name = "HH:MM", env = "CMAFLEET_NO_NEW_TASKS_AFTER")]
     pub no_new_tasks_after: Option<String>,
@@ -278,6 +286,9 @@ pub struct StatusArgs {
     pub state_dir: PathBuf,
     #[arg(long, value_enum, default_value = "table", env = "CMAFLEET_FORMAT")]
     pub format: Format,
+    /// Settings file of the runs (TOML): its `state-dir` is used unless --state-dir is given.
+    #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -296,6 +307,9 @@ pub struct ReportArgs {
         env = "CMAFLEET_STATE_DIR"
     )]
     pub state_dir: PathBuf,
+    /// Settings file of the runs (TOML): its `state-dir` is used unless --state-dir is given.
+    #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

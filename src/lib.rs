@@ -23,7 +23,8 @@
 //! - [`state`]: the SQLite state store and the run lock.
 //! - [`metrics`]: metric names, `/metrics` server, Pushgateway, textfile.
 //! - [`report`]: the report model, pure renderers and the writer.
-//! - [`progress`]: the live terminal view and periodic progress lines.
+//! - [`logging`]: log filter and formats (text, JSON lines); [`progress`]: the live terminal
+//!   view and periodic progress lines.
 //! - [`sim`]: the simulator.
 
 pub mod cli;
@@ -33,6 +34,7 @@ pub mod config;
 pub mod exit;
 pub mod fleet;
 pub mod inventory;
+pub mod logging;
 pub mod metrics;
 pub mod progress;
 pub mod report;

@@ -3,16 +3,31 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
-use cmafleet::cli::{Cli, Command, LogFormat, OutputArgs};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use cmafleet::cli::{Cli, Command, LogFormat};
 use cmafleet::commands;
+use cmafleet::config::SettingsFile;
+use cmafleet::exit;
 use cmafleet::fleet::shutdown::{CancelReason, Shutdown};
-use cmafleet::{exit, progress};
-use tracing_subscriber::EnvFilter;
+use cmafleet::logging::{self, Verbosity};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(&cli.output);
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    if let Err(code) = settle_from_config(&mut cli, &matches) {
+        return ExitCode::from(code);
+    }
+    logging::init(
+        cli.output.log_format.unwrap_or(LogFormat::Text),
+        Verbosity {
+            quiet: cli.output.quiet,
+            verbose: cli.output.verbose,
+        },
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -98,27 +113,35 @@ async fn handle_signals(shutdown: Shutdown) {
     }
 }
 
-fn init_logging(output: &OutputArgs) {
-    let default = if output.quiet {
-        "warn"
-    } else {
-        match output.verbose {
-            0 => "info",
-            1 => "cmafleet=debug,info",
-            _ => "cmafleet=trace,debug",
+/// What a `--config` file decides before a command starts: the log format and progress view
+/// of `run` (flags win; a file that cannot be read is reported by `run` itself, with its exit
+/// code), and the state dir of `status` and `report` unless `--state-dir` was given.
+fn settle_from_config(cli: &mut Cli, matches: &ArgMatches) -> Result<(), u8> {
+    let (name, config, state_dir) = match &mut cli.command {
+        Command::Run(args) => {
+            if let Some(path) = args.config.as_deref()
+                && let Ok(file) = SettingsFile::load(Some(path))
+            {
+                cli.output.log_format = cli.output.log_format.or(file.log_format);
+                cli.output.progress = cli.output.progress.or(file.progress);
+            }
+            return Ok(());
         }
+        Command::Status(args) => ("status", args.config.clone(), &mut args.state_dir),
+        Command::Report(args) => ("report", args.config.clone(), &mut args.state_dir),
+        _ => return Ok(()),
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(progress::LogWriter);
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    match output.log_format.unwrap_or(LogFormat::Text) {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init(),
-        LogFormat::Text => builder.with_ansi(ansi).with_target(false).init(),
+    let Some(path) = config else { return Ok(()) };
+    let file = SettingsFile::load(Some(&path)).map_err(|error| {
+        eprintln!("error: {error}");
+        error.exit_code()
+    })?;
+    let defaulted = matches
+        .subcommand_matches(name)
+        .and_then(|matches| matches.value_source("state_dir"))
+        .is_none_or(|source| source == ValueSource::DefaultValue);
+    if defaulted && let Some(dir) = file.state_dir {
+        *state_dir = dir;
     }
+    Ok(())
 }

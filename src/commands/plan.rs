@@ -112,8 +112,8 @@ pub fn run(args: &PlanArgs) -> u8 {
     let mode = config::mode_of(args.mode);
     let policy = PlanPolicy {
         mode,
-        precheck: args.policy.precheck || file.precheck.unwrap_or(false),
-        remigrate: args.policy.remigrate || file.remigrate.unwrap_or(false),
+        precheck: args.policy.precheck.or(file.precheck).unwrap_or(false),
+        remigrate: args.policy.remigrate.or(file.remigrate).unwrap_or(false),
         rates,
         concurrency: args.concurrency.or(file.concurrency).unwrap_or(50).max(1),
         per_server: args.per_server.or(file.per_server).unwrap_or(1).max(1),

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::cli::{OutputArgs, RunArgs};
 use crate::cma::client::ServerCredentials;
@@ -27,17 +28,15 @@ use crate::state::{RunLock, Store};
 
 /// `cmafleet run`.
 pub async fn run(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 {
-    let settings = match RunSettings::from_args(args) {
-        Ok(settings) => settings,
+    let resolved = match RunSettings::resolve(args) {
+        Ok(resolved) => resolved,
         Err(error) => return fail(error.exit_code(), &error.to_string()),
     };
     if args.print_config {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&settings.to_json()).unwrap_or_default()
-        );
+        print!("{}", resolved.print());
         return exit::OK;
     }
+    let settings = resolved.settings;
     let sites = match load_selected(&settings.inventory, &settings.selection) {
         Ok(sites) => sites,
         Err(code) => return code,
@@ -144,14 +143,20 @@ pub async fn execute(
         },
         None => None,
     };
-    tracing::info!(
-        run_id = %run_id,
-        mode = %settings.mode,
-        sites = sites.len(),
-        shard = settings.selection.shard.map(|shard| shard.label()).unwrap_or_default(),
-        "starting the run; reports in {}",
-        report_dir.display()
-    );
+    // A sharded run names its shard on every line (JSON: a top-level `shard` field).
+    let span = match settings.selection.shard {
+        Some(shard) => tracing::error_span!("shard", shard = %shard.label()),
+        None => tracing::Span::none(),
+    };
+    span.in_scope(|| {
+        tracing::info!(
+            run_id = %run_id,
+            mode = %settings.mode,
+            sites = sites.len(),
+            "starting the run; reports in {}",
+            report_dir.display()
+        )
+    });
     let fleet = FleetRun {
         settings: Arc::clone(&settings),
         run_id,
@@ -164,7 +169,7 @@ pub async fn execute(
         status,
         on_progress: progress::reporter(ui.live, settings.progress_interval),
     };
-    let result = coordinator::run(fleet).await;
+    let result = coordinator::run(fleet).instrument(span).await;
     publish_final_metrics(&settings, &metrics).await;
     server_stop.cancel();
     if let Some(server) = server {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use super::events::{Event, EventKind, SiteEvents};
 use super::ledger::{Ledger, Progress, SiteEntry};
@@ -526,10 +527,17 @@ impl Coordinator {
             self.shutdown.graceful().clone(),
             self.shutdown.forced().clone(),
         );
-        let handle = self.tasks.spawn(async move {
-            pipeline::run_site(policy, plan, events, graceful, forced).await;
-            index
-        });
+        // At ERROR level so the span (and its `site` and `stage` fields) is on whatever the
+        // log filter; the pipeline records the stage as it moves.
+        let span =
+            tracing::error_span!("site", site = %plan.site.name, stage = tracing::field::Empty);
+        let handle = self.tasks.spawn(
+            async move {
+                pipeline::run_site(policy, plan, events, graceful, forced).await;
+                index
+            }
+            .instrument(span),
+        );
         self.pipelines.insert(handle.id(), index);
         self.dirty = true;
     }

@@ -13,7 +13,7 @@ use super::verdict;
 use super::{Mode, Outcome, Stage};
 use crate::inventory::Site;
 use crate::metrics::Metrics;
-use crate::metrics::status::{InFlightSite, RunStatus, SiteError};
+use crate::metrics::status::{InFlightSite, RunStatus, SiteError, WaveStatus};
 use crate::report::model::{RunInfo, RunReport, SiteReport, StageSpan, TaskReport};
 use crate::state::SiteState;
 
@@ -362,8 +362,28 @@ impl Ledger {
                 })
                 .collect(),
             eta_seconds,
+            waves: self.waves(),
             finished: false,
         }
+    }
+
+    /// Sites done per wave, in wave order (one entry per wave of the selection).
+    fn waves(&self) -> Vec<WaveStatus> {
+        let mut waves: Vec<WaveStatus> = Vec::new();
+        for entry in &self.entries {
+            if waves.len() <= entry.wave {
+                waves.resize(entry.wave + 1, WaveStatus::default());
+            }
+            let wave = &mut waves[entry.wave];
+            if wave.label.is_none() {
+                wave.label.clone_from(&entry.site.wave);
+            }
+            wave.total += 1;
+            if entry.progress == Progress::Done {
+                wave.done += 1;
+            }
+        }
+        waves
     }
 }
 

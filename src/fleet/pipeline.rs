@@ -161,6 +161,14 @@ pub async fn run_site(
             return;
         }
     };
+    if matches!(
+        outcome,
+        Outcome::Succeeded | Outcome::Warnings | Outcome::Skipped
+    ) {
+        tracing::info!(outcome = outcome.as_str(), "{message}");
+    } else {
+        tracing::warn!(outcome = outcome.as_str(), "{message}");
+    }
     for note in std::mem::take(&mut pipeline.notes) {
         let _ = pipeline.events.send(EventKind::Note(note)).await;
     }
@@ -198,6 +206,9 @@ impl Pipeline {
     }
 
     async fn stage(&self, stage: Stage) -> Step<()> {
+        // The site's span (opened by the coordinator) carries the stage on every later line.
+        tracing::Span::current().record("stage", stage.as_str());
+        tracing::debug!("stage {}", stage.as_str());
         Ok(self.events.send(EventKind::Stage(stage)).await?)
     }
 

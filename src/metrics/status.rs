@@ -31,8 +31,31 @@ pub struct RunStatus {
     pub recent_errors: Vec<SiteError>,
     /// Estimated seconds until every selected site has finished, once there is a rate.
     pub eta_seconds: Option<f64>,
+    /// Sites done per wave, in the order the waves run (one entry when the inventory has no
+    /// waves); a wave boundary is the first status where a wave's `done` reaches its `total`.
+    #[serde(default)]
+    pub waves: Vec<WaveStatus>,
     /// The run has ended; the counts are final.
     pub finished: bool,
+}
+
+/// How far one wave is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaveStatus {
+    /// The inventory's `wave` label; `None` for rows without one.
+    pub label: Option<String>,
+    pub total: usize,
+    pub done: usize,
+}
+
+impl WaveStatus {
+    /// `wave "w1"`, or `rows without a wave`.
+    pub fn describe(&self) -> String {
+        match &self.label {
+            Some(label) => format!("wave {label}"),
+            None => "rows without a wave".to_owned(),
+        }
+    }
 }
 
 /// One site in flight.

@@ -8,6 +8,7 @@ mod fleet;
 mod inventory;
 mod lifecycle;
 mod metrics;
+mod ops;
 mod sim;
 mod state;
 mod support;

@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::support::prometheus::{self, Prometheus, Pushgateway, ScrapeJob};
 
-mod dashboard;
+pub(crate) mod dashboard;
 mod synthetic;
 
 use dashboard::{

@@ -3,6 +3,9 @@
 //! against them with rate limits and polling scaled like the simulator. Tests assert on the
 //! exit code, the files written and what the simulator received.
 
+// Shared by several tests of the one test binary; not every test uses every helper.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,136 @@
+//! Which rows a run takes: `--wave`, `--site`, and the shard of a scaled-out fleet
+//! (`--shard I/N`, or I from `JOB_COMPLETION_INDEX` with `--shards N`).
+
+use serde::Serialize;
+
+use super::ConfigError;
+use crate::cli::SelectArgs;
+
+/// `--shard I/N`: only the rows whose cloud user hashes to shard I.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn parse(text: &str) -> Result<Shard, ConfigError> {
+        let bad = || {
+            ConfigError::Usage(format!(
+                "bad --shard `{text}`: expected I/N with 0 <= I < N, e.g. 0/4"
+            ))
+        };
+        let (index, count) = text.split_once('/').ok_or_else(bad)?;
+        let index: u32 = index.trim().parse().map_err(|_| bad())?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether a cloud user belongs to this shard: a stable hash (FNV-1a) of the lower-cased
+    /// email, so every site of one user — and so that user's rate limits — live in one process.
+    pub fn owns(&self, cloud_user: &str) -> bool {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in cloud_user.trim().to_ascii_lowercase().bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        hash % u64::from(self.count) == u64::from(self.index)
+    }
+
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.index, self.count)
+    }
+}
+
+/// Which rows a run takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Selection {
+    pub waves: Vec<String>,
+    pub sites: Vec<String>,
+    pub shard: Option<Shard>,
+}
+
+impl Selection {
+    /// From flags; `JOB_COMPLETION_INDEX` gives I when `--shards N` is set.
+    pub fn from_args(args: &SelectArgs) -> Result<Selection, ConfigError> {
+        Ok(Selection {
+            waves: args.waves.clone(),
+            sites: args.sites.clone(),
+            shard: shard_from(args.shard.as_deref(), args.shards)?,
+        })
+    }
+}
+
+/// `I/N` text, or N with I from `JOB_COMPLETION_INDEX`.
+pub(super) fn shard_from(
+    text: Option<&str>,
+    count: Option<u32>,
+) -> Result<Option<Shard>, ConfigError> {
+    match (text, count) {
+        (Some(text), _) => Shard::parse(text).map(Some),
+        (None, Some(count)) => {
+            let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+                ConfigError::Usage(
+                    "--shards needs JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job); \
+                     elsewhere use --shard I/N"
+                        .into(),
+                )
+            })?;
+            Shard::parse(&format!("{}/{count}", index.trim()))
+                .map(Some)
+                .map_err(|_| {
+                    ConfigError::Usage(format!(
+                        "JOB_COMPLETION_INDEX `{index}` with --shards {count}: expected 0 <= index < {count}"
+                    ))
+                })
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_users_and_keep_each_user_together() {
+        let users: Vec<String> = (0..200).map(|n| format!("admin{n}@example.com")).collect();
+        let shards = [
+            Shard { index: 0, count: 3 },
+            Shard { index: 1, count: 3 },
+            Shard { index: 2, count: 3 },
+        ];
+        for user in &users {
+            assert_eq!(
+                shards.iter().filter(|shard| shard.owns(user)).count(),
+                1,
+                "{user} in exactly one shard"
+            );
+            assert_eq!(
+                shards[0].owns(user),
+                shards[0].owns(&user.to_uppercase()),
+                "case-insensitive"
+            );
+        }
+        for shard in &shards {
+            assert!(
+                users.iter().filter(|user| shard.owns(user)).count() > 30,
+                "roughly even"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_shards_are_usage_errors() {
+        for text in ["3/3", "1", "a/2", "0/0"] {
+            assert!(
+                matches!(Shard::parse(text), Err(ConfigError::Usage(_))),
+                "{text}"
+            );
+        }
+        assert_eq!(Shard::parse(" 1/4 ").unwrap(), Shard { index: 1, count: 4 });
+    }
+}
