@@ -189,23 +189,27 @@ async fn print_config_prints_resolved_settings_and_no_secret() {
         )
         .await;
     assert_eq!(output.code, 0, "{}", output.stderr);
-    let config: serde_json::Value =
-        serde_json::from_str(&output.stdout).expect("--print-config prints JSON");
-    assert_eq!(config["mode"], "migrate");
-    assert_eq!(config["concurrency"], 7);
-    assert_eq!(config["per_server"], 1);
-    assert_eq!(config["precheck"], true);
+    // The resolved settings, as a valid settings file (TOML).
+    let config: toml::Value =
+        toml::from_str(&output.stdout).expect("--print-config prints a settings file");
+    assert_eq!(config["mode"].as_str(), Some("migrate"));
+    assert_eq!(config["concurrency"].as_integer(), Some(7));
+    assert_eq!(config["per-server"].as_integer(), Some(1));
+    assert_eq!(config["precheck"].as_bool(), Some(true));
+    let overrides: Vec<&str> = config["override-checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|value| value.as_str())
+        .collect();
+    assert_eq!(overrides, ["AnonPermission"]);
+    assert_eq!(config["deadline"].as_str(), Some("2h"));
     assert_eq!(
-        config["override_checks"],
-        serde_json::json!(["AnonPermission"])
+        config["cloud-api-url"].as_str(),
+        Some(format!("{}/", fleet.sim.base_url()).as_str())
     );
-    assert_eq!(config["deadline"], "2h");
-    assert_eq!(
-        config["cloud_api_url"],
-        format!("{}/", fleet.sim.base_url())
-    );
-    assert!(config["rates"]["create_task"].is_string());
-    assert!(config["poll"]["min"].is_string());
+    assert!(config["rate-create-task"].is_str());
+    assert!(config["poll-min"].is_str());
     for secret in [CLOUD_TOKEN, SERVER_PAT, SERVER_PASSWORD] {
         assert!(!output.stdout.contains(secret) && !output.stderr.contains(secret));
     }
