@@ -3,6 +3,7 @@
 mod browser;
 mod client;
 mod fleet;
+mod hardening;
 mod inventory;
 mod metrics;
 mod sim;
