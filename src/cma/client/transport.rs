@@ -126,21 +126,37 @@ impl HttpClient {
     }
 
     /// Sends `call` and decodes its JSON answer. For a create, an answer that cannot be read
-    /// is "outcome unknown": the service did act, but the new id is lost.
+    /// is "outcome unknown": the service did act, but the new id is lost. Any other call whose
+    /// 2xx answer is not JSON at all (a proxy's page, JSON cut short, an empty body) is sent
+    /// again, like a 5xx: reads and attaches change nothing when repeated.
     pub(super) async fn execute_json<T: DeserializeOwned>(
         &self,
         call: &Call<'_>,
         cancel: &CancellationToken,
     ) -> Result<T, ApiError> {
-        let answer = self.execute(call, cancel).await?;
-        decode(call.endpoint, &answer).map_err(|error| {
-            let error = if call.endpoint.is_create() {
-                outcome_unknown(error)
-            } else {
-                error
-            };
-            redact(error, &call.secrets)
+        if call.endpoint.is_create() {
+            let answer = self.execute(call, cancel).await?;
+            return decode(call.endpoint, &answer)
+                .map_err(|error| redact(outcome_unknown(error), &call.secrets));
+        }
+        self.with_retries(call.endpoint, call.gate, cancel, || async {
+            let answer = self.attempt(call, cancel).await?;
+            decode(call.endpoint, &answer).map_err(|error| {
+                // JSON of another shape is an answer we do not understand, now and next time;
+                // anything else (an HTML page, JSON cut short, nothing) is a passing garble.
+                let json = serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_ok();
+                if json {
+                    Failure::Final(error)
+                } else {
+                    Failure::MaybeApplied {
+                        error,
+                        reason: "decode",
+                    }
+                }
+            })
         })
+        .await
+        .map_err(|error| redact(error, &call.secrets))
     }
 
     /// The retry loop shared by API calls and artifact downloads: waits on the gate before
