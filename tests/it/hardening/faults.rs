@@ -53,6 +53,10 @@ async fn one_read_in_five_failing_with_5xx_is_retried_and_every_site_migrates() 
         counters.faults.server_errors
     );
     assert_eq!(counters.task_creates.total, 6, "one Migrate task per site");
+    eprintln!(
+        "figures: 5xx: {} injected, {retried} retries, {} requests",
+        counters.faults.server_errors, counters.total
+    );
 }
 
 /// Lost create answers, as a 504 on one server and as a closed connection on another: the
@@ -121,6 +125,12 @@ async fn lost_task_create_answers_504_or_dropped_are_reconciled_not_repeated() {
             "{site}: the report says a create's answer was lost"
         );
     }
+    eprintln!(
+        "figures: lost creates: {} answered 504, {} dropped, {} tasks, none twice",
+        counters.faults.lost_answers_504,
+        counters.faults.dropped_connections,
+        counters.task_creates.total
+    );
 }
 
 /// Every third request of each server answers after 1.5 s while cmafleet gives up after
@@ -163,6 +173,10 @@ async fn answers_slower_than_the_request_timeout_are_retried_or_reconciled() {
         &[("reason", "timeout")],
     );
     assert!(retried >= 1.0, "timed-out reads were retried ({retried})");
+    eprintln!(
+        "figures: timeouts: {} requests delayed, {timeouts} timed out, {retried} retried",
+        counters.faults.delayed_requests
+    );
 }
 
 /// The simulator allows far fewer requests than cmafleet is configured for: a storm of 429s.
@@ -216,6 +230,10 @@ async fn rate_limit_storm(form: &str, read: &str, least: u64) {
         counted, counters.rate_limited.total as f64,
         "{form}: every 429 received is counted in cmafleet_rate_limited_total"
     );
+    eprintln!(
+        "figures: 429 storm ({form}): {} answered 429, all counted",
+        counters.rate_limited.total
+    );
 }
 
 /// A new task's status answers 404 for a long while (eventual consistency): polling goes on
@@ -243,6 +261,7 @@ async fn status_missing_for_a_while_after_create_is_waited_for() {
     assert_eq!(counters.task_creates.total, 4);
     let seen = metric_sum(&metrics, "cmafleet_api_requests_total", &[("code", "404")]);
     assert_eq!(seen, not_found as f64, "every 404 is counted once");
+    eprintln!("figures: status 404 while young: {not_found}");
 }
 
 /// Children ordered unfinished-first in pages of 3: as checks finish they move between
@@ -326,6 +345,14 @@ async fn status_pages_that_change_between_reads_still_give_the_whole_tree() {
         5,
         "every Jira scope over two pages: {scopes:?}"
     );
+    let counters = fleet.counters().await;
+    eprintln!(
+        "figures: shifting pages: {} status pages read",
+        counters.count(
+            "GET /migrations/public/v1/jobs/{jobId}/tasks/{taskId}/status",
+            "200"
+        )
+    );
 }
 
 /// The simulator stops listening for 2 s mid-run (connections refused; its jobs, tasks and
@@ -380,6 +407,7 @@ async fn the_simulator_refusing_connections_for_a_while_is_ridden_out() {
         refused >= 1.0,
         "the run met refused connections ({refused})\n{text}"
     );
+    eprintln!("figures: outage: 2 s, {refused} connections refused, 12 tasks, none twice");
 }
 
 /// The attach lapses while the Migrate task runs (the server fails it as not attached):

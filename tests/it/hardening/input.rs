@@ -178,7 +178,7 @@ fn thousands_of_mutated_inventories_never_panic_and_every_problem_has_a_line() {
     assert!(valid >= 100, "{valid} valid of {INPUTS}");
     assert!(refused >= 1000, "{refused} refused of {INPUTS}");
     eprintln!(
-        "{INPUTS} inventories: {valid} valid, {refused} refused with {problems_seen} problems"
+        "figures: {INPUTS} mutated inventories: {valid} valid, {refused} refused with {problems_seen} problems"
     );
 }
 
@@ -211,4 +211,8 @@ async fn a_service_answering_garbage_for_a_while_never_breaks_the_run() {
         counters.faults
     );
     assert_eq!(counters.task_creates.total, 8);
+    eprintln!(
+        "figures: garbage: {} garbled answers, {} requests",
+        counters.faults.garbage_answers, counters.total
+    );
 }
