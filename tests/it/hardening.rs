@@ -8,6 +8,7 @@
 //!   the run.
 //! - `secrets`: every file and log line written is free of secrets; each credential goes
 //!   only to its own host; plain http is refused off loopback; files are private.
+//! - `simulator`: the simulator's fault extensions these rely on (outage, latency, garbage).
 //!
 //! `docs/reliability.md` lists these tests with their figures.
 
@@ -15,6 +16,7 @@ mod disk;
 mod faults;
 mod input;
 mod secrets;
+mod simulator;
 
 use std::collections::BTreeMap;
 use std::path::Path;
