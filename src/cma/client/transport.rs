@@ -17,6 +17,9 @@ use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::retry::{backoff, retry_after};
 use crate::inventory::Secret;
 
+/// A call may meet this many times the policy's attempts in 429s before it gives up.
+const RATE_LIMITED_ATTEMPTS_FACTOR: u32 = 4;
+
 /// How much of an error body is read to find its message.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
@@ -174,6 +177,9 @@ impl HttpClient {
         let policy = &self.settings.retry;
         let class = endpoint.rate_class();
         let mut number = 1u32;
+        // 429s answered so far: they have their own, larger budget (a 429 was certainly not
+        // processed, and in a storm one caller may meet several before its turn comes).
+        let mut limited = 0u32;
         loop {
             match (gate, class) {
                 (Some(gate), Some(class)) => {
@@ -197,6 +203,7 @@ impl HttpClient {
                 }
                 Err(Failure::MaybeApplied { error, reason }) => (error, reason, None),
                 Err(Failure::RateLimited { error, wait }) => {
+                    limited += 1;
                     self.observer.on_rate_limited(endpoint);
                     let wait = wait.unwrap_or_else(|| backoff(policy, number, rand::random()));
                     match (gate, class) {
@@ -209,7 +216,13 @@ impl HttpClient {
                     }
                 }
             };
-            if number >= policy.max_attempts.max(1) {
+            let attempts = policy.max_attempts.max(1);
+            let spent = if reason == "429" {
+                limited >= attempts.saturating_mul(RATE_LIMITED_ATTEMPTS_FACTOR)
+            } else {
+                number - limited >= attempts
+            };
+            if spent {
                 return Err(error);
             }
             self.observer.on_retry(endpoint, reason);
