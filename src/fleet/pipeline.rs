@@ -27,6 +27,9 @@ use crate::inventory::{Site, definition_hash};
 use crate::report::model::{ArtifactRecord, CheckResult, ErrorRecord};
 use crate::state::{SiteState, TaskRecord};
 
+/// Job creates sent at most for one site when their answers are lost.
+const MAX_JOB_CREATES: u32 = 3;
+
 /// The policy every pipeline of a run follows (limits are values, not pipeline variants).
 #[derive(Debug, Clone)]
 pub struct PipelinePolicy {
@@ -475,14 +478,25 @@ impl Pipeline {
         self.stage(Stage::Job).await?;
         self.events.send_durable(EventKind::JobIntent).await?;
         failpoint::hit("job-intent");
-        let created = match self.plan.cloud.create_job(&definition, &self.forced).await {
-            Err(error) if error.is_outcome_unknown() => {
-                self.notes.push("a job create's answer was lost; it was sent once more (the first may be an unused job)".into());
-                self.plan.cloud.create_job(&definition, &self.forced).await
+        // The API cannot list jobs: a create whose answer was lost is sent again (each lost
+        // one may be an unused job, which moves no data), a bounded number of times.
+        let mut lost = 0;
+        let created = loop {
+            match self.plan.cloud.create_job(&definition, &self.forced).await {
+                Err(error) if error.is_outcome_unknown() && lost + 1 < MAX_JOB_CREATES => {
+                    lost += 1;
+                    self.events
+                        .send(EventKind::Error(self.error_record(&error)))
+                        .await?;
+                }
+                other => break other.map_err(Halt::Api)?,
             }
-            other => other,
+        };
+        if lost > 0 {
+            self.notes.push(format!(
+                "{lost} job create answer(s) were lost; sent again (each lost one may be an unused job, which moves no data)"
+            ));
         }
-        .map_err(Halt::Api)?;
         failpoint::hit("job-created");
         self.events
             .send_durable(EventKind::Job {

@@ -147,6 +147,18 @@ pub struct DataVerdict {
     pub not_attached: Option<String>,
 }
 
+impl DataVerdict {
+    /// The not-attached failure, when a scope failed with it: the attach lapsed while the
+    /// task ran (the retry rule of the check level applies: re-attach, one new task).
+    pub fn not_attached(&self) -> Option<String> {
+        self.failed
+            .iter()
+            .map(|(_, message)| message)
+            .find(|message| is_not_attached(message))
+            .cloned()
+    }
+}
+
 pub fn data_verdict(migrate_level: &StatusNode) -> DataVerdict {
     let mut verdict = DataVerdict::default();
     let core: Vec<_> = migrate_level
@@ -221,6 +233,22 @@ mod tests {
             .unwrap()
             .data
             .unwrap()
+    }
+
+    #[test]
+    fn a_scope_failed_as_not_attached_is_told_apart_from_a_data_failure() {
+        let lapsed = tree(
+            r#"{"data":{"status":"FINISHED","outcome":"FAILED","children":{
+                "projects":{"status":"FINISHED","outcome":"FAILED","message":"The cloud URL https://a.atlassian.net is not attached through the CMA or the Server ID A is incorrect."},
+                "usersAndGroups":{"status":"FINISHED","outcome":"SKIPPED"}}}}"#,
+        );
+        let verdict = data_verdict(&lapsed);
+        assert!(verdict.not_attached().unwrap().contains("not attached"));
+        let broken = tree(
+            r#"{"data":{"status":"FINISHED","outcome":"FAILED","children":{
+                "projects":{"status":"FINISHED","outcome":"FAILED","message":"Import of ABC failed"}}}}"#,
+        );
+        assert_eq!(data_verdict(&broken).not_attached(), None);
     }
 
     #[test]

@@ -305,10 +305,40 @@ impl Problems {
     }
 }
 
-/// A user value shown in a message: at most 40 characters, control characters replaced.
-/// Only for columns that cannot hold a secret by a plausible mistake.
+/// Whether a value may be a secret rather than what its column expects: a long run without
+/// spaces mixing three kinds of characters (as API tokens and passwords do), or a secret
+/// reference's form. A value shifted into another column (a header and its rows that
+/// disagree, a lost line end) can be a literal secret: such values are never shown.
+pub(crate) fn could_be_secret(text: &str) -> bool {
+    let text = text.trim();
+    let kinds = [
+        text.chars().any(|c| c.is_ascii_lowercase()),
+        text.chars().any(|c| c.is_ascii_uppercase()),
+        text.chars().any(|c| c.is_ascii_digit()),
+        text.chars()
+            .any(|c| !c.is_alphanumeric() && !matches!(c, '_' | '-' | ' ')),
+    ]
+    .into_iter()
+    .filter(|kind| *kind)
+    .count();
+    let token_like = text.chars().count() >= 16 && !text.contains(' ') && kinds >= 3;
+    let lower = text.to_ascii_lowercase();
+    let reference = ["env:", "file:", "basic:"]
+        .iter()
+        .any(|prefix| lower.starts_with(prefix));
+    token_like || reference
+}
+
+/// What stands in a message for a value that may be a secret.
+pub(crate) const NOT_SHOWN: &str = "(not shown: it looks like a secret)";
+
+/// A user value shown in a message: at most 40 characters, control characters replaced,
+/// and nothing of a value that may be a secret ([`could_be_secret`]).
 pub(crate) fn excerpt(text: &str) -> String {
     const MAX: usize = 40;
+    if could_be_secret(text) {
+        return NOT_SHOWN.to_owned();
+    }
     let mut shown: String = text
         .chars()
         .take(MAX)

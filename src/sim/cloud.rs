@@ -479,7 +479,7 @@ pub(crate) async fn status(
                 status::collapse_grandchildren(&mut node);
             }
             let size = state.api.status_page_size;
-            let more = status::page_children(&mut node, offset, size);
+            let more = status::page_children(&mut node, offset, size, state.api.status_order);
             let next = more.then(|| status::encode_cursor(offset + size));
             let url = request_url(
                 &headers,

@@ -73,6 +73,13 @@ pub struct FaultCounters {
     pub dropped_connections: u64,
     /// Requests delayed by `latency`.
     pub delayed_requests: u64,
+    /// Answers garbled by `garbage_every` (the request was handled; the client got a 200
+    /// it cannot use).
+    #[serde(default)]
+    pub garbage_answers: u64,
+    /// Outages asked with `POST /_sim/outage` (connections refused for a while).
+    #[serde(default)]
+    pub outages: u64,
 }
 
 impl RequestCounters {

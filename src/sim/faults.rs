@@ -53,6 +53,10 @@ pub(crate) enum LostAnswer {
 pub(crate) fn decide(faults: &Faults, seed: u64, server: &str, seq: u64, is_get: bool) -> Decision {
     let server = server.as_bytes();
     let seq_bytes = seq.to_le_bytes();
+    let slow = faults.latency_every <= 1 || {
+        let phase = dice::roll(seed, &[b"latency-phase", server]) % faults.latency_every;
+        (seq + phase).is_multiple_of(faults.latency_every)
+    };
     let jitter = if faults.latency_jitter.is_zero() {
         Duration::ZERO
     } else {
@@ -80,9 +84,46 @@ pub(crate) fn decide(faults: &Faults, seed: u64, server: &str, seq: u64, is_get:
         None
     };
     Decision {
-        delay: faults.latency + jitter,
+        delay: if slow {
+            faults.latency + jitter
+        } else {
+            Duration::ZERO
+        },
         error,
     }
+}
+
+/// How a garbled answer is unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Garbage {
+    /// `application/json` that is not JSON (cut off mid-object).
+    MalformedJson,
+    /// An HTML page (`text/html`), as a proxy's error page would be.
+    Html,
+    /// A 200 with an empty body.
+    Empty,
+    /// The body stops short of its `Content-Length` and the connection closes.
+    Truncated,
+}
+
+/// Whether the answer to request `seq` of `server` is garbled (inside a garbage run), and how.
+pub(crate) fn garbage(faults: &Faults, seed: u64, server: &str, seq: u64) -> Option<Garbage> {
+    if faults.garbage_every == 0 || faults.garbage_length == 0 {
+        return None;
+    }
+    let server = server.as_bytes();
+    let phase = dice::roll(seed, &[b"garbage-phase", server]) % faults.garbage_every;
+    if (seq + phase) % faults.garbage_every >= faults.garbage_length {
+        return None;
+    }
+    Some(
+        match dice::roll(seed, &[b"garbage-kind", server, &seq.to_le_bytes()]) % 4 {
+            0 => Garbage::MalformedJson,
+            1 => Garbage::Html,
+            2 => Garbage::Empty,
+            _ => Garbage::Truncated,
+        },
+    )
 }
 
 /// Whether the answer of a successful create (request `seq` of `server`) is lost, and how.
@@ -125,11 +166,14 @@ mod tests {
             get_error_rate: 0.3,
             latency: Duration::from_millis(2),
             latency_jitter: Duration::from_millis(4),
+            latency_every: 1,
             lost_task_create_rate: 0.5,
             lost_job_create_rate: 0.0,
             lost_create_mode: LostCreateMode::Mixed,
             burst_every: 20,
             burst_length: 3,
+            garbage_every: 0,
+            garbage_length: 0,
         }
     }
 
@@ -168,6 +212,42 @@ mod tests {
             .filter(|seq| decide(&faults(), 1, "acme", *seq, false).error.is_some())
             .count();
         assert_eq!(post_errors, 300);
+    }
+
+    #[test]
+    fn latency_every_delays_one_request_in_n() {
+        let faults = Faults {
+            latency: Duration::from_millis(50),
+            latency_every: 4,
+            ..Faults::default()
+        };
+        let delayed: Vec<u64> = (1..=400)
+            .filter(|seq| !decide(&faults, 5, "acme", *seq, true).delay.is_zero())
+            .collect();
+        assert_eq!(delayed.len(), 100);
+        assert!(delayed.windows(2).all(|pair| pair[1] - pair[0] == 4));
+    }
+
+    #[test]
+    fn garbage_comes_in_runs_of_every_kind() {
+        let faults = Faults {
+            garbage_every: 10,
+            garbage_length: 2,
+            ..Faults::default()
+        };
+        let garbled: Vec<(u64, Garbage)> = (1..=1000)
+            .filter_map(|seq| garbage(&faults, 9, "acme", seq).map(|kind| (seq, kind)))
+            .collect();
+        assert_eq!(garbled.len(), 200);
+        for kind in [
+            Garbage::MalformedJson,
+            Garbage::Html,
+            Garbage::Empty,
+            Garbage::Truncated,
+        ] {
+            assert!(garbled.iter().any(|(_, k)| *k == kind), "{kind:?}");
+        }
+        assert!(garbage(&Faults::default(), 9, "acme", 1).is_none());
     }
 
     #[test]

@@ -100,6 +100,41 @@ pub(crate) async fn clock(State(state): State<AppState>) -> Response {
     clock_json(&state)
 }
 
+/// `POST /_sim/outage?for=3s`: the simulator stops listening for that long (real time, not
+/// scaled): new connections are refused, open ones close once their answer is sent, and the
+/// world (jobs, tasks, attaches, rate windows, counters) is kept, as across a restart.
+pub(crate) async fn outage(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let period = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "for")
+        .map(|(_, value)| value.into_owned());
+    let Some(period) = period else {
+        return text_error(StatusCode::BAD_REQUEST, "give ?for=DURATION, e.g. ?for=3s");
+    };
+    let period = match DurationValue::parse(&period) {
+        Ok(period) => period.0,
+        Err(message) => return text_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let Some(outages) = &state.outages else {
+        return text_error(
+            StatusCode::NOT_IMPLEMENTED,
+            "an outage needs the simulator on its own socket (cmafleet sim, or sim::start)",
+        );
+    };
+    if outages.send(period).is_err() {
+        return text_error(StatusCode::SERVICE_UNAVAILABLE, "the simulator is stopping");
+    }
+    state.world().counters.faults.outages += 1;
+    let until = chrono::Utc::now() + period;
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({
+            "refusing_for_seconds": period.as_secs_f64(),
+            "until": until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        })),
+    )
+        .into_response()
+}
+
 /// `POST /_sim/clock/advance?by=90m`: moves simulated time forward (any clock mode).
 pub(crate) async fn advance(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let by = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())

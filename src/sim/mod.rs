@@ -75,7 +75,8 @@ pub async fn start(listen: SocketAddr, options: SimOptions) -> std::io::Result<S
 }
 
 /// The simulator as a router over a fresh world, for tests that need no socket. (A
-/// "dropped connection" fault answers 504 here; only [`start`] can drop connections.)
+/// "dropped connection" fault answers 504 here, and `POST /_sim/outage` 501; only [`start`]
+/// can drop connections or refuse them.)
 pub fn router(options: SimOptions) -> axum::Router {
-    routes::router(options)
+    routes::router(options, None)
 }

@@ -11,7 +11,7 @@ use super::scenario::{
     CheckSpec, FaultSpec, Scenario, ScopeSpec, ServerName, ServerSpec, UserEmail,
 };
 use super::values::{
-    ClockMode, LastPage, LinkForm, LostCreateMode, Rate, RetryAfterForm, TimeFormat,
+    ClockMode, LastPage, LinkForm, LostCreateMode, Rate, RetryAfterForm, StatusOrder, TimeFormat,
 };
 
 /// API-wide behaviour, with defaults filled in.
@@ -29,6 +29,7 @@ pub(crate) struct ApiSettings {
     pub artifact_validity: f64,
     pub not_attached_delay: f64,
     pub hide_pending_nodes: bool,
+    pub status_order: StatusOrder,
 }
 
 /// Everything the simulator needs to know about one server.
@@ -56,11 +57,15 @@ pub(crate) struct Faults {
     /// Real time, not scaled.
     pub latency: Duration,
     pub latency_jitter: Duration,
+    /// Every this many requests is delayed (1: every request).
+    pub latency_every: u64,
     pub lost_task_create_rate: f64,
     pub lost_job_create_rate: f64,
     pub lost_create_mode: LostCreateMode,
     pub burst_every: u64,
     pub burst_length: u64,
+    pub garbage_every: u64,
+    pub garbage_length: u64,
 }
 
 const MINUTE: f64 = 60.0;
@@ -98,6 +103,7 @@ impl Scenario {
             artifact_validity: secs(api.artifact_validity, 7.0 * 24.0 * 60.0 * MINUTE),
             not_attached_delay: secs(api.not_attached_delay, 10.0),
             hide_pending_nodes: api.hide_pending_nodes.unwrap_or(false),
+            status_order: api.status_order.unwrap_or_default(),
         }
     }
 
@@ -242,6 +248,11 @@ fn merge_faults(own: &FaultSpec, defaults: &FaultSpec) -> Faults {
         get_error_rate: rate(own.get_error_rate, defaults.get_error_rate),
         latency: time(own.latency, defaults.latency),
         latency_jitter: time(own.latency_jitter, defaults.latency_jitter),
+        latency_every: own
+            .latency_every
+            .or(defaults.latency_every)
+            .unwrap_or(1)
+            .max(1),
         lost_task_create_rate: rate(own.lost_task_create_rate, defaults.lost_task_create_rate),
         lost_job_create_rate: rate(own.lost_job_create_rate, defaults.lost_job_create_rate),
         lost_create_mode: own
@@ -250,6 +261,8 @@ fn merge_faults(own: &FaultSpec, defaults: &FaultSpec) -> Faults {
             .unwrap_or_default(),
         burst_every: own.burst_every.or(defaults.burst_every).unwrap_or(0),
         burst_length: own.burst_length.or(defaults.burst_length).unwrap_or(0),
+        garbage_every: own.garbage_every.or(defaults.garbage_every).unwrap_or(0),
+        garbage_length: own.garbage_length.or(defaults.garbage_length).unwrap_or(0),
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -16,7 +17,7 @@ use serde_json::Value;
 
 use super::auth::{Credentials, credentials};
 use super::clock::SimClock;
-use super::faults::{self, InjectedError};
+use super::faults::{self, Garbage, InjectedError};
 use super::limits::RateClass;
 use super::profile::ApiSettings;
 use super::values::{RetryAfterForm, TimeFormat};
@@ -35,12 +36,18 @@ pub(crate) struct Shared {
     pub seed: u64,
     /// Numbers the `atl-traceid` of answers.
     trace_ids: AtomicU64,
+    /// Tells the serving loop to refuse connections for a while (`POST /_sim/outage`);
+    /// `None` when the router runs without a socket of its own.
+    pub outages: Option<OutageSender>,
 }
+
+/// How long the listener should stay closed, sent to the serving loop.
+pub(crate) type OutageSender = tokio::sync::mpsc::UnboundedSender<std::time::Duration>;
 
 pub(crate) type AppState = Arc<Shared>;
 
 impl Shared {
-    pub fn new(options: SimOptions) -> Shared {
+    pub fn new(options: SimOptions, outages: Option<OutageSender>) -> Shared {
         let scale = if options.time_scale.is_finite() && options.time_scale > 0.0 {
             options.time_scale
         } else {
@@ -57,6 +64,7 @@ impl Shared {
             seed: scenario.seed(),
             world: Mutex::new(World::new(Arc::clone(&scenario), scale)),
             trace_ids: AtomicU64::new(1),
+            outages,
         }
     }
 
@@ -70,9 +78,9 @@ impl Shared {
     }
 }
 
-/// Builds the router over a fresh world.
-pub(crate) fn router(options: SimOptions) -> Router {
-    let state: AppState = Arc::new(Shared::new(options));
+/// Builds the router over a fresh world; `outages` reaches the serving loop, if there is one.
+pub(crate) fn router(options: SimOptions, outages: Option<OutageSender>) -> Router {
+    let state: AppState = Arc::new(Shared::new(options, outages));
     let cloud_base = "/migrations/public/v1";
     let server_base = "/servers/{server}/rest/migration/latest";
     let api = Router::new()
@@ -105,19 +113,25 @@ pub(crate) fn router(options: SimOptions) -> Router {
         .route("/_sim/requests", get(introspect::requests))
         .route("/_sim/tasks", get(introspect::tasks))
         .route("/_sim/clock", get(introspect::clock))
-        .route("/_sim/clock/advance", post(introspect::advance));
+        .route("/_sim/clock/advance", post(introspect::advance))
+        .route("/_sim/outage", post(introspect::outage));
     api.merge(introspection)
         .fallback(unmatched)
         .with_state(state)
 }
 
-/// Which server a request concerned, filled in by the handler, read by [`count`].
+/// Which server a request concerned (and its request number there, once its faults were
+/// decided), filled in by the handler, read by [`count`].
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Attribution(Arc<OnceLock<String>>);
+pub(crate) struct Attribution(Arc<OnceLock<String>>, Arc<OnceLock<u64>>);
 
 impl Attribution {
     pub fn set(&self, server: &str) {
         let _ = self.0.set(server.to_owned());
+    }
+
+    fn set_sequence(&self, seq: u64) {
+        let _ = self.1.set(seq);
     }
 }
 
@@ -137,7 +151,23 @@ async fn count(State(state): State<AppState>, mut request: Request, next: Next) 
     );
     let attribution = Attribution::default();
     request.extensions_mut().insert(attribution.clone());
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if let (Some(server), Some(seq)) = (attribution.0.get(), attribution.1.get())
+        && response.status().is_success()
+    {
+        let garbled = {
+            let mut world = state.world();
+            let faults = world.profile(server).faults;
+            let garbled = faults::garbage(&faults, state.seed, server, *seq);
+            if garbled.is_some() {
+                world.counters.faults.garbage_answers += 1;
+            }
+            garbled
+        };
+        if let Some(kind) = garbled {
+            response = garbage_answer(kind);
+        }
+    }
     let code = if response.extensions().get::<DropConnection>().is_some() {
         "dropped".to_owned()
     } else {
@@ -148,6 +178,39 @@ async fn count(State(state): State<AppState>, mut request: Request, next: Next) 
         .counters
         .record_answer(&route, &code, attribution.0.get().map(String::as_str));
     response
+}
+
+/// A 200 whose body the client cannot use (the request itself was handled).
+fn garbage_answer(kind: Garbage) -> Response {
+    let json = "application/json";
+    match kind {
+        Garbage::MalformedJson => (
+            [(header::CONTENT_TYPE, json)],
+            r#"{"data": {"status": "IN_PROGR"#,
+        )
+            .into_response(),
+        Garbage::Html => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<!DOCTYPE html><html><head><title>Service Temporarily Unavailable</title></head>\
+             <body><h1>Please wait</h1></body></html>",
+        )
+            .into_response(),
+        Garbage::Empty => ([(header::CONTENT_TYPE, json)], "").into_response(),
+        Garbage::Truncated => {
+            // A body that ends early: hyper closes the connection short of Content-Length.
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from_static(br#"{"data": {"status": "#)),
+                Err(std::io::Error::other(
+                    "answer truncated by a simulated fault",
+                )),
+            ];
+            let mut response = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(json));
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("4096"));
+            response
+        }
+    }
 }
 
 async fn unmatched(State(state): State<AppState>, request: Request) -> Response {
@@ -293,13 +356,15 @@ pub(crate) fn rate_limit(state: &Shared, user: &str, class: RateClass) -> Result
             let at = state.clock.wall(now + whole_seconds);
             Some(httpdate::fmt_http_date(std::time::SystemTime::from(at)))
         }
-        RetryAfterForm::ResetOnly => None,
+        RetryAfterForm::ResetOnly | RetryAfterForm::None => None,
     };
     if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
         headers.insert(header::RETRY_AFTER, value);
     }
     let reset = reset.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    if let Ok(value) = HeaderValue::from_str(&reset) {
+    if state.api.retry_after != RetryAfterForm::None
+        && let Ok(value) = HeaderValue::from_str(&reset)
+    {
         headers.insert(HeaderName::from_static("x-ratelimit-reset"), value);
     }
     Err(response)
@@ -326,6 +391,7 @@ pub(crate) async fn admit(
         let mut world = state.world();
         let faults = world.profile(server).faults;
         let seq = world.next_sequence(server);
+        who.set_sequence(seq);
         let decision = faults::decide(&faults, state.seed, server, seq, is_get);
         if !decision.delay.is_zero() {
             world.counters.faults.delayed_requests += 1;

@@ -13,7 +13,7 @@ use serde::de::{self, Deserializer};
 
 use super::values::{
     ClockMode, DurationValue, LastPage, LinkForm, LostCreateMode, PlannedOutcome, Probability,
-    Rate, RetryAfterForm, TimeFormat,
+    Rate, RetryAfterForm, StatusOrder, TimeFormat,
 };
 
 /// A loaded scenario (see `inventories/scenario-example.toml`). `Scenario::default()` is the
@@ -186,6 +186,8 @@ pub(crate) struct ApiSpec {
     pub not_attached_delay: Option<DurationValue>,
     /// Leave nodes that have not started out of the tree (and 404 their levels).
     pub hide_pending_nodes: Option<bool>,
+    /// Order of a node's children across pages: name (default) or unfinished_first.
+    pub status_order: Option<StatusOrder>,
 }
 
 /// Per-user rate limits; each may be `"N/period"` or `"unlimited"`.
@@ -272,6 +274,8 @@ pub(crate) struct FaultSpec {
     pub latency: Option<DurationValue>,
     /// Up to this much more real delay, seeded.
     pub latency_jitter: Option<DurationValue>,
+    /// Only every this many requests of the server is delayed (default 1: every one).
+    pub latency_every: Option<u64>,
     /// Fraction of task creates whose answer is lost although the task was created.
     pub lost_task_create_rate: Option<Probability>,
     /// Fraction of job creates whose answer is lost although the job was created.
@@ -282,6 +286,11 @@ pub(crate) struct FaultSpec {
     pub burst_every: Option<u64>,
     /// Length of each burst, in requests.
     pub burst_length: Option<u64>,
+    /// Every this many requests of the server, a run of garbled answers starts (0: never):
+    /// the request is handled, but its answer is a 200 the client cannot use.
+    pub garbage_every: Option<u64>,
+    /// Length of each run of garbled answers, in requests.
+    pub garbage_length: Option<u64>,
 }
 
 /// A server name: a path segment of `/servers/{server}`.

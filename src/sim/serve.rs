@@ -1,6 +1,8 @@
 //! Serving the router over HTTP/1.1 with hyper directly (not `axum::serve`), so that a
 //! "dropped connection" fault can close a connection without sending any answer: the
-//! service fails instead of answering, and hyper closes the socket.
+//! service fails instead of answering, and hyper closes the socket. An outage
+//! (`POST /_sim/outage`) closes the listener and every open connection for a while, then
+//! listens again on the same address with the same world.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use axum::http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -45,9 +48,10 @@ pub(crate) async fn start(listen: SocketAddr, options: SimOptions) -> std::io::R
     }
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let router = routes::router(options);
+    let (outages, outage_requests) = tokio::sync::mpsc::unbounded_channel();
+    let router = routes::router(options, Some(outages));
     let shutdown = CancellationToken::new();
-    let join = tokio::spawn(serve(listener, router, shutdown.clone()));
+    let join = tokio::spawn(serve(listener, router, shutdown.clone(), outage_requests));
     Ok(SimHandle {
         addr,
         shutdown,
@@ -56,15 +60,34 @@ pub(crate) async fn start(listen: SocketAddr, options: SimOptions) -> std::io::R
 }
 
 /// Accepts connections until `shutdown` fires, then lets open ones finish (for a while).
+/// An outage request closes the listener and the open connections (each after the answer
+/// it is sending), waits, and listens again on the same address.
 async fn serve(
-    listener: TcpListener,
+    mut listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
+    mut outages: UnboundedReceiver<Duration>,
 ) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
     let mut connections = JoinSet::new();
+    // Cancelled to close the connections of one listening period (child of `shutdown`).
+    let mut period = shutdown.child_token();
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
+            Some(outage) = outages.recv() => {
+                tracing::warn!(?outage, "simulated outage: refusing connections");
+                drop(listener);
+                period.cancel();
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(outage) => {}
+                }
+                listener = rebind(addr).await?;
+                period = shutdown.child_token();
+                tracing::warn!("simulated outage over: listening again on {addr}");
+                continue;
+            }
             accepted = listener.accept() => accepted,
         };
         while connections.try_join_next().is_some() {}
@@ -78,7 +101,7 @@ async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        connections.spawn(serve_connection(stream, router.clone(), shutdown.clone()));
+        connections.spawn(serve_connection(stream, router.clone(), period.clone()));
     }
     drop(listener);
     let drained = tokio::time::timeout(DRAIN, async {
@@ -91,11 +114,25 @@ async fn serve(
     Ok(())
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    router: Router,
-    shutdown: CancellationToken,
-) {
+/// Listens on `addr` again after an outage (the port may take a moment to be free).
+async fn rebind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let mut tries = 0;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(err) if tries < 50 => {
+                tries += 1;
+                tracing::debug!(error = %err, "cannot listen again yet");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Serves one connection until it ends, or until `close` fires (then the answer in progress
+/// is finished and the connection closed).
+async fn serve_connection(stream: tokio::net::TcpStream, router: Router, close: CancellationToken) {
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let router = router.clone();
         async move {
@@ -119,7 +156,7 @@ async fn serve_connection(
                 tracing::debug!(error = %err, "connection ended");
             }
         }
-        () = shutdown.cancelled() => {
+        () = close.cancelled() => {
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }

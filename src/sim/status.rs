@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cma::wire::StatusNode;
 
-use super::values::{LastPage, LinkForm};
+use super::values::{LastPage, LinkForm, StatusOrder};
 
 /// The node at `level` (`check`, `migrate`, `check,AnonPermission`, `migrate,projects`…),
 /// or `None` when the tree has no such node. Names match exactly, else ignoring case.
@@ -68,15 +68,24 @@ pub(crate) fn decode_cursor(cursor: &str) -> Option<usize> {
         .ok()
 }
 
-/// Keeps one page of the node's children; returns whether more follow.
-pub(crate) fn page_children(node: &mut StatusNode, offset: usize, size: usize) -> bool {
+/// Keeps one page of the node's children, in `order`; returns whether more follow.
+pub(crate) fn page_children(
+    node: &mut StatusNode,
+    offset: usize,
+    size: usize,
+    order: StatusOrder,
+) -> bool {
     let total = node.children.len();
-    let keep: Vec<String> = node
-        .children
-        .keys()
+    let mut names: Vec<(&String, &StatusNode)> = node.children.iter().collect();
+    if order == StatusOrder::UnfinishedFirst {
+        // Stable: each group stays in name order.
+        names.sort_by_key(|(_, child)| child.is_finished());
+    }
+    let keep: Vec<String> = names
+        .into_iter()
         .skip(offset)
         .take(size)
-        .cloned()
+        .map(|(name, _)| name.clone())
         .collect();
     node.children.retain(|name, _| keep.contains(name));
     offset + size < total
@@ -194,7 +203,7 @@ mod tests {
         let mut offset = 0;
         loop {
             let mut page = full.clone();
-            let more = page_children(&mut page, offset, 10);
+            let more = page_children(&mut page, offset, 10, StatusOrder::Name);
             seen.extend(page.children.keys().cloned());
             if !more {
                 break;
@@ -203,6 +212,29 @@ mod tests {
         }
         assert_eq!(seen, full.children.keys().cloned().collect::<Vec<_>>());
         assert_eq!(decode_cursor("garbage!"), None);
+    }
+
+    #[test]
+    fn unfinished_first_moves_children_between_pages_as_they_finish() {
+        // Check00, 02, 04 … are finished; the odd ones run.
+        let full = select(tree(6), Some("check")).unwrap();
+        let mut first = full.clone();
+        assert!(page_children(
+            &mut first,
+            0,
+            3,
+            StatusOrder::UnfinishedFirst
+        ));
+        assert_eq!(
+            first.children.keys().collect::<Vec<_>>(),
+            ["Check01", "Check03", "Check05"]
+        );
+        let mut by_name = full.clone();
+        page_children(&mut by_name, 0, 3, StatusOrder::Name);
+        assert_eq!(
+            by_name.children.keys().collect::<Vec<_>>(),
+            ["Check00", "Check01", "Check02"]
+        );
     }
 
     #[test]

@@ -234,6 +234,20 @@ pub enum RetryAfterForm {
     HttpDate,
     /// No `Retry-After`; only `X-RateLimit-Reset` (ISO-8601 with milliseconds).
     ResetOnly,
+    /// Neither header: the client must back off on its own.
+    None,
+}
+
+/// The order of a status node's children, which decides what each page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusOrder {
+    /// By name: pages hold the same children from one read to the next.
+    #[default]
+    Name,
+    /// Unfinished children first, then finished ones (each group by name): as children
+    /// finish they move to later pages, so the pages of one tree change between reads.
+    UnfinishedFirst,
 }
 
 /// Whether simulated time follows the wall clock or moves only when told to.

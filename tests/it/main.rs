@@ -5,6 +5,7 @@ mod client;
 mod client_sim;
 mod crash;
 mod fleet;
+mod hardening;
 mod inventory;
 mod lifecycle;
 mod metrics;

@@ -17,6 +17,9 @@ use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::retry::{backoff, retry_after};
 use crate::inventory::Secret;
 
+/// A call may meet this many times the policy's attempts in 429s before it gives up.
+const RATE_LIMITED_ATTEMPTS_FACTOR: u32 = 4;
+
 /// How much of an error body is read to find its message.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
@@ -126,21 +129,37 @@ impl HttpClient {
     }
 
     /// Sends `call` and decodes its JSON answer. For a create, an answer that cannot be read
-    /// is "outcome unknown": the service did act, but the new id is lost.
+    /// is "outcome unknown": the service did act, but the new id is lost. Any other call whose
+    /// 2xx answer is not JSON at all (a proxy's page, JSON cut short, an empty body) is sent
+    /// again, like a 5xx: reads and attaches change nothing when repeated.
     pub(super) async fn execute_json<T: DeserializeOwned>(
         &self,
         call: &Call<'_>,
         cancel: &CancellationToken,
     ) -> Result<T, ApiError> {
-        let answer = self.execute(call, cancel).await?;
-        decode(call.endpoint, &answer).map_err(|error| {
-            let error = if call.endpoint.is_create() {
-                outcome_unknown(error)
-            } else {
-                error
-            };
-            redact(error, &call.secrets)
+        if call.endpoint.is_create() {
+            let answer = self.execute(call, cancel).await?;
+            return decode(call.endpoint, &answer)
+                .map_err(|error| redact(outcome_unknown(error), &call.secrets));
+        }
+        self.with_retries(call.endpoint, call.gate, cancel, || async {
+            let answer = self.attempt(call, cancel).await?;
+            decode(call.endpoint, &answer).map_err(|error| {
+                // JSON of another shape is an answer we do not understand, now and next time;
+                // anything else (an HTML page, JSON cut short, nothing) is a passing garble.
+                let json = serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_ok();
+                if json {
+                    Failure::Final(error)
+                } else {
+                    Failure::MaybeApplied {
+                        error,
+                        reason: "decode",
+                    }
+                }
+            })
         })
+        .await
+        .map_err(|error| redact(error, &call.secrets))
     }
 
     /// The retry loop shared by API calls and artifact downloads: waits on the gate before
@@ -158,6 +177,9 @@ impl HttpClient {
         let policy = &self.settings.retry;
         let class = endpoint.rate_class();
         let mut number = 1u32;
+        // 429s answered so far: they have their own, larger budget (a 429 was certainly not
+        // processed, and in a storm one caller may meet several before its turn comes).
+        let mut limited = 0u32;
         loop {
             match (gate, class) {
                 (Some(gate), Some(class)) => {
@@ -181,6 +203,7 @@ impl HttpClient {
                 }
                 Err(Failure::MaybeApplied { error, reason }) => (error, reason, None),
                 Err(Failure::RateLimited { error, wait }) => {
+                    limited += 1;
                     self.observer.on_rate_limited(endpoint);
                     let wait = wait.unwrap_or_else(|| backoff(policy, number, rand::random()));
                     match (gate, class) {
@@ -193,7 +216,13 @@ impl HttpClient {
                     }
                 }
             };
-            if number >= policy.max_attempts.max(1) {
+            let attempts = policy.max_attempts.max(1);
+            let spent = if reason == "429" {
+                limited >= attempts.saturating_mul(RATE_LIMITED_ATTEMPTS_FACTOR)
+            } else {
+                number - limited >= attempts
+            };
+            if spent {
                 return Err(error);
             }
             self.observer.on_retry(endpoint, reason);

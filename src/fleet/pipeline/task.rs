@@ -461,6 +461,14 @@ impl Pipeline {
                         self.stage(stage).await?;
                     }
                     if done {
+                        if let Some(message) = data.not_attached() {
+                            // The attach lapsed mid-migration: handled like the check level's
+                            // not-attached failure (re-attach, one new task).
+                            return Ok(TaskEnd {
+                                checks: ChecksVerdict::NotAttached(message),
+                                data: None,
+                            });
+                        }
                         return Ok(TaskEnd {
                             checks: checks.clone(),
                             data: Some(data),

@@ -183,6 +183,20 @@ impl Header {
                 );
                 continue;
             }
+            if super::could_be_secret(name) {
+                // A data row run into the header (a lost line end) can bring a literal secret
+                // here: name the field, never the value.
+                problems.push(
+                    line,
+                    index + 1,
+                    None,
+                    format!(
+                        "header field {} is not a column name (not shown: it looks like a secret or a value, not a name); is a data row on the header's line?",
+                        index + 1
+                    ),
+                );
+                continue;
+            }
             let shown = shown_header_name(name);
             let hint = match suggestion(name) {
                 Some(column) => format!("did you mean `{}`?", column.name()),
@@ -320,6 +334,22 @@ mod tests {
         );
         assert!(messages.is_empty(), "{messages:?}");
         assert_eq!(header.unwrap().position(Column::Site), Some(1));
+    }
+
+    #[test]
+    fn a_header_cell_that_may_be_a_secret_is_not_echoed() {
+        let (_, messages) = header(&format!(
+            "{FULL},ATATT3xFfGF0T9kq2Lw8,env:ACME_TOKEN,Project Keys"
+        ));
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(messages[0].starts_with("line 1: header field 9 is not a column name (not shown"));
+        assert!(messages[1].starts_with("line 1: header field 10 is not a column name"));
+        assert!(messages[2].contains("unknown column `Project Keys`"));
+        assert!(
+            messages
+                .iter()
+                .all(|m| !m.contains("ATATT3x") && !m.contains("ACME_TOKEN"))
+        );
     }
 
     #[test]

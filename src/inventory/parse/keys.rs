@@ -85,7 +85,7 @@ pub(crate) fn jira_project_key(key: &str) -> Result<(), String> {
         return Ok(());
     }
     let upper = key.to_ascii_uppercase();
-    let hint = if upper != key && jira_project_key(&upper).is_ok() {
+    let hint = if upper != key && jira_project_key(&upper).is_ok() && !super::could_be_secret(key) {
         format!(" (did you mean `{upper}`?)")
     } else {
         String::new()
@@ -148,7 +148,7 @@ fn global_entity(entity: &str) -> Result<(), String> {
         return Ok(());
     }
     let upper = entity.to_ascii_uppercase();
-    let hint = if upper_snake(&upper) {
+    let hint = if upper_snake(&upper) && !super::could_be_secret(entity) {
         format!(" (did you mean `{upper}`?)")
     } else {
         String::new()

@@ -204,8 +204,9 @@ async fn a_429_that_persists_ends_as_rate_limited_after_the_policy() {
         }
     );
     assert!(err.is_retryable());
-    assert_eq!(stub.count(), 3);
-    assert_eq!(events.limited.lock().unwrap().len(), 3);
+    // 429s have their own budget: 4 × the policy's 3 attempts.
+    assert_eq!(stub.count(), 12);
+    assert_eq!(events.limited.lock().unwrap().len(), 12);
 }
 
 #[tokio::test]
