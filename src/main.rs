@@ -95,11 +95,7 @@ async fn handle_signals(shutdown: Shutdown) {
             _ = interrupt.recv() => CancelReason::Interrupt,
             _ = terminate.recv() => CancelReason::Terminate,
         };
-        if shutdown.is_draining()
-            && shutdown
-                .reason()
-                .is_some_and(|previous| previous != CancelReason::Deadline)
-        {
+        if shutdown.is_draining() && shutdown.reason().is_some_and(CancelReason::is_signal) {
             eprintln!(
                 "second signal: exiting now (the state store is consistent; the next run resumes)"
             );

@@ -707,7 +707,7 @@ impl Coordinator {
             ));
         }
         self.skip_waiting("not started: the state store failed");
-        self.shutdown.trigger(CancelReason::Deadline);
+        self.shutdown.trigger(CancelReason::StoreFailure);
     }
 
     fn skip_waiting(&mut self, message: &str) {
@@ -761,7 +761,7 @@ impl Coordinator {
         };
         let mut exit_code = if self.store_failure.is_some() {
             exit::CANT_CREATE
-        } else if let Some(signal) = reason.filter(|reason| *reason != CancelReason::Deadline) {
+        } else if let Some(signal) = reason.filter(|reason| reason.is_signal()) {
             signal.exit_code()
         } else if any(&[Outcome::Failed, Outcome::Blocked]) {
             exit::SITES_FAILED

@@ -13,6 +13,8 @@ use crate::exit;
 pub enum CancelReason {
     /// `--deadline` passed: polling stops, in-flight sites stay resumable (exit 75).
     Deadline,
+    /// The state store refused a write: the run stops cleanly (exit 73).
+    StoreFailure,
     /// SIGTERM (exit 143).
     Terminate,
     /// SIGINT (exit 130).
@@ -23,14 +25,21 @@ impl CancelReason {
     pub fn exit_code(self) -> u8 {
         match self {
             CancelReason::Deadline => exit::TEMP_FAIL,
+            CancelReason::StoreFailure => exit::CANT_CREATE,
             CancelReason::Terminate => exit::TERMINATED,
             CancelReason::Interrupt => exit::INTERRUPTED,
         }
     }
 
+    /// Whether this reason is a signal (a second signal forces).
+    pub fn is_signal(self) -> bool {
+        matches!(self, CancelReason::Terminate | CancelReason::Interrupt)
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             CancelReason::Deadline => "the deadline passed",
+            CancelReason::StoreFailure => "the state store refused a write",
             CancelReason::Terminate => "terminated (SIGTERM)",
             CancelReason::Interrupt => "interrupted (SIGINT)",
         }
@@ -60,7 +69,7 @@ impl Shutdown {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         state.0 = Some(state.0.map_or(reason, |previous| previous.max(reason)));
-        if reason != CancelReason::Deadline {
+        if reason.is_signal() {
             state.1 += 1;
         }
         let force = state.1 >= 2;
