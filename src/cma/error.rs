@@ -165,18 +165,29 @@ impl ApiError {
     }
 }
 
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.endpoint.template())?;
+impl ApiError {
+    /// What went wrong without the endpoint, status and request id (reports show those in
+    /// their own columns).
+    pub fn detail(&self) -> String {
         match &self.kind {
             ErrorKind::OutcomeUnknown => {
-                f.write_str("outcome unknown (the request may have been applied): ")?
+                format!(
+                    "outcome unknown (the request may have been applied): {}",
+                    self.message
+                )
             }
-            ErrorKind::Redirect { location } => write!(f, "refused redirect to {location}: ")?,
-            ErrorKind::Cancelled => f.write_str("cancelled")?,
-            _ => {}
+            ErrorKind::Redirect { location } => {
+                format!("refused redirect to {location}: {}", self.message)
+            }
+            ErrorKind::Cancelled => format!("cancelled{}", self.message),
+            _ => self.message.clone(),
         }
-        f.write_str(&self.message)?;
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.endpoint.template(), self.detail())?;
         if let Some(status) = self.status {
             write!(f, " (HTTP {status})")?;
         }

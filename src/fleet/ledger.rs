@@ -256,8 +256,15 @@ impl Ledger {
             EventKind::Error(error) => {
                 let mut error = error.clone();
                 error.stage = entry.report.stage;
+                let shown = match (&error.endpoint, error.status) {
+                    (Some(endpoint), Some(status)) => {
+                        format!("{endpoint} (HTTP {status}): {}", error.message)
+                    }
+                    (Some(endpoint), None) => format!("{endpoint}: {}", error.message),
+                    _ => error.message.clone(),
+                };
                 self.recent_errors
-                    .push((entry.site.name.clone(), error.message.clone(), error.at));
+                    .push((entry.site.name.clone(), shown, error.at));
                 if self.recent_errors.len() > RECENT_ERRORS {
                     self.recent_errors.remove(0);
                 }

@@ -617,7 +617,7 @@ impl Pipeline {
             endpoint: Some(error.endpoint.template().to_owned()),
             status: error.status,
             request_id: error.request_id.clone(),
-            message: error.to_string(),
+            message: error.detail(),
         }
     }
 }
