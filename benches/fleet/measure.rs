@@ -126,11 +126,17 @@ pub struct ProcUsage {
 
 impl ProcUsage {
     pub fn read(pid: u32) -> ProcUsage {
-        // schedstat: nanoseconds on a CPU, first field.
-        let cpu = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        // utime and stime (every thread), the 14th and 15th fields of /proc/PID/stat, in
+        // clock ticks of USER_HZ, which Linux fixes at 100 for userspace.
+        let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
-            .and_then(|text| text.split_whitespace().next()?.parse::<u64>().ok())
-            .map(Duration::from_nanos)
+            .and_then(|text| {
+                let after_name = text.rsplit_once(')')?.1;
+                let fields: Vec<&str> = after_name.split_whitespace().collect();
+                let ticks =
+                    fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+                Some(Duration::from_millis(ticks * 10))
+            })
             .unwrap_or_default();
         let peak_rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()

@@ -167,12 +167,7 @@ impl Driver {
                     return Err("rate limited".into());
                 }
                 retries += 1;
-                let wait = answer
-                    .headers()
-                    .get("Retry-After")
-                    .and_then(|value| value.to_str().ok()?.parse::<f64>().ok())
-                    .unwrap_or(1.0);
-                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                tokio::time::sleep(retry_wait(answer.headers())).await;
                 continue;
             }
             if !answer.status().is_success() {
@@ -181,4 +176,21 @@ impl Driver {
             return answer.json().await.map_err(|error| error.to_string());
         }
     }
+}
+
+/// When a 429 says to come back: `Retry-After` seconds, else the instant in
+/// `X-RateLimit-Reset`, else one second.
+fn retry_wait(headers: &reqwest::header::HeaderMap) -> Duration {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(seconds) = text("Retry-After").and_then(|value| value.parse::<f64>().ok()) {
+        return Duration::from_secs_f64(seconds);
+    }
+    text("X-RateLimit-Reset")
+        .and_then(|value| chrono::DateTime::parse_from_rfc3339(value).ok())
+        .map(|at| {
+            (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+        })
+        .unwrap_or(Duration::from_secs(1))
 }
