@@ -70,6 +70,8 @@ impl FleetRun<'_> {
         setup::write_inventory(&inventory, &self.sim.base, &self.sites).expect("write inventory");
         let (bound_sim, bound_by) = self.plan(&inventory).await;
         let args = self.run_args(&inventory);
+        // For profiling by hand: the exact arguments (the simulator's URL is the bench's).
+        let _ = std::fs::write(self.dir.join("run.args"), args.join("\n"));
         let measured = measure::run(&self.dir, "run", self.binary, &args, &ENV).await;
         if measured.code != 0 {
             let stderr = std::fs::read_to_string(self.dir.join("run.err")).unwrap_or_default();
