@@ -5,6 +5,7 @@ mod client;
 mod fleet;
 mod inventory;
 mod metrics;
+mod polling;
 mod sim;
 mod state;
 mod support;
