@@ -114,6 +114,10 @@ struct Coordinator {
     last_checks: HashMap<String, Vec<CheckResult>>,
     /// Set when the state store refused a write: the run stops, exit 73.
     store_failure: Option<String>,
+    /// Events already applied in memory whose store writes wait for the next commit: none is
+    /// acknowledged or ends a site, so they ride along with the next one that is (or the
+    /// next refresh) instead of costing a commit (an fsync) each.
+    unstored: Vec<Event>,
     /// Summaries need rewriting.
     dirty: bool,
 }
@@ -254,6 +258,7 @@ impl Coordinator {
             sender,
             receiver,
             store_failure: None,
+            unstored: Vec::new(),
             dirty: false,
             settings,
         }
@@ -585,13 +590,30 @@ impl Coordinator {
         if !batch.is_empty() {
             self.apply(batch);
         }
+        self.commit();
     }
 
-    /// Applies a batch: in memory, then one store transaction, then the acknowledgements.
+    /// Applies a batch in memory; commits it (with any events waiting) when one of them must
+    /// be durable now — an acknowledged event or a site's end — or enough are waiting.
     fn apply(&mut self, batch: Vec<Event>) {
         for event in &batch {
             self.ledger.apply(event.site, &event.kind);
         }
+        let urgent = batch
+            .iter()
+            .any(|event| event.ack.is_some() || matches!(event.kind, EventKind::Finished { .. }));
+        self.unstored.extend(batch);
+        if urgent || self.unstored.len() >= BATCH {
+            self.commit();
+        }
+    }
+
+    /// Writes the waiting events in one store transaction, then sends the acknowledgements.
+    fn commit(&mut self) {
+        if self.unstored.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.unstored);
         let run_id = self.run.run_id.clone();
         let entries = &self.ledger.entries;
         let committed = self.store.transaction(|tx| {
@@ -727,6 +749,7 @@ impl Coordinator {
 
     /// Refreshes counts, the live status and (when something finished) the summaries.
     fn refresh(&mut self) {
+        self.commit();
         self.ledger.publish_counts();
         let view = self.ledger.status(&self.run, self.started);
         (self.on_progress)(&view);
@@ -736,10 +759,12 @@ impl Coordinator {
             .unwrap_or_else(|poison| poison.into_inner()) = view;
         if self.dirty && self.writer.summaries_are_due() {
             self.dirty = false;
-            let report = self.ledger.run_report(&self.run);
+            // Lent, not copied: a large fleet's reports would double the run's memory.
+            let report = self.ledger.lend_run_report(&self.run);
             if let Err(error) = self.writer.write_summaries(&report) {
                 tracing::error!("{error}");
             }
+            self.ledger.restore_reports(report.sites);
         }
     }
 
@@ -787,18 +812,22 @@ impl Coordinator {
                 tracing::warn!("cannot read the previous run for changes.md: {error}");
                 None
             });
+        self.ledger.publish_counts();
+        let mut view = self.ledger.status(&self.run, self.started);
+        view.finished = true;
+        // The run ends here: its reports move to the result instead of being copied (a copy
+        // doubles the memory of a large fleet), so counts and the live view come first.
+        let mut report = self.ledger.lend_run_report(&self.run);
         // Reports first: a run whose reports cannot be written is not a success (exit 73),
         // and the state store records the exit code the process really ends with.
-        if let Err(error) = self
-            .writer
-            .write_all(&self.ledger.run_report(&self.run), previous.as_ref())
-        {
+        if let Err(error) = self.writer.write_all(&report, previous.as_ref()) {
             tracing::error!("{error}; exiting with {}", exit::CANT_CREATE);
             exit_code = exit::CANT_CREATE;
             self.run.exit_code = Some(i32::from(exit_code));
             self.run
                 .notes
                 .push(format!("the reports could not be written: {error}"));
+            report.run = self.run.clone();
         }
         if let Err(error) = self.store.transaction(|tx| tx.finish_run(&self.run)) {
             tracing::error!("cannot record the run's end: {error}");
@@ -808,10 +837,6 @@ impl Coordinator {
                 .metrics()
                 .set_last_success(Utc::now().timestamp_millis() as f64 / 1000.0);
         }
-        self.ledger.publish_counts();
-        let report = self.ledger.run_report(&self.run);
-        let mut view = self.ledger.status(&self.run, self.started);
-        view.finished = true;
         (self.on_progress)(&view);
         *self
             .status

@@ -309,6 +309,34 @@ impl Ledger {
         self.metrics.set_site_counts(&series);
     }
 
+    /// The run report with every site's report moved out of the ledger rather than copied
+    /// (a 10,000-site fleet's reports are tens of megabytes); [`Ledger::restore_reports`]
+    /// puts them back. Nothing may read the ledger's reports in between.
+    pub fn lend_run_report(&mut self, run: &RunInfo) -> RunReport {
+        RunReport {
+            run: run.clone(),
+            sites: self
+                .entries
+                .iter_mut()
+                .map(|entry| {
+                    let placeholder = SiteReport::pending(
+                        &entry.site.name,
+                        entry.site.product.as_str(),
+                        run.mode,
+                    );
+                    std::mem::replace(&mut entry.report, placeholder)
+                })
+                .collect(),
+        }
+    }
+
+    /// Gives back the reports [`Ledger::lend_run_report`] moved out (same order).
+    pub fn restore_reports(&mut self, reports: Vec<SiteReport>) {
+        for (entry, report) in self.entries.iter_mut().zip(reports) {
+            entry.report = report;
+        }
+    }
+
     pub fn run_report(&self, run: &RunInfo) -> RunReport {
         RunReport {
             run: run.clone(),

@@ -33,7 +33,7 @@ impl PollPolicy {
 
     /// Stretches `interval` so that `pollers` sites of one cloud user stay within `reads_per_second`
     /// (leaving a fifth of the budget for other reads), then applies `jitter` in `0.0..1.0` as
-    /// ±10 %. Never below `min`.
+    /// ±10 %. Never below `min`; never above `max` unless the budget demands it.
     pub fn paced(
         &self,
         interval: Duration,
@@ -45,7 +45,9 @@ impl PollPolicy {
         let floor = Duration::from_secs_f64(pollers as f64 / budget);
         let base = interval.max(floor);
         let spread = 0.9 + 0.2 * jitter.clamp(0.0, 1.0);
-        base.mul_f64(spread).max(self.min)
+        // Jitter never stretches past `max` (a finished task is noticed within `max`),
+        // unless the read budget itself needs longer.
+        base.mul_f64(spread).max(self.min).min(self.max.max(floor))
     }
 }
 
@@ -93,6 +95,25 @@ mod tests {
         assert_eq!(
             policy.paced(Duration::from_secs(20), 3, 10.0, 0.5),
             Duration::from_secs(20)
+        );
+    }
+
+    #[test]
+    fn jitter_never_delays_a_poll_past_the_max() {
+        let policy = policy();
+        // A task polled at the max is noticed within the max, whatever the jitter.
+        assert_eq!(
+            policy.paced(Duration::from_secs(60), 1, 10.0, 1.0),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            policy.paced(Duration::from_secs(60), 1, 10.0, 0.0),
+            Duration::from_secs(54)
+        );
+        // Unless the shared read budget needs longer: 1200 pollers at 10 reads/s.
+        assert_eq!(
+            policy.paced(Duration::from_secs(60), 1200, 10.0, 1.0),
+            Duration::from_secs(150)
         );
     }
 

@@ -40,6 +40,10 @@ pub struct ServerCounters {
     /// The most tasks that were running at once on this server (from creation until the
     /// root of the status tree finished).
     pub max_running_tasks: u64,
+    /// Status-tree reads (`GET …/tasks/{taskId}/status`, every page) on this server's tasks:
+    /// what polling cost this server.
+    #[serde(default)]
+    pub status_reads: u64,
 }
 
 /// Tasks created (each `POST …/tasks` answered or not, once the task exists).
@@ -118,6 +122,9 @@ impl RequestCounters {
             let counters = self.by_server.entry(server.to_owned()).or_default();
             counters.requests += 1;
             *counters.by_code.entry(code.to_owned()).or_default() += 1;
+            if route.ends_with("/status") {
+                counters.status_reads += 1;
+            }
         }
     }
 

@@ -36,6 +36,12 @@ pub const DB_FILE: &str = "state.db";
 /// How long a write waits for another connection's write to finish (`status` reading while
 /// a run writes never waits: WAL readers do not block writers).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// SQLite's page cache, in KiB (negative `cache_size`): 8 MiB instead of the default 2.
+const CACHE_KIB: i64 = -8192;
+/// WAL frames between automatic checkpoints (default 1000).
+const CHECKPOINT_PAGES: i64 = 8000;
+/// Statements kept prepared (the write path uses about fifteen).
+const STATEMENT_CACHE: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -259,6 +265,7 @@ impl Store {
         let sqlite = |source| StateError::sqlite(&path, source);
         let mut conn = Connection::open_with_flags(db, flags).map_err(sqlite)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Before any write: a store from a newer cmafleet is left exactly as it is.
         schema::ensure_not_newer(schema::version(&conn, &path)?, &path)?;
         let read_only = conn.is_readonly("main").map_err(sqlite)?;
@@ -275,6 +282,13 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite)?;
         conn.pragma_update(None, "foreign_keys", true)
+            .map_err(sqlite)?;
+        // A large fleet's run touches index pages all over the file: a bigger page cache
+        // keeps them in memory, and fewer, larger checkpoints copy each page back once
+        // rather than after every thousand WAL frames.
+        conn.pragma_update(None, "cache_size", CACHE_KIB)
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
             .map_err(sqlite)?;
         schema::migrate(&mut conn, &path)?;
         Ok(Store { conn, path })
@@ -318,6 +332,22 @@ impl Store {
 impl Tx<'_> {
     fn sqlite(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
         |source| StateError::sqlite(self.path, source)
+    }
+
+    /// Runs a statement through the connection's statement cache: the write path repeats a
+    /// dozen statements for every site, and parsing them each time cost more than running them.
+    fn cached_execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.tx.prepare_cached(sql)?.execute(params)
+    }
+
+    /// [`Tx::cached_execute`] for a statement that reads one row.
+    fn cached_query_row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.tx.prepare_cached(sql)?.query_row(params, f)
     }
 }
 

@@ -10,6 +10,7 @@ mod inventory;
 mod lifecycle;
 mod metrics;
 mod ops;
+mod polling;
 mod sim;
 mod state;
 mod support;

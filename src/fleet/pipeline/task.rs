@@ -354,56 +354,62 @@ impl Pipeline {
             );
             self.sleep(interval).await?;
             polls = polls.saturating_add(1);
-            let level = if checks_done.is_none() {
-                "check"
-            } else {
-                "migrate"
+            // While the checks run, the root without its subtrees (one small page) tells
+            // whether they finished; the check level, every check in it (several pages), is
+            // read once, when they have. The data phase polls the `migrate` level (one page
+            // for the scopes, with their progress counters).
+            let query = match checks_done {
+                None => StatusQuery {
+                    level: None,
+                    expand_children: false,
+                },
+                Some(_) => StatusQuery {
+                    level: Some("migrate".into()),
+                    expand_children: true,
+                },
             };
-            let query = StatusQuery {
-                level: Some(level.into()),
-                expand_children: true,
+            let Some(polled) = self
+                .read_status(job_id, task_id, &query, created_at, &mut failures)
+                .await?
+            else {
+                continue;
             };
-            let node = match self
-                .plan
-                .cloud
-                .task_status(job_id, task_id, &query, &self.forced)
-                .await
-            {
-                Ok(node) => {
-                    failures = 0;
-                    node
-                }
-                Err(error)
-                    if error.kind == ErrorKind::NotFound
-                        && task_age(created_at) < self.policy.young_task_grace =>
-                {
-                    continue;
-                }
-                Err(error) if error.kind == ErrorKind::Cancelled => return Err(Halt::Api(error)),
-                Err(error)
-                    if error.is_retryable()
-                        || error.kind == ErrorKind::Decode
-                        || error.kind == ErrorKind::NotFound =>
-                {
-                    failures += 1;
-                    self.events
-                        .send(EventKind::Error(self.error_record(&error)))
+            let mut node = if checks_done.is_none() {
+                let checks_finished = polled.is_finished()
+                    || polled
+                        .children
+                        .get("check")
+                        .is_some_and(StatusNode::is_finished);
+                if !checks_finished {
+                    self.report_status(intent_id, &polled, &mut last_seen)
                         .await?;
-                    if failures >= MAX_POLL_FAILURES {
-                        return Err(Halt::Outcome(
-                            Outcome::Detached,
-                            format!(
-                                "status unreadable {failures} times in a row ({error}); the task runs on remotely and the next run resumes it"
-                            ),
-                        ));
-                    }
                     continue;
                 }
-                Err(error) => return Err(Halt::Api(error)),
+                let full = StatusQuery {
+                    level: Some("check".into()),
+                    expand_children: true,
+                };
+                let Some(checks) = self
+                    .read_status(job_id, task_id, &full, created_at, &mut failures)
+                    .await?
+                else {
+                    continue;
+                };
+                let checks = verdict::level(&checks, "check");
+                // A task that ended at its root (e.g. not attached) may have no check level.
+                if checks.is_finished() {
+                    checks.clone()
+                } else {
+                    polled
+                }
+            } else {
+                verdict::level(&polled, "migrate").clone()
             };
-            let mut node = verdict::level(&node, level).clone();
-            if node.status.is_none() && task_age(created_at) >= self.policy.young_task_grace {
-                // The level has not appeared: the task may have ended at its root (e.g. not attached).
+            if checks_done.is_some()
+                && node.status.is_none()
+                && task_age(created_at) >= self.policy.young_task_grace
+            {
+                // The level has not appeared: the task may have ended at its root.
                 let root = self
                     .plan
                     .cloud
@@ -476,6 +482,57 @@ impl Pipeline {
                     }
                 }
             }
+        }
+    }
+
+    /// One status read. `Ok(None)`: worth polling again later — a young task's status is
+    /// not there yet (eventual consistency), or a retryable failure (counted in `failures`;
+    /// too many in a row leave the site `detached`).
+    async fn read_status(
+        &mut self,
+        job_id: &str,
+        task_id: &str,
+        query: &StatusQuery,
+        created_at: DateTime<Utc>,
+        failures: &mut u32,
+    ) -> Step<Option<StatusNode>> {
+        match self
+            .plan
+            .cloud
+            .task_status(job_id, task_id, query, &self.forced)
+            .await
+        {
+            Ok(node) => {
+                *failures = 0;
+                Ok(Some(node))
+            }
+            Err(error)
+                if error.kind == ErrorKind::NotFound
+                    && task_age(created_at) < self.policy.young_task_grace =>
+            {
+                Ok(None)
+            }
+            Err(error) if error.kind == ErrorKind::Cancelled => Err(Halt::Api(error)),
+            Err(error)
+                if error.is_retryable()
+                    || error.kind == ErrorKind::Decode
+                    || error.kind == ErrorKind::NotFound =>
+            {
+                *failures += 1;
+                self.events
+                    .send(EventKind::Error(self.error_record(&error)))
+                    .await?;
+                if *failures >= MAX_POLL_FAILURES {
+                    return Err(Halt::Outcome(
+                        Outcome::Detached,
+                        format!(
+                            "status unreadable {failures} times in a row ({error}); the task runs on remotely and the next run resumes it"
+                        ),
+                    ));
+                }
+                Ok(None)
+            }
+            Err(error) => Err(Halt::Api(error)),
         }
     }
 

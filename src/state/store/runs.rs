@@ -140,35 +140,33 @@ impl Store {
 impl Tx<'_> {
     /// Records a new run; its id must be new.
     pub fn begin_run(&self, run: &RunInfo) -> Result<(), StateError> {
-        self.tx
-            .execute(
-                &format!(
-                    "INSERT INTO runs ({RUN_COLUMNS}) \
+        self.cached_execute(
+            &format!(
+                "INSERT INTO runs ({RUN_COLUMNS}) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                ),
-                run_params(run)?,
-            )
-            .map_err(self.sqlite())?;
+            ),
+            run_params(run)?,
+        )
+        .map_err(self.sqlite())?;
         Ok(())
     }
 
     /// Records the run's end: everything in `run` replaces what was recorded (a run never
     /// begun is recorded whole).
     pub fn finish_run(&self, run: &RunInfo) -> Result<(), StateError> {
-        self.tx
-            .execute(
-                &format!(
-                    "INSERT INTO runs ({RUN_COLUMNS}) \
+        self.cached_execute(
+            &format!(
+                "INSERT INTO runs ({RUN_COLUMNS}) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
                      ON CONFLICT (run_id) DO UPDATE SET mode = excluded.mode, \
                      options = excluded.options, shard = excluded.shard, \
                      started_at = excluded.started_at, finished_at = excluded.finished_at, \
                      exit_code = excluded.exit_code, counts = excluded.counts, \
                      notes = excluded.notes, version = excluded.version"
-                ),
-                run_params(run)?,
-            )
-            .map_err(self.sqlite())?;
+            ),
+            run_params(run)?,
+        )
+        .map_err(self.sqlite())?;
         Ok(())
     }
 
@@ -187,9 +185,8 @@ impl Tx<'_> {
     ) -> Result<(), StateError> {
         let sqlite = self.sqlite();
         let outcome = report.outcome.map(|outcome| outcome.as_str());
-        self.tx
-            .execute(
-                "INSERT INTO site_runs \
+        self.cached_execute(
+            "INSERT INTO site_runs \
                  (run_id, site, seq, mode, outcome, report, started_at, finished_at) \
                  VALUES (?1, ?2, \
                      (SELECT coalesce(max(seq), 0) + 1 FROM site_runs WHERE run_id = ?1), \
@@ -197,23 +194,22 @@ impl Tx<'_> {
                  ON CONFLICT (run_id, site) DO UPDATE SET mode = excluded.mode, \
                  outcome = excluded.outcome, report = excluded.report, \
                  started_at = excluded.started_at, finished_at = excluded.finished_at",
-                params![
-                    run_id,
-                    report.site,
-                    report.mode.as_str(),
-                    outcome,
-                    to_json(report, "site report")?,
-                    opt_time_text(report.started_at.as_ref()),
-                    opt_time_text(report.finished_at.as_ref()),
-                ],
-            )
-            .map_err(&sqlite)?;
-        self.tx
-            .execute(
-                "DELETE FROM check_results WHERE run_id = ?1 AND site = ?2",
-                params![run_id, report.site],
-            )
-            .map_err(&sqlite)?;
+            params![
+                run_id,
+                report.site,
+                report.mode.as_str(),
+                outcome,
+                to_json(report, "site report")?,
+                opt_time_text(report.started_at.as_ref()),
+                opt_time_text(report.finished_at.as_ref()),
+            ],
+        )
+        .map_err(&sqlite)?;
+        self.cached_execute(
+            "DELETE FROM check_results WHERE run_id = ?1 AND site = ?2",
+            params![run_id, report.site],
+        )
+        .map_err(&sqlite)?;
         let mut insert = self
             .tx
             .prepare_cached(
@@ -250,18 +246,17 @@ impl Tx<'_> {
         self.touch_site(&report.site)?;
         let migrated_at: Option<DateTime<Utc>> =
             migrated.then(|| report.finished_at.unwrap_or_else(Utc::now));
-        self.tx
-            .execute(
-                "UPDATE sites SET last_mode = ?2, last_outcome = ?3, \
+        self.cached_execute(
+            "UPDATE sites SET last_mode = ?2, last_outcome = ?3, \
                  migrated_at = coalesce(?4, migrated_at) WHERE site = ?1",
-                params![
-                    report.site,
-                    report.mode.as_str(),
-                    outcome,
-                    opt_time_text(migrated_at.as_ref())
-                ],
-            )
-            .map_err(&sqlite)?;
+            params![
+                report.site,
+                report.mode.as_str(),
+                outcome,
+                opt_time_text(migrated_at.as_ref())
+            ],
+        )
+        .map_err(&sqlite)?;
         Ok(())
     }
 }

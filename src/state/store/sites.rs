@@ -154,60 +154,56 @@ impl Store {
 impl Tx<'_> {
     /// Creates the site's row if needed and marks it updated now.
     pub(super) fn touch_site(&self, site: &str) -> Result<(), StateError> {
-        self.tx
-            .execute(
-                "INSERT INTO sites (site, updated_at) VALUES (?1, ?2) \
+        self.cached_execute(
+            "INSERT INTO sites (site, updated_at) VALUES (?1, ?2) \
                  ON CONFLICT (site) DO UPDATE SET updated_at = excluded.updated_at",
-                params![site, time_text(&Utc::now())],
-            )
-            .map_err(self.sqlite())?;
+            params![site, time_text(&Utc::now())],
+        )
+        .map_err(self.sqlite())?;
         Ok(())
     }
 
     /// Journals the intent to create a job (before the POST).
     pub fn record_job_intent(&self, site: &str, at: DateTime<Utc>) -> Result<(), StateError> {
         self.touch_site(site)?;
-        self.tx
-            .execute(
-                "UPDATE sites SET job_intent_at = ?2 WHERE site = ?1",
-                params![site, time_text(&at)],
-            )
-            .map_err(self.sqlite())?;
+        self.cached_execute(
+            "UPDATE sites SET job_intent_at = ?2 WHERE site = ?1",
+            params![site, time_text(&at)],
+        )
+        .map_err(self.sqlite())?;
         Ok(())
     }
 
     /// Records a created (or reused) job and clears the job intent.
     pub fn record_job(&self, site: &str, job: &JobRecord) -> Result<(), StateError> {
         self.touch_site(site)?;
-        self.tx
-            .execute(
-                "UPDATE sites SET job_id = ?2, definition_hash = ?3, job_created_at = ?4, \
+        self.cached_execute(
+            "UPDATE sites SET job_id = ?2, definition_hash = ?3, job_created_at = ?4, \
                  job_intent_at = NULL WHERE site = ?1",
-                params![
-                    site,
-                    job.job_id,
-                    job.definition_hash,
-                    time_text(&job.created_at)
-                ],
-            )
-            .map_err(self.sqlite())?;
+            params![
+                site,
+                job.job_id,
+                job.definition_hash,
+                time_text(&job.created_at)
+            ],
+        )
+        .map_err(self.sqlite())?;
         Ok(())
     }
 
     pub fn record_attach(&self, site: &str, attach: &AttachRecord) -> Result<(), StateError> {
         self.touch_site(site)?;
-        self.tx
-            .execute(
-                "UPDATE sites SET cloud_url = ?2, attached_at = ?3, attach_expires_at = ?4 \
+        self.cached_execute(
+            "UPDATE sites SET cloud_url = ?2, attached_at = ?3, attach_expires_at = ?4 \
                  WHERE site = ?1",
-                params![
-                    site,
-                    attach.cloud_url,
-                    time_text(&attach.attached_at),
-                    opt_time_text(attach.expires_at.as_ref())
-                ],
-            )
-            .map_err(self.sqlite())?;
+            params![
+                site,
+                attach.cloud_url,
+                time_text(&attach.attached_at),
+                opt_time_text(attach.expires_at.as_ref())
+            ],
+        )
+        .map_err(self.sqlite())?;
         Ok(())
     }
 
@@ -225,8 +221,7 @@ impl Tx<'_> {
     ) -> Result<i64, StateError> {
         let kind = kind_text(kind);
         let open: Option<i64> = self
-            .tx
-            .query_row(
+            .cached_query_row(
                 "SELECT intent_id FROM tasks WHERE site = ?1 AND kind = ?2 \
                  AND task_id IS NULL AND abandoned = 0",
                 params![site, kind],
@@ -241,27 +236,25 @@ impl Tx<'_> {
             )));
         }
         self.touch_site(site)?;
-        self.tx
-            .execute(
-                "INSERT INTO tasks (site, run_id, job_id, kind, intent_at) \
+        self.cached_execute(
+            "INSERT INTO tasks (site, run_id, job_id, kind, intent_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![site, run_id, job_id, kind, time_text(&at)],
-            )
-            .map_err(self.sqlite())?;
+            params![site, run_id, job_id, kind, time_text(&at)],
+        )
+        .map_err(self.sqlite())?;
         Ok(self.tx.last_insert_rowid())
     }
 
     /// The site, task id and abandoned flag of an intent.
     fn intent(&self, intent_id: i64) -> Result<(String, Option<String>, bool), StateError> {
-        self.tx
-            .query_row(
-                "SELECT site, task_id, abandoned FROM tasks WHERE intent_id = ?1",
-                [intent_id],
-                |row| Ok((row.get(0)?, row.get(1)?, codec::flag(row, "abandoned")?)),
-            )
-            .optional()
-            .map_err(self.sqlite())?
-            .ok_or(StateError::UnknownIntent(intent_id))
+        self.cached_query_row(
+            "SELECT site, task_id, abandoned FROM tasks WHERE intent_id = ?1",
+            [intent_id],
+            |row| Ok((row.get(0)?, row.get(1)?, codec::flag(row, "abandoned")?)),
+        )
+        .optional()
+        .map_err(self.sqlite())?
+        .ok_or(StateError::UnknownIntent(intent_id))
     }
 
     /// The task id of an intent, from the POST's answer (`adopted = false`) or from the task
@@ -293,8 +286,7 @@ impl Tx<'_> {
             None => {}
         }
         let owner: Option<i64> = self
-            .tx
-            .query_row(
+            .cached_query_row(
                 "SELECT intent_id FROM tasks WHERE task_id = ?1",
                 [task_id],
                 |row| row.get(0),
@@ -307,13 +299,12 @@ impl Tx<'_> {
                  it is already recorded for intent {owner}"
             )));
         }
-        self.tx
-            .execute(
-                "UPDATE tasks SET task_id = ?2, created_at = ?3, adopted = ?4 \
+        self.cached_execute(
+            "UPDATE tasks SET task_id = ?2, created_at = ?3, adopted = ?4 \
                  WHERE intent_id = ?1",
-                params![intent_id, task_id, time_text(&created_at), adopted],
-            )
-            .map_err(self.sqlite())?;
+            params![intent_id, task_id, time_text(&created_at), adopted],
+        )
+        .map_err(self.sqlite())?;
         self.touch_site(&site)
     }
 
@@ -326,12 +317,11 @@ impl Tx<'_> {
                 "abandon intent {intent_id} of site `{site}`: it has task {known}"
             )));
         }
-        self.tx
-            .execute(
-                "UPDATE tasks SET abandoned = 1 WHERE intent_id = ?1",
-                [intent_id],
-            )
-            .map_err(self.sqlite())?;
+        self.cached_execute(
+            "UPDATE tasks SET abandoned = 1 WHERE intent_id = ?1",
+            [intent_id],
+        )
+        .map_err(self.sqlite())?;
         self.touch_site(&site)
     }
 
@@ -421,19 +411,18 @@ impl Tx<'_> {
                 "record a status for intent {intent_id} of site `{site}`: it has no task id"
             )));
         }
-        self.tx
-            .execute(
-                "UPDATE tasks SET status = ?2, outcome = ?3, finished_at = ?4, \
+        self.cached_execute(
+            "UPDATE tasks SET status = ?2, outcome = ?3, finished_at = ?4, \
                  last_tree = coalesce(?5, last_tree) WHERE intent_id = ?1",
-                params![
-                    intent_id,
-                    status,
-                    outcome,
-                    opt_time_text(finished_at.as_ref()),
-                    tree
-                ],
-            )
-            .map_err(self.sqlite())?;
+            params![
+                intent_id,
+                status,
+                outcome,
+                opt_time_text(finished_at.as_ref()),
+                tree
+            ],
+        )
+        .map_err(self.sqlite())?;
         self.touch_site(&site)
     }
 }

@@ -1,0 +1,42 @@
+//! What polling costs the service: a Check task is polled at its root (one small page) while
+//! its checks run, and its check level (several pages) is read once, when they finished.
+
+use crate::support::fleet::{Fleet, Row};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_task_costs_about_duration_over_poll_max_status_reads() {
+    // 30 simulated minutes at ×3600: 500 ms real; the harness polls between 10 ms and 50 ms.
+    let scenario = r#"
+        [defaults]
+        check_duration = "30m"
+    "#;
+    let rows = vec![Row::jira("alpha"), Row::jira("beta"), Row::jira("gamma")];
+    let fleet = Fleet::start(scenario, 3600.0, rows).await;
+    let output = fleet.run("check", "check", &[]).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let counters = fleet.counters().await;
+    let (duration, min, max) = (500.0_f64, 10.0_f64, 50.0_f64);
+    // Polls: the doubling ramp from poll-min, then one per poll-max (jitter may shorten an
+    // interval to 0.9 × poll-max); then the check level's two pages (16 Jira checks, 10 a page).
+    let bound = (duration / (0.9 * max)).ceil() + (max / min).log2().ceil() + 1.0 + 2.0;
+    for site in ["alpha", "beta", "gamma"] {
+        let reads = counters.by_server[site].status_reads;
+        assert!(
+            reads as f64 <= bound,
+            "{site}: {reads} status reads > {bound} (reading every check on every poll costs twice as many)"
+        );
+        // The check results were read in full once (both pages).
+        assert!(reads >= 3, "{site}: {reads} status reads");
+    }
+    let summary = fleet.summary("check");
+    assert!(
+        summary.values().all(|row| row["outcome"] == "succeeded"),
+        "{summary:?}"
+    );
+    let report = fleet.site_report("check", "alpha");
+    assert_eq!(
+        report["checks"].as_array().map(Vec::len),
+        Some(16),
+        "every Jira check is in the report"
+    );
+}
