@@ -2,7 +2,7 @@
 //! changed only by applying pipeline events, and the views built from it (counts, the live
 //! status document, the run report).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ use super::{Mode, Outcome, Stage};
 use crate::inventory::Site;
 use crate::metrics::Metrics;
 use crate::metrics::status::{InFlightSite, RunStatus, SiteError, WaveStatus};
-use crate::report::model::{RunInfo, RunReport, SiteReport, StageSpan, TaskReport};
+use crate::report::model::{CheckResult, RunInfo, RunReport, SiteReport, StageSpan, TaskReport};
 use crate::state::SiteState;
 
 /// Errors kept per site (the first ones and the latest ones matter; a storm must not eat memory).
@@ -138,6 +138,10 @@ pub struct Ledger {
     items: BTreeMap<String, (u64, u64)>,
     /// The latest errors across the fleet, for the live page: (site, message).
     recent_errors: Vec<(String, String, DateTime<Utc>)>,
+    /// Every distinct check node seen, shared by the reports that carry it: a fleet's sites
+    /// mostly report the same nodes word for word, and every finished site's report stays
+    /// in memory for the summaries (a 10,000-site run would otherwise hold 160,000 copies).
+    checks: HashSet<Arc<CheckResult>>,
 }
 
 impl Ledger {
@@ -148,6 +152,7 @@ impl Ledger {
             metrics,
             items: BTreeMap::new(),
             recent_errors: Vec::new(),
+            checks: HashSet::new(),
         }
     }
 
@@ -231,7 +236,17 @@ impl Ledger {
                 for check in checks.iter().filter(|_| first) {
                     metrics.count_check(&check.name, &check.outcome.to_ascii_uppercase());
                 }
-                entry.report.checks.clone_from(checks);
+                entry.report.checks = checks
+                    .iter()
+                    .map(|check| match self.checks.get(check) {
+                        Some(shared) => Arc::clone(shared),
+                        None => {
+                            let shared = Arc::new(check.clone());
+                            self.checks.insert(Arc::clone(&shared));
+                            shared
+                        }
+                    })
+                    .collect();
             }
             EventKind::Scopes(scopes) => {
                 let items = verdict::item_counts(scopes);

@@ -87,7 +87,10 @@ fn passing(check: &CheckResult) -> bool {
 }
 
 fn find<'a>(site: &'a SiteReport, name: &str) -> Option<&'a CheckResult> {
-    site.checks.iter().find(|check| check.name == name)
+    site.checks
+        .iter()
+        .find(|check| check.name == name)
+        .map(|check| &**check)
 }
 
 impl<'a> Changes<'a> {
@@ -318,7 +321,10 @@ mod tests {
     fn site(name: &str, outcome: Outcome, checks: &[(&str, &str)]) -> SiteReport {
         let mut site = SiteReport::pending(name, "jira", Mode::Check);
         site.outcome = Some(outcome);
-        site.checks = checks.iter().map(|(n, o)| check(n, o)).collect();
+        site.checks = checks
+            .iter()
+            .map(|(n, o)| std::sync::Arc::new(check(n, o)))
+            .collect();
         site
     }
 

@@ -126,8 +126,8 @@ mod tests {
         }
     }
 
-    fn check(name: &str, outcome: &str) -> CheckResult {
-        CheckResult {
+    fn check(name: &str, outcome: &str) -> std::sync::Arc<CheckResult> {
+        std::sync::Arc::new(CheckResult {
             name: name.to_owned(),
             status: "FINISHED".to_owned(),
             outcome: outcome.to_owned(),
@@ -135,7 +135,7 @@ mod tests {
             occurrences: Vec::new(),
             excludable: None,
             description: None,
-        }
+        })
     }
 
     fn parse(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {

@@ -155,7 +155,7 @@ mod tests {
 
     fn site(name: &str, checks: Vec<CheckResult>) -> SiteReport {
         let mut site = SiteReport::pending(name, "jira", Mode::Check);
-        site.checks = checks;
+        site.checks = checks.into_iter().map(std::sync::Arc::new).collect();
         site
     }
 

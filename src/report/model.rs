@@ -2,6 +2,7 @@
 //! coordinator builds it, the state store keeps it, the renderers turn it into files.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -60,8 +61,11 @@ pub struct SiteReport {
     pub tasks: Vec<TaskReport>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageSpan>,
+    /// Shared, not owned: most sites of a fleet report the same check nodes word for word,
+    /// and a 10,000-site run keeps every finished site's report for the summaries
+    /// (`fleet::ledger` interns them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub checks: Vec<CheckResult>,
+    pub checks: Vec<Arc<CheckResult>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<ScopeResult>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -137,7 +141,7 @@ pub struct StageSpan {
 }
 
 /// One pre-migration check node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CheckResult {
     /// The check's name (opaque: the set changes between CMA versions).
     pub name: String,

@@ -128,9 +128,10 @@ fn with_hostile_text() -> RunReport {
     site.message = "<script>alert('message')</script> & <b>bold</b>".to_owned();
     site.product = "<img src=x onerror=alert(1)>".to_owned();
     site.job_id = Some("\"><script>alert('job')</script>".to_owned());
-    site.checks[1].name = "<script>alert('check')</script>".to_owned();
-    site.checks[1].occurrences = vec!["</td><script>alert('occurrence')</script>".to_owned()];
-    site.checks[1].message = Some("<iframe src=\"https://evil.example\"></iframe>".to_owned());
+    let check = std::sync::Arc::make_mut(&mut site.checks[1]);
+    check.name = "<script>alert('check')</script>".to_owned();
+    check.occurrences = vec!["</td><script>alert('occurrence')</script>".to_owned()];
+    check.message = Some("<iframe src=\"https://evil.example\"></iframe>".to_owned());
     site.notes = vec!["<script>alert('note')</script>".to_owned()];
     site.errors = vec![super::model::ErrorRecord {
         at: Utc.with_ymd_and_hms(2026, 3, 1, 2, 3, 0).unwrap(),
@@ -282,7 +283,10 @@ fn synthetic_fleet(sites: usize) -> RunReport {
             site.message = format!("site {index} finished with a message of ordinary length");
             site.job_id = Some(format!("00000000-0000-4000-8000-{index:012}"));
             site.task_id = Some(format!("11111111-1111-4111-8111-{index:012}"));
-            site.checks = fleet_checks_for(index);
+            site.checks = fleet_checks_for(index)
+                .into_iter()
+                .map(std::sync::Arc::new)
+                .collect();
             site.started_at = Some(begin);
             site.finished_at = Some(end);
             site

@@ -96,8 +96,10 @@ fn row_height(sites: usize) -> f64 {
 }
 
 /// The SVG: one row per site, bars coloured by stage (CSS classes `stage-…`), an outcome
-/// dot before each name, a time axis in UTC above (and below, for tall charts).
-pub fn svg(report: &RunReport) -> String {
+/// dot before each name, a time axis in UTC above (and below, for tall charts). Appended to
+/// `out`: the page renders it in place (a 10,000-site chart is megabytes; a copy would
+/// double them at the run's end).
+pub fn svg_into(out: &mut String, report: &RunReport) {
     let (start, end) = run_span(report);
     let total = (end - start).num_milliseconds().max(1) as f64;
     let rows = report.sites.len();
@@ -112,7 +114,6 @@ pub fn svg(report: &RunReport) -> String {
     let top = AXIS_HEIGHT;
     let height = top + row * rows as f64 + if bottom_axis { AXIS_HEIGHT } else { 6.0 };
 
-    let mut out = String::with_capacity(512 + rows * 400);
     let _ = write!(
         out,
         "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {height:.0}\" \
@@ -199,7 +200,6 @@ pub fn svg(report: &RunReport) -> String {
         out.push_str("</g>");
     }
     out.push_str("</svg>");
-    out
 }
 
 fn site_tooltip(site: &super::model::SiteReport) -> String {

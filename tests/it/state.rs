@@ -191,7 +191,7 @@ fn prepared_state_dir(dir: &Path) {
             let mut acme = SiteReport::pending("acme", "jira", Mode::Check);
             acme.outcome = Some(Outcome::Warnings);
             acme.stage = Stage::Done;
-            acme.checks.push(CheckResult {
+            acme.checks.push(std::sync::Arc::new(CheckResult {
                 name: "USERS_EMAIL".into(),
                 status: "FINISHED".into(),
                 outcome: "WARNING".into(),
@@ -199,7 +199,7 @@ fn prepared_state_dir(dir: &Path) {
                 occurrences: Vec::new(),
                 excludable: Some(true),
                 description: None,
-            });
+            }));
             let job = JobRecord {
                 job_id: "job-acme".into(),
                 definition_hash: "h".into(),

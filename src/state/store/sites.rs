@@ -337,12 +337,11 @@ impl Tx<'_> {
                 "record a judgement for intent {intent_id} of site `{site}`: it has no task id"
             )));
         }
-        self.tx
-            .execute(
-                "UPDATE tasks SET status = 'FINISHED', outcome = ?2 WHERE intent_id = ?1",
-                params![intent_id, outcome],
-            )
-            .map_err(self.sqlite())?;
+        self.cached_execute(
+            "UPDATE tasks SET status = 'FINISHED', outcome = ?2 WHERE intent_id = ?1",
+            params![intent_id, outcome],
+        )
+        .map_err(self.sqlite())?;
         self.touch_site(&site)
     }
 
@@ -361,8 +360,7 @@ impl Tx<'_> {
         let mut newest: Option<i64> = None;
         for (task_id, at) in finished {
             let concluded: Option<i64> = self
-                .tx
-                .query_row(
+                .cached_query_row(
                     "UPDATE tasks SET finished_at = coalesce(finished_at, ?3) \
                      WHERE site = ?1 AND task_id = ?2 RETURNING intent_id",
                     params![site, task_id, time_text(at)],
@@ -373,24 +371,22 @@ impl Tx<'_> {
             newest = newest.max(concluded);
         }
         if let Some(newest) = newest {
-            self.tx
-                .execute(
-                    "UPDATE tasks SET finished_at = ?3 WHERE site = ?1 AND intent_id < ?2 \
-                     AND finished_at IS NULL AND task_id IS NOT NULL",
-                    params![site, newest, now],
-                )
-                .map_err(&sqlite)?;
-        }
-        self.tx
-            .execute(
-                "UPDATE tasks SET finished_at = ?2 \
-                 WHERE site = ?1 AND finished_at IS NULL AND task_id IS NOT NULL \
-                 AND EXISTS (SELECT 1 FROM tasks AS newer WHERE newer.site = tasks.site \
-                     AND newer.kind = tasks.kind AND newer.intent_id > tasks.intent_id \
-                     AND newer.abandoned = 0)",
-                params![site, now],
+            self.cached_execute(
+                "UPDATE tasks SET finished_at = ?3 WHERE site = ?1 AND intent_id < ?2 \
+                 AND finished_at IS NULL AND task_id IS NOT NULL",
+                params![site, newest, now],
             )
             .map_err(&sqlite)?;
+        }
+        self.cached_execute(
+            "UPDATE tasks SET finished_at = ?2 \
+             WHERE site = ?1 AND finished_at IS NULL AND task_id IS NOT NULL \
+             AND EXISTS (SELECT 1 FROM tasks AS newer WHERE newer.site = tasks.site \
+                 AND newer.kind = tasks.kind AND newer.intent_id > tasks.intent_id \
+                 AND newer.abandoned = 0)",
+            params![site, now],
+        )
+        .map_err(&sqlite)?;
         Ok(())
     }
 
