@@ -4,9 +4,10 @@
 //! only after the commit — writes reports and metrics, and derives the exit code.
 //!
 //! Commits are grouped: an event that must be durable waits until the previous commit's
-//! cost, times [`COMMIT_SPACING`], has passed since it ended (never more than
-//! [`MAX_COMMIT_WAIT`]). An idle run commits at once; a busy one spends at most a fifth of
-//! the coordinator's time committing, and the durable events of many sites share one fsync.
+//! cost, times [`COMMIT_SPACING`], has passed since it ended — never more than
+//! [`MAX_COMMIT_WAIT`] nor a hundredth of a create interval, so no create is delayed
+//! noticeably. An idle run commits at once; a busy one spends at most a fifth of the
+//! coordinator's time committing, and the durable events of many sites share one fsync.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -132,6 +133,8 @@ struct Coordinator {
     urgent: bool,
     /// When the last commit ended and what it cost: the group-commit pacing (module doc).
     last_commit: Option<(tokio::time::Instant, Duration)>,
+    /// The longest a durable event waits for a commit (module doc).
+    max_commit_wait: Duration,
     /// Summaries need rewriting.
     dirty: bool,
 }
@@ -275,6 +278,14 @@ impl Coordinator {
             unstored: Vec::new(),
             urgent: false,
             last_commit: None,
+            max_commit_wait: MAX_COMMIT_WAIT.min(
+                settings
+                    .rates
+                    .create_job
+                    .interval()
+                    .min(settings.rates.create_task.interval())
+                    / 100,
+            ),
             dirty: false,
             settings,
         }
@@ -639,7 +650,7 @@ impl Coordinator {
     fn commit_due_at(&self) -> tokio::time::Instant {
         self.last_commit
             .map_or_else(tokio::time::Instant::now, |(ended, cost)| {
-                ended + (cost * COMMIT_SPACING).min(MAX_COMMIT_WAIT)
+                ended + (cost * COMMIT_SPACING).min(self.max_commit_wait)
             })
     }
 
