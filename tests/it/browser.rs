@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use cmafleet::report::{RunReport, writer::ReportWriter};
 
-use crate::support::browser::{Browser, Picture, file_url};
+use crate::support::browser::{Browser, file_url};
 
 fn fleet() -> RunReport {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/fleet.json");
@@ -34,34 +34,14 @@ fn report_html_renders_in_a_headless_browser() {
         .unwrap();
 
     let screenshot = target_dir().join("report-screenshot.png");
-    let page = browser.screenshot(
+    // The styled report has badges, cards and timeline bars in many colours, plus
+    // anti-aliased text.
+    browser.screenshot_rendered(
         &file_url(&reports.join("report.html")),
         &screenshot,
         (1400, 2000),
+        (200, 0.9),
     );
-    assert!(
-        page.console.is_empty(),
-        "the page wrote to the console:\n{}\n\nfull log:\n{}",
-        page.console.join("\n"),
-        page.log
-    );
-
-    let picture = Picture::open(&page.screenshot);
-    assert_eq!((picture.width, picture.height), (1400, 2000));
-    // A blank or unstyled page has a handful of colours; the styled report has badges,
-    // cards and timeline bars in many colours, plus anti-aliased text.
-    assert!(
-        picture.distinct_colours > 200,
-        "only {} colours in {}",
-        picture.distinct_colours,
-        page.screenshot.display()
-    );
-    assert!(
-        picture.dominant_share < 0.9,
-        "{:.0}% of the screenshot is one colour",
-        picture.dominant_share * 100.0
-    );
-    eprintln!("report screenshot: {}", page.screenshot.display());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::FAST;
-use crate::support::browser::{Browser, Picture, file_url};
+use crate::support::browser::{Browser, file_url};
 use crate::support::fleet::{Fleet, Row};
 
 fn target_dir() -> PathBuf {
@@ -75,29 +75,11 @@ async fn the_report_of_a_real_fleet_run_renders_in_a_headless_browser() {
     }
 
     let screenshot = target_dir().join("fleet-report-screenshot.png");
-    let page = browser.screenshot(
+    browser.screenshot_rendered(
         &file_url(&fleet.report_dir("migrate").join("report.html")),
         &screenshot,
         (1400, 2200),
-    );
-    assert!(
-        page.console.is_empty(),
-        "the page wrote to the console:\n{}\n\nfull log:\n{}",
-        page.console.join("\n"),
-        page.log
-    );
-    let picture = Picture::open(&page.screenshot);
-    assert_eq!((picture.width, picture.height), (1400, 2200));
-    assert!(
-        picture.distinct_colours > 200,
-        "only {} colours in {}",
-        picture.distinct_colours,
-        page.screenshot.display()
-    );
-    assert!(
-        picture.dominant_share < 0.9,
-        "{:.0}% of the screenshot is one colour",
-        picture.dominant_share * 100.0
+        (200, 0.9),
     );
     let html = fleet.report_text("migrate", "report.html");
     for text in [
@@ -108,5 +90,4 @@ async fn the_report_of_a_real_fleet_run_renders_in_a_headless_browser() {
     ] {
         assert!(html.contains(text), "the report shows {text:?}");
     }
-    eprintln!("fleet report screenshot: {}", page.screenshot.display());
 }

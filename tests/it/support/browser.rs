@@ -104,6 +104,41 @@ impl Browser {
         }
     }
 
+    /// [`Browser::screenshot`] of a page that must have rendered styled and silently: no
+    /// console message, the window's size, more than `min_colours` distinct colours and no
+    /// colour over `max_dominant` of the picture (a blank or unstyled page has a handful of
+    /// colours and is mostly background).
+    pub fn screenshot_rendered(
+        &self,
+        url: &str,
+        screenshot: &Path,
+        size: (u32, u32),
+        (min_colours, max_dominant): (usize, f64),
+    ) {
+        let page = self.screenshot(url, screenshot, size);
+        assert!(
+            page.console.is_empty(),
+            "{url} wrote to the console:\n{}\n\nfull log:\n{}",
+            page.console.join("\n"),
+            page.log
+        );
+        let picture = Picture::open(&page.screenshot);
+        assert_eq!((picture.width, picture.height), size);
+        assert!(
+            picture.distinct_colours > min_colours,
+            "only {} colours in {}",
+            picture.distinct_colours,
+            page.screenshot.display()
+        );
+        assert!(
+            picture.dominant_share < max_dominant,
+            "{:.0}% of {} is one colour",
+            picture.dominant_share * 100.0,
+            page.screenshot.display()
+        );
+        eprintln!("screenshot: {}", page.screenshot.display());
+    }
+
     /// The page's DOM after its scripts ran (`--dump-dom`), with its console messages.
     pub fn dom(&self, url: &str) -> (String, Vec<String>) {
         let visit = self.visit(url, &["--dump-dom".to_owned()]);
