@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
+mod journal;
+
 use super::events::{Event, EventKind, SiteEvents};
 use super::ledger::{Ledger, Progress, SiteEntry};
 use super::limits::RateLimits;
@@ -36,7 +38,7 @@ use crate::metrics::Metrics;
 use crate::metrics::status::RunStatus;
 use crate::report::ReportWriter;
 use crate::report::model::{CheckResult, RunInfo, RunReport};
-use crate::state::{JobRecord, StateError, Store};
+use crate::state::{StateError, Store};
 
 /// Events applied in one state-store transaction at most.
 const BATCH: usize = 512;
@@ -665,82 +667,10 @@ impl Coordinator {
         let run_id = self.run.run_id.clone();
         let entries = &self.ledger.entries;
         let committed = self.store.transaction(|tx| {
-            let mut ids = Vec::with_capacity(batch.len());
-            for event in &batch {
-                let entry = &entries[event.site];
-                let site = entry.site.name.as_str();
-                let now = Utc::now();
-                let id = match &event.kind {
-                    EventKind::JobIntent => tx.record_job_intent(site, now).map(|()| None)?,
-                    // A reused job is recorded again only to clear a job intent an
-                    // interrupted run left (its note was made; it must not repeat forever).
-                    EventKind::Job {
-                        job_id,
-                        definition_hash,
-                        created_at,
-                        reused,
-                    } if !reused || entry.state.job_intent_at.is_some() => {
-                        let job = JobRecord {
-                            job_id: job_id.clone(),
-                            definition_hash: definition_hash.clone(),
-                            created_at: *created_at,
-                        };
-                        tx.record_job(site, &job).map(|()| None)?
-                    }
-                    EventKind::Attached {
-                        cloud_url,
-                        expires_at,
-                    } => {
-                        let attach = crate::state::AttachRecord {
-                            cloud_url: cloud_url.clone(),
-                            attached_at: now,
-                            expires_at: *expires_at,
-                        };
-                        tx.record_attach(site, &attach).map(|()| None)?
-                    }
-                    EventKind::TaskIntent { kind, job_id } => {
-                        Some(tx.record_task_intent(site, &run_id, job_id, kind, now)?)
-                    }
-                    EventKind::TaskCreated {
-                        intent_id,
-                        task_id,
-                        created_at,
-                        adopted,
-                        ..
-                    } => tx
-                        .record_task_id(*intent_id, task_id, *created_at, *adopted)
-                        .map(|()| None)?,
-                    EventKind::TaskAbandoned { intent_id } => {
-                        tx.abandon_task_intent(*intent_id).map(|()| None)?
-                    }
-                    EventKind::TaskStatus {
-                        intent_id,
-                        status,
-                        outcome,
-                        tree,
-                    } => {
-                        let tree = serde_json::to_string(tree).ok();
-                        tx.record_task_status(
-                            *intent_id,
-                            status,
-                            outcome.as_deref(),
-                            None,
-                            tree.as_deref(),
-                        )
-                        .map(|()| None)?
-                    }
-                    // Closed (finished_at) only with the site's report: see record_task_judgement.
-                    EventKind::TaskFinished { intent_id, outcome } => tx
-                        .record_task_judgement(*intent_id, outcome)
-                        .map(|()| None)?,
-                    EventKind::Finished { migrated, .. } => tx
-                        .record_site_report(&run_id, &entry.report, *migrated)
-                        .map(|()| None)?,
-                    _ => None,
-                };
-                ids.push(id);
-            }
-            Ok(ids)
+            batch
+                .iter()
+                .map(|event| journal::record(tx, &run_id, &entries[event.site], &event.kind))
+                .collect::<Result<Vec<_>, _>>()
         });
         let ended = tokio::time::Instant::now();
         self.last_commit = Some((ended, ended - started));
