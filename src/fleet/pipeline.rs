@@ -65,7 +65,8 @@ pub struct SitePlan {
     pub server: ServerClient,
     /// Sites of this cloud user currently polling (shared by them, to pace reads).
     pub pollers: Arc<AtomicUsize>,
-    /// `<report-dir>/artifacts/<site>`.
+    /// `<report-dir>/artifacts/<site>`: where the site's artifacts are saved (the download
+    /// creates it, 0700, when the first one arrives).
     pub artifact_dir: PathBuf,
 }
 

@@ -111,29 +111,6 @@ impl ReportWriter {
         self.dir.join("artifacts").join(site)
     }
 
-    /// Creates `<dir>/artifacts/<site>/` (0700) and returns it.
-    pub fn create_artifact_dir(&self, site: &str) -> Result<PathBuf, ReportError> {
-        let path = self.artifact_dir(site);
-        check_file_name(site, &path)?;
-        create_private_dir(&path)?;
-        Ok(path)
-    }
-
-    /// Saves one artifact atomically as `artifacts/<site>/<name>` (0600) and returns that
-    /// path relative to the report dir — what `ArtifactRecord::saved_as` records. `name`
-    /// is reduced to a plain file name (the service chooses it).
-    pub fn write_artifact(
-        &self,
-        site: &str,
-        name: &str,
-        bytes: &[u8],
-    ) -> Result<PathBuf, ReportError> {
-        let dir = self.create_artifact_dir(site)?;
-        let file_name = artifact_file_name(name);
-        write_atomic(&dir.join(&file_name), bytes)?;
-        Ok(Path::new("artifacts").join(site).join(file_name))
-    }
-
     /// `sites/<site>.json`, atomically, as soon as the site finishes (not fsync'd: the state
     /// store holds the same report durably; module doc).
     pub fn write_site(&self, site: &SiteReport) -> Result<(), ReportError> {
@@ -214,28 +191,6 @@ fn check_file_name(name: &str, path: &Path) -> Result<(), ReportError> {
     }
 }
 
-/// A plain, safe file name for an artifact named by the service.
-fn artifact_file_name(name: &str) -> String {
-    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = last
-        .chars()
-        .map(|ch| {
-            if ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_') {
-                ch
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let cleaned = cleaned.trim_start_matches('.');
-    if cleaned.is_empty() {
-        "artifact".to_owned()
-    } else {
-        cleaned.to_owned()
-    }
-}
-
-/// Creates `path` (and missing parents) with 0700, and sets it to 0700 if it existed.
 /// Creates a directory and its missing parents with mode 0700 (an existing one is tightened).
 pub fn create_private_dir(path: &Path) -> Result<(), ReportError> {
     DirBuilder::new()
@@ -538,24 +493,7 @@ mod tests {
             fleet.sites[0].site = bad.to_owned();
             let error = writer.write_site(&fleet.sites[0]).unwrap_err();
             assert_eq!(error.source.kind(), io::ErrorKind::InvalidInput, "{bad}");
-            assert!(writer.write_artifact(bad, "x.csv", b"x").is_err(), "{bad}");
         }
         assert_eq!(files(root.path()), Vec::<String>::new());
-    }
-
-    #[test]
-    fn artifacts_are_saved_private_under_a_plain_name() {
-        let root = tempfile::tempdir().unwrap();
-        let writer = ReportWriter::create(root.path()).unwrap();
-        let saved = writer
-            .write_artifact("acme-jira", "../../etc/report 1.csv", b"a,b\n")
-            .unwrap();
-        assert_eq!(saved, Path::new("artifacts/acme-jira/report_1.csv"));
-        let full = root.path().join(&saved);
-        assert_eq!(fs::read(&full).unwrap(), b"a,b\n");
-        assert_eq!(mode(&full), 0o600);
-        assert_eq!(mode(&writer.artifact_dir("acme-jira")), 0o700);
-        assert_eq!(artifact_file_name(".."), "artifact");
-        assert_eq!(artifact_file_name(".env"), "env");
     }
 }

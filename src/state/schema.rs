@@ -30,6 +30,10 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "index site_runs by (run_id, seq): numbering a run's next site is a lookup, not a scan of the run's reports",
         sql: V2,
     },
+    Migration {
+        description: "check_results becomes a view over the reports in site_runs: the checks were written twice per site",
+        sql: V3,
+    },
 ];
 
 /// The schema version this cmafleet writes.
@@ -116,6 +120,20 @@ const V2: &str = "
 CREATE INDEX site_runs_by_run_seq ON site_runs (run_id, seq);
 ";
 
+/// A site's checks are in its report (`site_runs.report`, `$.checks`); the table repeated
+/// them as sixteen-odd rows per site with two indexes, about a fifth of a large run's store
+/// writes. The view keeps the table's name and columns for queries (`excludable` is 1, 0 or
+/// NULL as before) and shows the checks of every report already recorded.
+const V3: &str = "
+DROP TABLE check_results;
+CREATE VIEW check_results (run_id, site, check_name, status, outcome, excludable, message) AS
+SELECT site_runs.run_id, site_runs.site,
+       json_extract(checks.value, '$.name'), json_extract(checks.value, '$.status'),
+       json_extract(checks.value, '$.outcome'), json_extract(checks.value, '$.excludable'),
+       json_extract(checks.value, '$.message')
+  FROM site_runs, json_each(site_runs.report, '$.checks') AS checks;
+";
+
 /// The schema version recorded in the open database.
 pub fn version(conn: &Connection, path: &str) -> Result<i64, StateError> {
     conn.pragma_query_value(None, "user_version", |row| row.get(0))
@@ -179,10 +197,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(migrate(&mut conn, "mem").unwrap(), 0);
         assert_eq!(version(&conn, "mem").unwrap(), SCHEMA_VERSION);
-        assert_eq!(
-            table_names(&conn),
-            ["check_results", "runs", "site_runs", "sites", "tasks"]
-        );
+        assert_eq!(table_names(&conn), ["runs", "site_runs", "sites", "tasks"]);
     }
 
     #[test]
@@ -244,6 +259,69 @@ mod tests {
             plan.iter()
                 .any(|step| step.contains("site_runs_by_run_seq")),
             "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn a_version_2_store_shows_the_checks_of_its_reports_through_the_view() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(V2).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        let report = serde_json::json!({
+            "site": "a",
+            "checks": [
+                { "name": "Users", "status": "FINISHED", "outcome": "FAILED",
+                  "message": "2 duplicates", "excludable": true },
+                { "name": "Apps", "status": "FINISHED", "outcome": "SUCCESS" },
+            ],
+        });
+        conn.execute(
+            "INSERT INTO runs (run_id, mode, options, started_at, counts, version) \
+             VALUES ('r1', 'check', '{}', '2026-01-01T00:00:00.000000Z', '{}', '0.1.0')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO site_runs (run_id, site, seq, mode, report) VALUES ('r1', 'a', 1, 'check', ?1)",
+            [report.to_string()],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO check_results (run_id, site, check_name, status, outcome, excludable, message) \
+             VALUES ('r1', 'a', 'Users', 'FINISHED', 'FAILED', 1, '2 duplicates'), \
+                    ('r1', 'a', 'Apps', 'FINISHED', 'SUCCESS', NULL, NULL);",
+        )
+        .unwrap();
+        let rows = |conn: &Connection| -> Vec<String> {
+            conn.prepare(
+                "SELECT site, check_name, outcome, excludable, message FROM check_results \
+                 WHERE run_id = 'r1' ORDER BY check_name",
+            )
+            .unwrap()
+            .query_map([], |row| {
+                let (excludable, message): (Option<i64>, Option<String>) =
+                    (row.get(3)?, row.get(4)?);
+                Ok(format!(
+                    "{} {} {} {excludable:?} {message:?}",
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        let before = rows(&conn);
+        assert_eq!(migrate(&mut conn, "mem").unwrap(), 2);
+        assert_eq!(rows(&conn), before);
+        assert_eq!(
+            before,
+            [
+                "a Apps SUCCESS None None",
+                "a Users FAILED Some(1) Some(\"2 duplicates\")"
+            ]
         );
     }
 

@@ -22,6 +22,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
@@ -266,6 +267,11 @@ impl Store {
         let mut conn = Connection::open_with_flags(db, flags).map_err(sqlite)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // Plans never depend on bound values: otherwise SQLite (built with STAT4) re-parses a
+        // cached statement whenever a parameter it could plan on changes — numbering a site's
+        // report (`max(seq)` of its run) was re-prepared on every site.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(sqlite)?;
         // Before any write: a store from a newer cmafleet is left exactly as it is.
         schema::ensure_not_newer(schema::version(&conn, &path)?, &path)?;
         let read_only = conn.is_readonly("main").map_err(sqlite)?;

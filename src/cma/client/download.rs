@@ -1,7 +1,16 @@
-//! Artifact downloads: streamed to a temporary file beside `dest`, size-capped, renamed into
-//! place when complete. The cloud credentials go only to the cloud API's origin; a redirect
-//! (e.g. to a presigned URL on a storage host) is followed without them.
+//! Artifact downloads: size-capped, written to a temporary file beside `dest`, fsync'd and
+//! renamed into place when complete. The cloud credentials go only to the cloud API's origin;
+//! a redirect (e.g. to a presigned URL on a storage host) is followed without them.
+//!
+//! A body up to [`IN_MEMORY_BYTES`] (every pre-migration report we have seen) is collected in
+//! memory and put on disk by one blocking call — create the dir and the temp file, write,
+//! fsync, rename — instead of a hop to tokio's blocking pool for each of those steps: a
+//! 10,000-site run downloads 10,000 artifacts. A larger body spills to the temp file as it
+//! arrives.
 
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,14 +31,25 @@ use crate::cma::wire::Artifact;
 /// Redirects followed for one download (storage services redirect once, rarely twice).
 const MAX_REDIRECTS: usize = 5;
 const ENDPOINT: Endpoint = Endpoint::Artifact;
+/// Bodies up to this size are written in one blocking call (module doc).
+const IN_MEMORY_BYTES: usize = 1024 * 1024;
+
+/// What one download attempt received.
+enum Body {
+    /// The whole body, not yet on disk.
+    Memory(Vec<u8>),
+    /// Spilled to the temp file (not yet fsync'd), with its size.
+    Spilled(tokio::fs::File, u64),
+}
 
 impl CloudClient {
-    /// Streams an artifact to `dest`; returns its size. Cloud credentials are sent only
+    /// Downloads an artifact to `dest`; returns its size. Cloud credentials are sent only
     /// when the location is on the cloud API host.
     ///
     /// A relative location resolves against `--cloud-api-url`. The artifact's `expireAt`
     /// is the caller's business: an expired artifact simply fails to download. The file is
-    /// created readable by its owner only (it may hold customer data).
+    /// created readable by its owner only (it may hold customer data), and its dir, when
+    /// missing, with mode 0700.
     pub async fn download_artifact(
         &self,
         artifact: &Artifact,
@@ -43,9 +63,8 @@ impl CloudClient {
             .with_retries(ENDPOINT, None, cancel, || self.fetch(&url, &temp, cancel))
             .await;
         let result = match result {
-            Ok(size) => tokio::fs::rename(&temp, dest)
+            Ok(body) => save(body, &temp, dest)
                 .await
-                .map(|()| size)
                 .map_err(|err| write_error(dest, &err)),
             Err(err) => Err(err),
         };
@@ -76,14 +95,14 @@ impl CloudClient {
         Ok(url)
     }
 
-    /// One attempt: follows redirects (credentials only on the API origin) and streams the
-    /// body to `temp`.
+    /// One attempt: follows redirects (credentials only on the API origin) and receives the
+    /// body (spilling a large one to `temp`).
     async fn fetch(
         &self,
         url: &Url,
         temp: &Path,
         cancel: &CancellationToken,
-    ) -> Result<u64, Failure> {
+    ) -> Result<Body, Failure> {
         let mut url = url.clone();
         for _ in 0..=MAX_REDIRECTS {
             let started = Instant::now();
@@ -124,7 +143,7 @@ impl CloudClient {
                 self.report(status.as_str(), started);
                 return Err(failure);
             }
-            let result = self.stream_to(response, temp, cancel).await;
+            let result = self.receive(response, temp, cancel).await;
             let code = match &result {
                 Ok(_) => status.as_str(),
                 Err(Failure::MaybeApplied { reason, .. }) => reason,
@@ -145,35 +164,28 @@ impl CloudClient {
             .on_response(ENDPOINT, code, started.elapsed());
     }
 
-    /// Writes the body to `temp` (created or truncated, mode 0600), chunk by chunk, each
-    /// within the request timeout, refusing more than `max_artifact_bytes`.
-    async fn stream_to(
+    /// Receives the body chunk by chunk, each within the request timeout, refusing more than
+    /// `max_artifact_bytes`: in memory up to [`IN_MEMORY_BYTES`], else into `temp` (created
+    /// or truncated, mode 0600).
+    async fn receive(
         &self,
         mut response: reqwest::Response,
         temp: &Path,
         cancel: &CancellationToken,
-    ) -> Result<u64, Failure> {
+    ) -> Result<Body, Failure> {
         let limit = self.http.settings.max_artifact_bytes;
         let too_large = || {
             let message = format!("the artifact is larger than the limit of {limit} bytes");
             Failure::Final(api_error(ENDPOINT, Some(200), ErrorKind::Decode, message))
         };
-        if response
-            .content_length()
-            .is_some_and(|length| length > limit)
-        {
+        let announced = response.content_length();
+        if announced.is_some_and(|length| length > limit) {
             return Err(too_large());
         }
-        let mut options = tokio::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        options.mode(0o600);
-        let mut file = options
-            .open(temp)
-            .await
-            .map_err(|err| Failure::Final(write_error(temp, &err)))?;
+        let capacity = announced.map_or(0, |length| length.min(IN_MEMORY_BYTES as u64));
+        let mut body = Body::Memory(Vec::with_capacity(capacity as usize));
+        let write_failed = |err: io::Error| Failure::Final(write_error(temp, &err));
         let timeout = self.http.settings.request_timeout;
-        let mut size = 0u64;
         loop {
             let chunk = tokio::select! {
                 biased;
@@ -192,19 +204,80 @@ impl CloudClient {
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(chunk))) => chunk,
             };
-            size += chunk.len() as u64;
+            let size = match &body {
+                Body::Memory(buffer) => buffer.len() as u64,
+                Body::Spilled(_, size) => *size,
+            } + chunk.len() as u64;
             if size > limit {
                 return Err(too_large());
             }
-            file.write_all(&chunk)
-                .await
-                .map_err(|err| Failure::Final(write_error(temp, &err)))?;
+            body = match body {
+                Body::Memory(mut buffer) if size <= IN_MEMORY_BYTES as u64 => {
+                    buffer.extend_from_slice(&chunk);
+                    Body::Memory(buffer)
+                }
+                Body::Memory(buffer) => {
+                    let temp = temp.to_owned();
+                    let file = tokio::task::spawn_blocking(move || create_temp(&temp))
+                        .await
+                        .map_err(io::Error::other)
+                        .and_then(|created| created)
+                        .map_err(write_failed)?;
+                    let mut file = tokio::fs::File::from_std(file);
+                    file.write_all(&buffer).await.map_err(write_failed)?;
+                    file.write_all(&chunk).await.map_err(write_failed)?;
+                    Body::Spilled(file, size)
+                }
+                Body::Spilled(mut file, _) => {
+                    file.write_all(&chunk).await.map_err(write_failed)?;
+                    Body::Spilled(file, size)
+                }
+            };
         }
-        file.sync_all()
-            .await
-            .map_err(|err| Failure::Final(write_error(temp, &err)))?;
-        Ok(size)
+        Ok(body)
     }
+}
+
+/// Puts a received body in place at `dest` through `temp`, fsync'd; returns its size.
+async fn save(body: Body, temp: &Path, dest: &Path) -> io::Result<u64> {
+    match body {
+        Body::Memory(bytes) => {
+            let (temp, dest) = (temp.to_owned(), dest.to_owned());
+            tokio::task::spawn_blocking(move || {
+                let mut file = create_temp(&temp)?;
+                file.write_all(&bytes)?;
+                file.sync_all()?;
+                fs::rename(&temp, &dest)?;
+                Ok(bytes.len() as u64)
+            })
+            .await
+            .map_err(io::Error::other)?
+        }
+        Body::Spilled(mut file, size) => {
+            file.flush().await?;
+            file.sync_all().await?;
+            drop(file);
+            tokio::fs::rename(temp, dest).await?;
+            Ok(size)
+        }
+    }
+}
+
+/// Creates (or truncates) `temp` readable by its owner only, first creating its dir (0700:
+/// artifacts may hold customer data) when missing. Blocking.
+fn create_temp(temp: &Path) -> io::Result<fs::File> {
+    if let Some(dir) = temp.parent().filter(|dir| !dir.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(temp)
 }
 
 fn redirect_target(from: &Url, response: &reqwest::Response) -> Result<Url, Failure> {

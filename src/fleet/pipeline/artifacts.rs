@@ -26,10 +26,6 @@ impl Pipeline {
             .results
             .map(|results| results.artifacts)
             .unwrap_or_default();
-        let dir_error = (!artifacts.is_empty())
-            .then(|| crate::report::writer::create_private_dir(&self.plan.artifact_dir).err())
-            .flatten()
-            .map(|error| error.to_string());
         for artifact in artifacts {
             let expire_at = artifact.expire_at.as_ref().and_then(|at| at.instant());
             let file_name = artifact_file_name(task_id, &artifact.name);
@@ -40,9 +36,7 @@ impl Pipeline {
                 expire_at,
                 error: None,
             };
-            if let Some(error) = &dir_error {
-                record.error = Some(error.clone());
-            } else if expire_at.is_some_and(|at| at <= Utc::now()) {
+            if expire_at.is_some_and(|at| at <= Utc::now()) {
                 record.error = Some("expired before it could be collected".into());
             } else {
                 let dest = self.plan.artifact_dir.join(&file_name);

@@ -9,6 +9,18 @@ const MAX_CREATE_ATTEMPTS: u32 = 3;
 const MAX_POLL_FAILURES: u32 = 10;
 /// Slack between our clock and the service's when matching a task to an intent.
 const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+/// While only a task's progress changes, its status tree goes to the state store at most
+/// this often; a change of status or outcome goes at once. (Every poll's tree was a store
+/// write of a few KB: most of a large fleet's writes, read by no one.)
+const TREE_REFRESH: Duration = Duration::from_secs(60);
+
+/// The status a poll loop last sent (`TaskStatus`), to send only what changed.
+struct SentStatus {
+    status: String,
+    outcome: Option<String>,
+    tree: StatusNode,
+    at: tokio::time::Instant,
+}
 
 impl Pipeline {
     /// The newest task of `kind` recorded by an earlier run that is not finished (or whose id
@@ -341,7 +353,7 @@ impl Pipeline {
     ) -> Step<TaskEnd> {
         let mut polls = 0u32;
         let mut failures = 0u32;
-        let mut last_seen: Option<(String, Option<String>, String)> = None;
+        let mut last_sent: Option<SentStatus> = None;
         let mut checks_done: Option<ChecksVerdict> = None;
         let mut stage = task_stage(kind);
         self.stage(stage).await?;
@@ -381,7 +393,7 @@ impl Pipeline {
                         .get("check")
                         .is_some_and(StatusNode::is_finished);
                 if !checks_finished {
-                    self.report_status(intent_id, &polled, &mut last_seen)
+                    self.report_status(intent_id, &polled, &mut last_sent)
                         .await?;
                     continue;
                 }
@@ -428,7 +440,7 @@ impl Pipeline {
                     node = root;
                 }
             }
-            self.report_status(intent_id, &node, &mut last_seen).await?;
+            self.report_status(intent_id, &node, &mut last_sent).await?;
             failpoint::hit("polling");
             match checks_done {
                 None => {
@@ -536,14 +548,15 @@ impl Pipeline {
         }
     }
 
-    /// Sends the task's status when it changed (status, outcome or progress). Never marks the
-    /// task finished: only the pipeline's conclusion does (`TaskFinished`), so a Migrate task
-    /// whose check level finished is still adopted after a crash.
+    /// Sends the task's status when its status or outcome changed, and its progress at most
+    /// every [`TREE_REFRESH`]. Never marks the task finished: only the pipeline's conclusion
+    /// does (`TaskFinished`), so a Migrate task whose check level finished is still adopted
+    /// after a crash.
     async fn report_status(
         &self,
         intent_id: i64,
         node: &StatusNode,
-        last_seen: &mut Option<(String, Option<String>, String)>,
+        last_sent: &mut Option<SentStatus>,
     ) -> Step<()> {
         let status = node
             .status
@@ -551,12 +564,19 @@ impl Pipeline {
             .map(ToString::to_string)
             .unwrap_or_else(|| "PENDING".into());
         let outcome = node.outcome.as_ref().map(ToString::to_string);
-        let fingerprint = serde_json::to_string(node).unwrap_or_default();
-        let seen = (status.clone(), outcome.clone(), fingerprint);
-        if last_seen.as_ref() == Some(&seen) {
+        if let Some(sent) = last_sent.as_ref()
+            && sent.status == status
+            && sent.outcome == outcome
+            && (sent.tree == *node || sent.at.elapsed() < TREE_REFRESH)
+        {
             return Ok(());
         }
-        *last_seen = Some(seen);
+        *last_sent = Some(SentStatus {
+            status: status.clone(),
+            outcome: outcome.clone(),
+            tree: node.clone(),
+            at: tokio::time::Instant::now(),
+        });
         self.events
             .send(EventKind::TaskStatus {
                 intent_id,

@@ -1,5 +1,5 @@
 //! Runs and their history: each run's identity and counts (`runs`), each site's report in
-//! each run (`site_runs`) and its check results as rows for queries (`check_results`).
+//! each run (`site_runs`; the `check_results` view shows their checks as rows).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
@@ -186,14 +186,7 @@ impl Tx<'_> {
         let sqlite = self.sqlite();
         let outcome = report.outcome.map(|outcome| outcome.as_str());
         self.cached_execute(
-            "INSERT INTO site_runs \
-                 (run_id, site, seq, mode, outcome, report, started_at, finished_at) \
-                 VALUES (?1, ?2, \
-                     (SELECT coalesce(max(seq), 0) + 1 FROM site_runs WHERE run_id = ?1), \
-                     ?3, ?4, ?5, ?6, ?7) \
-                 ON CONFLICT (run_id, site) DO UPDATE SET mode = excluded.mode, \
-                 outcome = excluded.outcome, report = excluded.report, \
-                 started_at = excluded.started_at, finished_at = excluded.finished_at",
+            UPSERT_SITE_RUN,
             params![
                 run_id,
                 report.site,
@@ -205,32 +198,6 @@ impl Tx<'_> {
             ],
         )
         .map_err(&sqlite)?;
-        self.cached_execute(
-            "DELETE FROM check_results WHERE run_id = ?1 AND site = ?2",
-            params![run_id, report.site],
-        )
-        .map_err(&sqlite)?;
-        let mut insert = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO check_results \
-                 (run_id, site, check_name, status, outcome, excludable, message) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(&sqlite)?;
-        for check in &report.checks {
-            insert
-                .execute(params![
-                    run_id,
-                    report.site,
-                    check.name,
-                    check.status,
-                    check.outcome,
-                    check.excludable,
-                    check.message,
-                ])
-                .map_err(&sqlite)?;
-        }
         // A detached site is resumed by the next run: it adopts even the tasks judged here.
         if report
             .outcome
@@ -260,6 +227,16 @@ impl Tx<'_> {
         Ok(())
     }
 }
+
+/// A site's report in a run: numbered after the run's last one when new, keeping its number
+/// when replaced.
+pub(super) const UPSERT_SITE_RUN: &str = "INSERT INTO site_runs \
+    (run_id, site, seq, mode, outcome, report, started_at, finished_at) \
+    VALUES (?1, ?2, (SELECT coalesce(max(seq), 0) + 1 FROM site_runs WHERE run_id = ?1), \
+        ?3, ?4, ?5, ?6, ?7) \
+    ON CONFLICT (run_id, site) DO UPDATE SET mode = excluded.mode, \
+    outcome = excluded.outcome, report = excluded.report, \
+    started_at = excluded.started_at, finished_at = excluded.finished_at";
 
 fn run_params(run: &RunInfo) -> Result<impl rusqlite::Params, StateError> {
     Ok((

@@ -390,7 +390,8 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The task's latest status; `tree` is the last status tree as JSON (kept for `status`).
+    /// The task's latest status; `tree` is the last status tree as JSON (kept for people
+    /// reading the store).
     /// `status`, `outcome` and `finished_at` replace the previous values; a `None` tree
     /// keeps the previous tree. Refused for an intent without a task id.
     pub fn record_task_status(

@@ -544,6 +544,25 @@ fn a_site_report_updates_the_site_and_its_history() {
     assert_eq!(site.migrated_at, Some(at(9)));
 }
 
+#[test]
+fn the_write_path_reuses_its_prepared_statements() {
+    let (_dir, mut store) = with_run();
+    for site in ["a", "b", "c", "d"] {
+        store
+            .transaction(|tx| tx.record_site_report("r1", &report(site, Mode::Check, None), false))
+            .unwrap();
+    }
+    let statement = store
+        .conn
+        .prepare_cached(super::runs::UPSERT_SITE_RUN)
+        .unwrap();
+    assert_eq!(
+        statement.get_status(rusqlite::StatementStatus::RePrepare),
+        0,
+        "numbering a site's report must not re-parse the statement each time"
+    );
+}
+
 fn report_for_check() -> SiteReport {
     report("acme", Mode::Check, Some(Outcome::Warnings))
 }

@@ -69,6 +69,7 @@ fn files(request: &Recorded) -> axum::response::Response {
         "/files/report.csv" => respond(200, "text/csv", "check,outcome\nAnonPermission,WARNING\n"),
         "/files/moved" => redirect_to("OTHER/presigned/report.csv?X-Amz-Signature=abc"),
         "/files/huge" => respond(200, "application/octet-stream", &"x".repeat(100 * 1024)),
+        "/files/large.csv" => respond(200, "text/csv", &large_artifact()),
         "/files/flaky" if request.nth == 0 => text(503, "busy"),
         "/files/flaky" => respond(200, "text/plain", "second time lucky"),
         "/files/gone" => respond(
@@ -78,6 +79,48 @@ fn files(request: &Recorded) -> axum::response::Response {
         ),
         _ => text(404, "no such file"),
     }
+}
+
+/// Larger than what a download keeps in memory (1 MiB): written to disk as it arrives.
+fn large_artifact() -> String {
+    (0..60_000)
+        .map(|n| format!("check-{n},SUCCESS,{n}\n"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_large_artifact_is_saved_whole_in_a_private_dir_it_creates() {
+    let api = Stub::start(files).await;
+    let mut settings = stub::settings();
+    settings.max_artifact_bytes = 8 * 1024 * 1024;
+    let (http, _) = stub::http(settings);
+    let client = cloud(&http, &api.url, None);
+    let dir = tempfile::tempdir().unwrap();
+    let site_dir = dir.path().join("artifacts").join("acme-jira");
+    let dest = site_dir.join("large.csv");
+
+    let size = client
+        .download_artifact(
+            &artifact("/files/large.csv"),
+            &dest,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let expected = large_artifact();
+    assert!(expected.len() > 1024 * 1024);
+    assert_eq!(size, expected.len() as u64);
+    assert!(std::fs::read_to_string(&dest).unwrap() == expected);
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dest), 0o600);
+    assert_eq!(mode(&site_dir), 0o700);
+    let names: Vec<_> = std::fs::read_dir(&site_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["large.csv"], "no temp file is left beside it");
 }
 
 #[tokio::test]
