@@ -12,6 +12,7 @@ use std::fmt;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::inventory::Secret;
 
@@ -701,29 +702,32 @@ impl<'de> Deserialize<'de> for WireTime {
 }
 
 /// A value of the wrong shape is treated as absent instead of failing the whole answer.
+///
+/// The value is taken as raw JSON text and parsed on its own (a failure then spoils nothing
+/// around it); raw text rather than a `serde_json::Value` because status trees are decoded
+/// on every poll, and building a `Value` for every field and subtree was most of that cost.
 fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: serde::de::DeserializeOwned,
 {
-    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
-    Ok(value.and_then(|value| serde_json::from_value(value).ok()))
+    let raw = Option::<Box<RawValue>>::deserialize(deserializer)?;
+    Ok(raw.and_then(|raw| serde_json::from_str(raw.get()).ok()))
 }
 
+/// A node's children; a child that is not a readable node is left out (see [`lenient`]).
 fn lenient_children<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, StatusNode>, D::Error> {
-    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
-    Ok(match value {
-        Some(serde_json::Value::Object(children)) => children
-            .into_iter()
-            .filter_map(|(name, child)| {
-                let child = serde_json::from_value::<StatusNode>(child).ok()?;
-                Some((name, child))
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    })
+    let children = lenient::<D, BTreeMap<String, Box<RawValue>>>(deserializer)?;
+    Ok(children
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, child)| {
+            let child = serde_json::from_str::<StatusNode>(child.get()).ok()?;
+            Some((name, child))
+        })
+        .collect())
 }
 
 fn unknown_task_kind() -> TaskKind {
