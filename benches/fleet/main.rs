@@ -11,7 +11,7 @@
 //! - scale — 10,000 sites in one run: cmafleet's peak RSS and CPU per site, the simulator's
 //!   cost measured separately.
 //!
-//! Options (after `--`): `--time-scale X` (default 120), `--scale-sites N` (default 10000),
+//! Options (after `--`): `--time-scale X` (default 60), `--scale-sites N` (default 10000),
 //! `--only efficiency|naive|scale` (repeatable), `--keep DIR` (keep the work files there).
 
 mod measure;
@@ -36,7 +36,7 @@ struct Options {
 impl Options {
     fn parse(args: &[String]) -> Options {
         let mut options = Options {
-            scale: 120.0,
+            scale: 60.0,
             scale_sites: 10_000,
             only: Vec::new(),
             keep: None,
