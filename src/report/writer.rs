@@ -23,9 +23,10 @@
 //!
 //! # Permissions
 //!
-//! The report dir, `sites/`, `artifacts/` and each `artifacts/<site>/` are set to 0700 (also
-//! when they already existed: they hold customer data); parents the writer creates get 0700
-//! too, existing parents are left alone. Every file is 0600 whatever the umask.
+//! The report dir, `sites/` and `artifacts/` are set to 0700 (also when they already existed:
+//! they hold customer data); parents the writer creates get 0700 too, existing parents are
+//! left alone. Every file is 0600 whatever the umask. (Each `artifacts/<site>/` is created
+//! 0700 by the artifact download, `cma::client::download`.)
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write as _};

@@ -16,9 +16,13 @@ const TREE_REFRESH: Duration = Duration::from_secs(60);
 
 /// The status a poll loop last sent (`TaskStatus`), to send only what changed.
 struct SentStatus {
+    /// The status sent (a change is sent at once).
     status: String,
+    /// The outcome sent (a change is sent at once).
     outcome: Option<String>,
+    /// The tree sent: an unchanged tree is never sent again.
     tree: StatusNode,
+    /// When it was sent: a tree whose progress moved waits for [`TREE_REFRESH`].
     at: tokio::time::Instant,
 }
 
