@@ -51,7 +51,14 @@ impl Options {
             match arg.as_str() {
                 "--time-scale" => options.scale = value().parse().expect("--time-scale X"),
                 "--scale-sites" => options.scale_sites = value().parse().expect("--scale-sites N"),
-                "--only" => options.only.push(value()),
+                "--only" => {
+                    let section = value();
+                    assert!(
+                        ["efficiency", "naive", "scale"].contains(&section.as_str()),
+                        "--only {section}: the sections are efficiency, naive and scale"
+                    );
+                    options.only.push(section);
+                }
                 "--keep" => options.keep = Some(PathBuf::from(value())),
                 // What cargo passes to a bench binary.
                 "--bench" => {}

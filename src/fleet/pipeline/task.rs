@@ -16,11 +16,7 @@ const TREE_REFRESH: Duration = Duration::from_secs(60);
 
 /// The status a poll loop last sent (`TaskStatus`), to send only what changed.
 struct SentStatus {
-    /// The status sent (a change is sent at once).
-    status: String,
-    /// The outcome sent (a change is sent at once).
-    outcome: Option<String>,
-    /// The tree sent: an unchanged tree is never sent again.
+    /// The tree sent: its status and outcome, and whether anything else moved since.
     tree: StatusNode,
     /// When it was sent: a tree whose progress moved waits for [`TREE_REFRESH`].
     at: tokio::time::Instant,
@@ -562,25 +558,23 @@ impl Pipeline {
         node: &StatusNode,
         last_sent: &mut Option<SentStatus>,
     ) -> Step<()> {
+        if let Some(sent) = last_sent.as_ref()
+            && sent.tree.status == node.status
+            && sent.tree.outcome == node.outcome
+            && (sent.tree == *node || sent.at.elapsed() < TREE_REFRESH)
+        {
+            return Ok(());
+        }
+        *last_sent = Some(SentStatus {
+            tree: node.clone(),
+            at: tokio::time::Instant::now(),
+        });
         let status = node
             .status
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_else(|| "PENDING".into());
         let outcome = node.outcome.as_ref().map(ToString::to_string);
-        if let Some(sent) = last_sent.as_ref()
-            && sent.status == status
-            && sent.outcome == outcome
-            && (sent.tree == *node || sent.at.elapsed() < TREE_REFRESH)
-        {
-            return Ok(());
-        }
-        *last_sent = Some(SentStatus {
-            status: status.clone(),
-            outcome: outcome.clone(),
-            tree: node.clone(),
-            at: tokio::time::Instant::now(),
-        });
         self.events
             .send(EventKind::TaskStatus {
                 intent_id,
