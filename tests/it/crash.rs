@@ -385,6 +385,39 @@ pub async fn verify(
     noted
 }
 
+/// No task was created twice on a job, except for a site that more than one run concluded: a
+/// failed or blocked site is tried again by the next run, on the same job. (Where a kill lands
+/// after the first conclusions — a later poll, a SIGKILL — both runs may conclude such a site.)
+pub async fn assert_tasks_repeated_only_for_retried_sites(fleet: &Fleet, context: &str) {
+    let repeated = fleet.counters().await.repeated_task_creates();
+    if repeated.is_empty() {
+        return;
+    }
+    let histories = histories(fleet);
+    let tasks = fleet.tasks_by_site().await;
+    for (job, kind, count) in repeated {
+        let site = tasks
+            .iter()
+            .find(|(_, tasks)| tasks.iter().any(|task| task.job_id == job))
+            .map(|(site, _)| site.clone())
+            .unwrap_or_else(|| panic!("{context}: job {job} belongs to no site"));
+        let conclusions = histories
+            .get(&site)
+            .map_or(0, |history| history.conclusions().len());
+        assert_eq!(
+            count, conclusions as u64,
+            "{context}: {site}'s job {job} has {count} {kind} tasks but {conclusions} run(s) concluded it"
+        );
+        assert!(
+            histories[&site]
+                .conclusions()
+                .iter()
+                .all(|outcome| matches!(*outcome, "failed" | "blocked")),
+            "{context}: only failed or blocked sites are tried again, {site} was not"
+        );
+    }
+}
+
 /// The exit code of a run that concludes every site of `sites`.
 pub fn exit_code_of(sites: &[SiteSpec]) -> i32 {
     if sites
