@@ -26,6 +26,7 @@ use super::events::{Event, EventKind, SiteEvents};
 use super::ledger::{Ledger, Progress, SiteEntry};
 use super::limits::RateLimits;
 use super::pipeline::{self, PipelinePolicy, SitePlan};
+use super::poll::PhaseDurations;
 use super::shutdown::{CancelReason, Shutdown};
 use super::{Mode, Outcome};
 use crate::cma::client::{HttpClient, ServerCredentials};
@@ -104,6 +105,8 @@ struct Coordinator {
     server_credentials: Vec<ServerCredentials>,
     /// Polling sites per cloud user.
     pollers: HashMap<String, Arc<AtomicUsize>>,
+    /// How long this run's task phases took: every site's polls are timed by it.
+    durations: Arc<PhaseDurations>,
     /// Sites waiting for admission, per wave (in admission order).
     waiting: Vec<VecDeque<usize>>,
     /// Sites whose task an earlier run left running: admitted first, whatever their wave (their
@@ -265,6 +268,7 @@ impl Coordinator {
             http,
             server_credentials: credentials.servers,
             pollers: HashMap::new(),
+            durations: Arc::default(),
             waiting,
             resuming,
             reserved,
@@ -558,6 +562,7 @@ impl Coordinator {
             cloud,
             server,
             pollers,
+            durations: Arc::clone(&self.durations),
             artifact_dir: self.writer.artifact_dir(&entry.site.name),
         };
         let events = SiteEvents::new(index, self.sender.clone());

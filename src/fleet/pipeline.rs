@@ -17,7 +17,7 @@ mod task;
 
 use super::events::{EventKind, SiteEvents, StoreUnavailable};
 use super::failpoint;
-use super::poll::PollPolicy;
+use super::poll::{Phase, PhaseDurations, PhaseKey, PollPolicy};
 use super::verdict::{self, ChecksVerdict};
 use super::{Mode, Outcome, Stage};
 use crate::cma::client::StatusQuery;
@@ -65,6 +65,8 @@ pub struct SitePlan {
     pub server: ServerClient,
     /// Sites of this cloud user currently polling (shared by them, to pace reads).
     pub pollers: Arc<AtomicUsize>,
+    /// How long the run's task phases took so far (shared by every site), to time polls.
+    pub durations: Arc<PhaseDurations>,
     /// `<report-dir>/artifacts/<site>`: where the site's artifacts are saved (the download
     /// creates it, 0700, when the first one arrives).
     pub artifact_dir: PathBuf,

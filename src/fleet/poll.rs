@@ -1,8 +1,15 @@
 //! The adaptive polling schedule, as pure functions of a task's age: often while it is young,
 //! backing off exponentially toward `--poll-max`, never faster than the cloud user's shared read
-//! budget allows, with jitter so that many sites do not poll in lockstep.
+//! budget allows, with jitter so that many sites do not poll in lockstep — and what the run has
+//! learned about how long each phase of a task takes ([`PhaseDurations`]), so that a site whose
+//! phase the fleet expects to run a while skips the young-task polls that cannot find it
+//! finished and polls once when it is expected to end.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
 use std::time::Duration;
+
+use crate::inventory::Product;
 
 /// `--poll-min` and `--poll-max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +55,98 @@ impl PollPolicy {
         // Jitter never stretches past `max` (a finished task is noticed within `max`),
         // unless the read budget itself needs longer.
         base.mul_f64(spread).max(self.min).min(self.max.max(floor))
+    }
+
+    /// The wait before the next poll of a phase `age` old that the fleet expects to end at
+    /// `expected_end`: polls evenly spaced no further than `max` apart (a task that ends early
+    /// is still noticed within `max`), the last of them at the expected end. `None` once the
+    /// age has reached it: from there the exponential schedule starts again from `min`.
+    pub fn toward(&self, age: Duration, expected_end: Duration) -> Option<Duration> {
+        let remaining = expected_end
+            .checked_sub(age)
+            .filter(|left| !left.is_zero())?;
+        let max = self.max.max(Duration::from_millis(1));
+        let steps = remaining.as_nanos().div_ceil(max.as_nanos()).max(1);
+        Some(remaining / u32::try_from(steps).unwrap_or(u32::MAX))
+    }
+}
+
+/// Which phase of which task a duration is for: a Check task's checks, a Migrate task's
+/// checks, its data (from the checks' end until the task is done). Jira's and Confluence's
+/// are learned apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PhaseKey {
+    pub product: Product,
+    pub phase: Phase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// The checks of a Check task (`migrate_task: false`) or of a Migrate task.
+    Checks {
+        migrate_task: bool,
+    },
+    Data,
+}
+
+/// How long the phases of this run's tasks took, as seen by the polls that found them
+/// finished; shared by every site of the run.
+///
+/// A fleet's tasks of one kind and product take about as long as each other (the same
+/// checks on similar instances), so once a few have finished, a new one is expected to take
+/// at least as long as the quickest tenth of them: its polls before then are spaced up to
+/// `--poll-max` and one lands on that time ([`PollPolicy::toward`]), instead of the young-task
+/// polls at `--poll-min`, 2 × `--poll-min`, … that could only find it running. A check task
+/// of 3 minutes costs about 5 status reads instead of 8, and the last task of a run is noticed
+/// when it ends instead of up to one back-off step later. A phase that ends sooner than
+/// expected is still noticed within `--poll-max`; a longer one is polled from the expected end
+/// on as a young one would be.
+#[derive(Debug, Default)]
+pub struct PhaseDurations {
+    phases: Mutex<HashMap<PhaseKey, Learned>>,
+}
+
+/// Samples kept per phase: recent enough to follow a drift, enough for a tenth quantile.
+const SAMPLES: usize = 32;
+/// Phases seen finished before an expectation is formed.
+const MIN_SAMPLES: usize = 4;
+
+#[derive(Debug, Default)]
+struct Learned {
+    /// The ages at which the most recent phases were seen finished, oldest first.
+    recent: VecDeque<Duration>,
+    /// The tenth quantile of `recent`, once there are [`MIN_SAMPLES`].
+    expected_end: Option<Duration>,
+}
+
+impl PhaseDurations {
+    /// A poll found the phase finished at `age` (since the task's creation, or for the data
+    /// phase since the checks were found finished).
+    pub fn record(&self, key: PhaseKey, age: Duration) {
+        let mut phases = self
+            .phases
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let learned = phases.entry(key).or_default();
+        if learned.recent.len() == SAMPLES {
+            learned.recent.pop_front();
+        }
+        learned.recent.push_back(age);
+        if learned.recent.len() >= MIN_SAMPLES {
+            let mut sorted: Vec<Duration> = learned.recent.iter().copied().collect();
+            sorted.sort_unstable();
+            learned.expected_end = Some(sorted[sorted.len() / 10]);
+        }
+    }
+
+    /// The age at which a phase of `key` is expected to have ended, once this run has seen
+    /// enough of them end.
+    pub fn expected_end(&self, key: PhaseKey) -> Option<Duration> {
+        let phases = self
+            .phases
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        phases.get(&key).and_then(|learned| learned.expected_end)
     }
 }
 
@@ -115,6 +214,76 @@ mod tests {
             policy.paced(Duration::from_secs(60), 1200, 10.0, 1.0),
             Duration::from_secs(150)
         );
+    }
+
+    fn checks(product: Product) -> PhaseKey {
+        PhaseKey {
+            product,
+            phase: Phase::Checks {
+                migrate_task: false,
+            },
+        }
+    }
+
+    #[test]
+    fn polls_toward_an_expected_end_are_at_most_max_apart_and_land_on_it() {
+        let policy = policy();
+        let end = Duration::from_secs(183);
+        let mut age = Duration::ZERO;
+        let mut polls = Vec::new();
+        while let Some(wait) = policy.toward(age, end) {
+            assert!(wait <= policy.max, "{wait:?}");
+            age += wait;
+            polls.push(age.as_secs_f64());
+        }
+        // Four polls instead of the young-task schedule's 5, 15, 35, 75, 135, 195.
+        assert_eq!(polls.len(), 4, "{polls:?}");
+        assert_eq!(age, end);
+        // A task that was young under the old schedule joins in where it is.
+        assert_eq!(
+            policy.toward(Duration::from_secs(35), end),
+            Some(Duration::from_secs(148) / 3)
+        );
+        assert_eq!(policy.toward(end, end), None);
+        assert_eq!(policy.toward(Duration::from_secs(200), end), None);
+    }
+
+    #[test]
+    fn the_expected_end_is_the_quickest_tenth_of_enough_samples_per_phase() {
+        let durations = PhaseDurations::default();
+        let jira = checks(Product::Jira);
+        for secs in [190, 185, 200] {
+            durations.record(jira, Duration::from_secs(secs));
+        }
+        assert_eq!(
+            durations.expected_end(jira),
+            None,
+            "three samples are not enough"
+        );
+        durations.record(jira, Duration::from_secs(195));
+        assert_eq!(durations.expected_end(jira), Some(Duration::from_secs(185)));
+        // Other phases and products are learned apart.
+        assert_eq!(durations.expected_end(checks(Product::Confluence)), None);
+        let data = PhaseKey {
+            product: Product::Jira,
+            phase: Phase::Data,
+        };
+        assert_eq!(durations.expected_end(data), None);
+        // One fast failure among twenty does not drag the expectation down.
+        for _ in 0..15 {
+            durations.record(jira, Duration::from_secs(180));
+        }
+        durations.record(jira, Duration::from_secs(2));
+        assert_eq!(durations.expected_end(jira), Some(Duration::from_secs(180)));
+        // Recent samples replace old ones: the expectation follows a drift either way.
+        for _ in 0..40 {
+            durations.record(jira, Duration::from_secs(300));
+        }
+        assert_eq!(durations.expected_end(jira), Some(Duration::from_secs(300)));
+        for _ in 0..4 {
+            durations.record(jira, Duration::from_secs(2));
+        }
+        assert_eq!(durations.expected_end(jira), Some(Duration::from_secs(2)));
     }
 
     #[test]

@@ -40,3 +40,40 @@ async fn a_check_task_costs_about_duration_over_poll_max_status_reads() {
         "every Jira check is in the report"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_a_few_tasks_ended_the_next_skip_the_young_task_polls() {
+    // Checks of 5 simulated minutes at ×3600: 83 ms real; the harness polls between 10 ms and
+    // 50 ms. One site at a time, so the first four teach the run how long a check task takes.
+    let scenario = r#"
+        [defaults]
+        check_duration = "5m"
+    "#;
+    let names = ["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"];
+    let rows = names.iter().map(|name| Row::jira(name)).collect();
+    let fleet = Fleet::start(scenario, 3600.0, rows).await;
+    let output = fleet.run("check", "check", &["--concurrency", "1"]).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let counters = fleet.counters().await;
+    let reads: Vec<u64> = names
+        .iter()
+        .map(|name| counters.by_server[*name].status_reads)
+        .collect();
+    // Young-task polls at about 10, 30, 70 and 120 ms find the first sites' tasks running
+    // three times, then the check level's two pages: about 6 reads each.
+    let (first, learned) = reads.split_at(4);
+    // Later tasks are polled toward the end the first ones took (two polls at most
+    // 50 ms apart), then the two pages; one more poll if a slow machine delayed the end.
+    for (site, count) in names[4..].iter().zip(learned) {
+        assert!(*count <= 5, "{site}: {count} status reads ({reads:?})");
+    }
+    assert!(
+        learned.iter().sum::<u64>() < first.iter().sum::<u64>(),
+        "the learned schedule reads less than the young-task one: {reads:?}"
+    );
+    let summary = fleet.summary("check");
+    assert!(
+        summary.values().all(|row| row["outcome"] == "succeeded"),
+        "{summary:?}"
+    );
+}

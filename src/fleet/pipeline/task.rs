@@ -14,6 +14,56 @@ const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 /// write of a few KB: most of a large fleet's writes, read by no one.)
 const TREE_REFRESH: Duration = Duration::from_secs(60);
 
+/// When to poll one phase of a task (its checks, then its data).
+struct PhaseSchedule {
+    key: PhaseKey,
+    /// When the phase started: the task's creation, or when its checks were found finished.
+    start: tokio::time::Instant,
+    /// Polls on the exponential schedule since it (re)started: from the phase's start, or
+    /// from the end the fleet expected when the phase outlived it.
+    ramp: u32,
+}
+
+impl PhaseSchedule {
+    fn new(key: PhaseKey, start: tokio::time::Instant) -> PhaseSchedule {
+        PhaseSchedule {
+            key,
+            start,
+            ramp: 0,
+        }
+    }
+
+    /// The wait before the next poll: toward the end the fleet expects for this phase while
+    /// it is younger than that (no jitter: the polls are the site's own, spaced by its task's
+    /// creation), otherwise the jittered exponential schedule; always within the cloud
+    /// user's read budget.
+    fn next_wait(
+        &mut self,
+        policy: &PipelinePolicy,
+        durations: &PhaseDurations,
+        pollers: usize,
+    ) -> Duration {
+        let age = self.start.elapsed();
+        let toward = durations
+            .expected_end(self.key)
+            .and_then(|end| policy.poll.toward(age, end));
+        let (interval, jitter) = match toward {
+            Some(wait) => {
+                self.ramp = 0;
+                (wait, 0.5)
+            }
+            None => {
+                let interval = policy.poll.interval(self.ramp);
+                self.ramp = self.ramp.saturating_add(1);
+                (interval, rand::random::<f64>())
+            }
+        };
+        policy
+            .poll
+            .paced(interval, pollers, policy.reads_per_second, jitter)
+    }
+}
+
 /// The status a poll loop last sent (`TaskStatus`), to send only what changed.
 struct SentStatus {
     /// The tree sent: its status and outcome, and whether anything else moved since.
@@ -351,21 +401,30 @@ impl Pipeline {
         task_id: &str,
         created_at: DateTime<Utc>,
     ) -> Step<TaskEnd> {
-        let mut polls = 0u32;
         let mut failures = 0u32;
         let mut last_sent: Option<SentStatus> = None;
         let mut checks_done: Option<ChecksVerdict> = None;
         let mut stage = task_stage(kind);
         self.stage(stage).await?;
+        let mut schedule = PhaseSchedule::new(
+            PhaseKey {
+                product: self.plan.site.product,
+                phase: Phase::Checks {
+                    migrate_task: *kind == TaskKind::Migrate,
+                },
+            },
+            tokio::time::Instant::now()
+                .checked_sub(task_age(created_at))
+                .unwrap_or_else(tokio::time::Instant::now),
+        );
         loop {
-            let interval = self.policy.poll.paced(
-                self.policy.poll.interval(polls),
+            let interval = schedule.next_wait(
+                &self.policy,
+                &self.plan.durations,
                 self.plan.pollers.load(Ordering::Relaxed),
-                self.policy.reads_per_second,
-                rand::random::<f64>(),
             );
             self.sleep(interval).await?;
-            polls = polls.saturating_add(1);
+            let age = schedule.start.elapsed();
             // While the checks run, the root without its subtrees (one small page) tells
             // whether they finished; the check level, every check in it (several pages), is
             // read once, when they have. The data phase polls the `migrate` level (one page
@@ -447,6 +506,7 @@ impl Pipeline {
                     if !node.is_finished() {
                         continue;
                     }
+                    self.plan.durations.record(schedule.key, age);
                     let checks = verdict::check_results(&node);
                     self.plan.last_checks.clone_from(&checks);
                     self.events.send(EventKind::Checks(checks)).await?;
@@ -460,7 +520,13 @@ impl Pipeline {
                         });
                     }
                     checks_done = Some(verdict);
-                    polls = 0;
+                    schedule = PhaseSchedule::new(
+                        PhaseKey {
+                            phase: Phase::Data,
+                            ..schedule.key
+                        },
+                        tokio::time::Instant::now(),
+                    );
                 }
                 Some(ref checks) => {
                     let scopes = verdict::scope_results(&node);
@@ -479,6 +545,7 @@ impl Pipeline {
                         self.stage(stage).await?;
                     }
                     if done {
+                        self.plan.durations.record(schedule.key, age);
                         if let Some(message) = data.not_attached() {
                             // The attach lapsed mid-migration: handled like the check level's
                             // not-attached failure (re-attach, one new task).
