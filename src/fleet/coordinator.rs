@@ -9,7 +9,7 @@
 //! noticeably. An idle run commits at once; a busy one spends at most a fifth of the
 //! coordinator's time committing, and the durable events of many sites share one fsync.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -133,6 +133,10 @@ struct Coordinator {
     /// acknowledged or ends a site, so they ride along with the next one that is (or the
     /// next refresh) instead of costing a commit (an fsync) each.
     unstored: Vec<Event>,
+    /// Sites with artifacts saved since the last `syncfs` (the downloads do not fsync): a
+    /// commit that concludes one of them syncs the report dir's file system first, so no
+    /// committed report names an artifact a power cut could take back.
+    unsynced_artifacts: HashSet<usize>,
     /// Whether `unstored` holds an event that must be durable soon (acknowledged, or a
     /// site's end): the next commit is then due at [`Coordinator::commit_due_at`].
     urgent: bool,
@@ -282,6 +286,7 @@ impl Coordinator {
             receiver,
             store_failure: None,
             unstored: Vec::new(),
+            unsynced_artifacts: HashSet::new(),
             urgent: false,
             last_commit: None,
             max_commit_wait: MAX_COMMIT_WAIT.min(
@@ -641,6 +646,11 @@ impl Coordinator {
     fn apply(&mut self, batch: Vec<Event>) {
         for event in &batch {
             self.ledger.apply(event.site, &event.kind);
+            if let EventKind::Artifact(artifact) = &event.kind
+                && artifact.saved_as.is_some()
+            {
+                self.unsynced_artifacts.insert(event.site);
+            }
         }
         self.urgent |= batch
             .iter()
@@ -669,6 +679,7 @@ impl Coordinator {
         }
         let started = tokio::time::Instant::now();
         let batch = std::mem::take(&mut self.unstored);
+        self.sync_artifacts(&batch);
         let run_id = self.run.run_id.clone();
         let entries = &self.ledger.entries;
         let committed = self.store.transaction(|tx| {
@@ -699,6 +710,36 @@ impl Coordinator {
                     }
                 }
                 self.fail_store(error);
+            }
+        }
+    }
+
+    /// Before `batch` commits a site report naming artifacts not yet synced: one `syncfs`
+    /// for every artifact saved so far (their downloads do not fsync each file). Should the
+    /// file system report a write error, those artifacts are reported as not confirmed on
+    /// disk instead of silently trusted.
+    fn sync_artifacts(&mut self, batch: &[Event]) {
+        let concludes_unsynced = batch.iter().any(|event| {
+            matches!(event.kind, EventKind::Finished { .. })
+                && self.unsynced_artifacts.contains(&event.site)
+        });
+        if !concludes_unsynced {
+            return;
+        }
+        let unsynced = std::mem::take(&mut self.unsynced_artifacts);
+        if let Err(error) = self.writer.sync_to_disk() {
+            tracing::error!("artifacts may not be on disk: {error}");
+            for index in unsynced {
+                let artifacts = &mut self.ledger.entries[index].report.artifacts;
+                for artifact in artifacts
+                    .iter_mut()
+                    .filter(|artifact| artifact.saved_as.is_some() && artifact.error.is_none())
+                {
+                    artifact.error = Some(format!(
+                        "saved, but not confirmed on disk (the file system reported an error: {})",
+                        error.source
+                    ));
+                }
             }
         }
     }

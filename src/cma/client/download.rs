@@ -1,12 +1,17 @@
-//! Artifact downloads: size-capped, written to a temporary file beside `dest`, fsync'd and
-//! renamed into place when complete. The cloud credentials go only to the cloud API's origin;
-//! a redirect (e.g. to a presigned URL on a storage host) is followed without them.
+//! Artifact downloads: size-capped, written to a temporary file beside `dest` and renamed into
+//! place when complete. The cloud credentials go only to the cloud API's origin; a redirect
+//! (e.g. to a presigned URL on a storage host) is followed without them.
 //!
 //! A body up to [`IN_MEMORY_BYTES`] (every pre-migration report we have seen) is collected in
 //! memory and put on disk by one blocking call — create the dir and the temp file, write,
-//! fsync, rename — instead of a hop to tokio's blocking pool for each of those steps: a
-//! 10,000-site run downloads 10,000 artifacts. A larger body spills to the temp file as it
-//! arrives.
+//! rename — instead of a hop to tokio's blocking pool for each of those steps: a 10,000-site
+//! run downloads 10,000 artifacts. A larger body spills to the temp file as it arrives.
+//!
+//! The file is not fsync'd here: a process crash cannot lose it (the page cache outlives the
+//! process), and against a power cut the caller syncs once for many files before it records
+//! any of them — the fleet run syncs the report dir's file system before it commits a site
+//! report that names an artifact (`fleet::coordinator`); one fsync per artifact was the
+//! largest single cost of a 10,000-site run.
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write as _};
@@ -38,7 +43,7 @@ const IN_MEMORY_BYTES: usize = 1024 * 1024;
 enum Body {
     /// The whole body, not yet on disk.
     Memory(Vec<u8>),
-    /// Spilled to the temp file (not yet fsync'd), with its size.
+    /// Spilled to the temp file, with its size.
     Spilled(tokio::fs::File, u64),
 }
 
@@ -49,7 +54,7 @@ impl CloudClient {
     /// A relative location resolves against `--cloud-api-url`. The artifact's `expireAt`
     /// is the caller's business: an expired artifact simply fails to download. The file is
     /// created readable by its owner only (it may hold customer data), and its dir, when
-    /// missing, with mode 0700.
+    /// missing, with mode 0700. It is not fsync'd: the caller syncs before it records it.
     pub async fn download_artifact(
         &self,
         artifact: &Artifact,
@@ -238,7 +243,8 @@ impl CloudClient {
     }
 }
 
-/// Puts a received body in place at `dest` through `temp`, fsync'd; returns its size.
+/// Puts a received body in place at `dest` through `temp` (not fsync'd: module doc); returns
+/// its size.
 async fn save(body: Body, temp: &Path, dest: &Path) -> io::Result<u64> {
     match body {
         Body::Memory(bytes) => {
@@ -246,7 +252,6 @@ async fn save(body: Body, temp: &Path, dest: &Path) -> io::Result<u64> {
             tokio::task::spawn_blocking(move || {
                 let mut file = create_temp(&temp)?;
                 file.write_all(&bytes)?;
-                file.sync_all()?;
                 fs::rename(&temp, &dest)?;
                 Ok(bytes.len() as u64)
             })
@@ -255,7 +260,6 @@ async fn save(body: Body, temp: &Path, dest: &Path) -> io::Result<u64> {
         }
         Body::Spilled(mut file, size) => {
             file.flush().await?;
-            file.sync_all().await?;
             drop(file);
             tokio::fs::rename(temp, dest).await?;
             Ok(size)

@@ -33,20 +33,19 @@ impl PhaseSchedule {
         }
     }
 
-    /// The wait before the next poll: toward the end the fleet expects for this phase while
-    /// it is younger than that (no jitter: the polls are the site's own, spaced by its task's
-    /// creation), otherwise the jittered exponential schedule; always within the cloud
-    /// user's read budget.
+    /// The wait before the next poll, and whether that poll is the one at the end the fleet
+    /// expects for this phase: toward that end while the phase is younger (no jitter: the
+    /// polls are the site's own, spaced by its task's creation), otherwise the jittered
+    /// exponential schedule; always within the cloud user's read budget.
     fn next_wait(
         &mut self,
         policy: &PipelinePolicy,
         durations: &PhaseDurations,
         pollers: usize,
-    ) -> Duration {
+    ) -> (Duration, bool) {
         let age = self.start.elapsed();
-        let toward = durations
-            .expected_end(self.key)
-            .and_then(|end| policy.poll.toward(age, end));
+        let expected_end = durations.expected_end(self.key);
+        let toward = expected_end.and_then(|end| policy.poll.toward(age, end));
         let (interval, jitter) = match toward {
             Some(wait) => {
                 self.ramp = 0;
@@ -58,9 +57,11 @@ impl PhaseSchedule {
                 (interval, rand::random::<f64>())
             }
         };
-        policy
+        let wait = policy
             .poll
-            .paced(interval, pollers, policy.reads_per_second, jitter)
+            .paced(interval, pollers, policy.reads_per_second, jitter);
+        let at_expected_end = toward.is_some() && expected_end.is_some_and(|end| age + wait >= end);
+        (wait, at_expected_end)
     }
 }
 
@@ -418,7 +419,7 @@ impl Pipeline {
                 .unwrap_or_else(tokio::time::Instant::now),
         );
         loop {
-            let interval = schedule.next_wait(
+            let (interval, at_expected_end) = schedule.next_wait(
                 &self.policy,
                 &self.plan.durations,
                 self.plan.pollers.load(Ordering::Relaxed),
@@ -427,9 +428,15 @@ impl Pipeline {
             let age = schedule.start.elapsed();
             // While the checks run, the root without its subtrees (one small page) tells
             // whether they finished; the check level, every check in it (several pages), is
-            // read once, when they have. The data phase polls the `migrate` level (one page
+            // read once, when they have — or straight away at the end the fleet expects,
+            // when they most likely have. The data phase polls the `migrate` level (one page
             // for the scopes, with their progress counters).
+            let check_level = StatusQuery {
+                level: Some("check".into()),
+                expand_children: true,
+            };
             let query = match checks_done {
+                None if at_expected_end => check_level.clone(),
                 None => StatusQuery {
                     level: None,
                     expand_children: false,
@@ -452,26 +459,31 @@ impl Pipeline {
                         .get("check")
                         .is_some_and(StatusNode::is_finished);
                 if !checks_finished {
-                    self.report_status(intent_id, &polled, &mut last_sent)
-                        .await?;
+                    // (A check level read early is not the root tree the store keeps for a
+                    // running task; the next poll reads the root.)
+                    if query != check_level {
+                        self.report_status(intent_id, &polled, &mut last_sent)
+                            .await?;
+                    }
                     continue;
                 }
-                let full = StatusQuery {
-                    level: Some("check".into()),
-                    expand_children: true,
+                let full = if query == check_level {
+                    polled
+                } else {
+                    let Some(full) = self
+                        .read_status(job_id, task_id, &check_level, created_at, &mut failures)
+                        .await?
+                    else {
+                        continue;
+                    };
+                    full
                 };
-                let Some(checks) = self
-                    .read_status(job_id, task_id, &full, created_at, &mut failures)
-                    .await?
-                else {
-                    continue;
-                };
-                let checks = verdict::level(&checks, "check");
+                let checks = verdict::level(&full, "check");
                 // A task that ended at its root (e.g. not attached) may have no check level.
                 if checks.is_finished() {
                     checks.clone()
                 } else {
-                    polled
+                    full
                 }
             } else {
                 verdict::level(&polled, "migrate").clone()
