@@ -28,16 +28,22 @@ async fn a_check_task_costs_about_duration_over_poll_max_status_reads() {
         // The check results were read in full once (both pages).
         assert!(reads >= 3, "{site}: {reads} status reads");
     }
+    every_site_succeeded_with_all_its_checks(&fleet, "alpha");
+}
+
+/// Every site of the `check` run succeeded, and `site`'s report has all 16 Jira checks (the
+/// check level was read whole, both pages).
+fn every_site_succeeded_with_all_its_checks(fleet: &Fleet, site: &str) {
     let summary = fleet.summary("check");
     assert!(
         summary.values().all(|row| row["outcome"] == "succeeded"),
         "{summary:?}"
     );
-    let report = fleet.site_report("check", "alpha");
+    let report = fleet.site_report("check", site);
     assert_eq!(
         report["checks"].as_array().map(Vec::len),
         Some(16),
-        "every Jira check is in the report"
+        "every Jira check is in {site}'s report"
     );
 }
 
@@ -72,15 +78,6 @@ async fn once_a_few_tasks_ended_the_next_skip_the_young_task_polls() {
         learned.iter().sum::<u64>() < first.iter().sum::<u64>(),
         "the learned schedule reads less than the young-task one: {reads:?}"
     );
-    let summary = fleet.summary("check");
-    assert!(
-        summary.values().all(|row| row["outcome"] == "succeeded"),
-        "{summary:?}"
-    );
-    let report = fleet.site_report("check", "s8");
-    assert_eq!(
-        report["checks"].as_array().map(Vec::len),
-        Some(16),
-        "the check level read at the expected end is the whole of it"
-    );
+    // The check level read at the expected end is the whole of it.
+    every_site_succeeded_with_all_its_checks(&fleet, "s8");
 }

@@ -418,6 +418,10 @@ impl Pipeline {
                 .checked_sub(task_age(created_at))
                 .unwrap_or_else(tokio::time::Instant::now),
         );
+        let check_level = StatusQuery {
+            level: Some("check".into()),
+            expand_children: true,
+        };
         loop {
             let (interval, at_expected_end) = schedule.next_wait(
                 &self.policy,
@@ -431,10 +435,6 @@ impl Pipeline {
             // read once, when they have — or straight away at the end the fleet expects,
             // when they most likely have. The data phase polls the `migrate` level (one page
             // for the scopes, with their progress counters).
-            let check_level = StatusQuery {
-                level: Some("check".into()),
-                expand_children: true,
-            };
             let query = match checks_done {
                 None if at_expected_end => check_level.clone(),
                 None => StatusQuery {
