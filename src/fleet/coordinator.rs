@@ -107,6 +107,8 @@ struct Coordinator {
     pollers: HashMap<String, Arc<AtomicUsize>>,
     /// How long this run's task phases took: every site's polls are timed by it.
     durations: Arc<PhaseDurations>,
+    /// When the run started, in the runtime's time: the origin of every site's poll grid.
+    run_start: tokio::time::Instant,
     /// Sites waiting for admission, per wave (in admission order).
     waiting: Vec<VecDeque<usize>>,
     /// Sites whose task an earlier run left running: admitted first, whatever their wave (their
@@ -273,6 +275,7 @@ impl Coordinator {
             server_credentials: credentials.servers,
             pollers: HashMap::new(),
             durations: Arc::default(),
+            run_start: tokio::time::Instant::now(),
             waiting,
             resuming,
             reserved,
@@ -568,6 +571,7 @@ impl Coordinator {
             server,
             pollers,
             durations: Arc::clone(&self.durations),
+            run_start: self.run_start,
             artifact_dir: self.writer.artifact_dir(&entry.site.name),
         };
         let events = SiteEvents::new(index, self.sender.clone());

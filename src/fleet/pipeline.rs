@@ -67,6 +67,9 @@ pub struct SitePlan {
     pub pollers: Arc<AtomicUsize>,
     /// How long the run's task phases took so far (shared by every site), to time polls.
     pub durations: Arc<PhaseDurations>,
+    /// When the run started: the poll grid counts from it, so that every site's polls wake
+    /// on the same ticks (`PollPolicy::on_grid`).
+    pub run_start: tokio::time::Instant,
     /// `<report-dir>/artifacts/<site>`: where the site's artifacts are saved (the download
     /// creates it, 0700, when the first one arrives).
     pub artifact_dir: PathBuf,

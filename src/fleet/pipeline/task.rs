@@ -42,6 +42,7 @@ impl PhaseSchedule {
         policy: &PipelinePolicy,
         durations: &PhaseDurations,
         pollers: usize,
+        since_run_start: Duration,
     ) -> (Duration, bool) {
         let age = self.start.elapsed();
         let expected_end = durations.expected_end(self.key);
@@ -60,6 +61,7 @@ impl PhaseSchedule {
         let wait = policy
             .poll
             .paced(interval, pollers, policy.reads_per_second, jitter);
+        let wait = policy.poll.on_grid(since_run_start, wait);
         let at_expected_end = toward.is_some() && expected_end.is_some_and(|end| age + wait >= end);
         (wait, at_expected_end)
     }
@@ -427,6 +429,7 @@ impl Pipeline {
                 &self.policy,
                 &self.plan.durations,
                 self.plan.pollers.load(Ordering::Relaxed),
+                self.plan.run_start.elapsed(),
             );
             self.sleep(interval).await?;
             let age = schedule.start.elapsed();
