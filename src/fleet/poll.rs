@@ -63,7 +63,8 @@ impl PollPolicy {
     /// requests leave together and their answers are read together, instead of a thread
     /// woken for each (on 2 cores a wake-up costs about what a request does). Rounded up,
     /// unless that would wait past `max` (a finished task is noticed within `max`): then down.
-    /// Moves a poll by less than a tick: 625 ms of the default 5 s `--poll-min`.
+    /// A wait the read budget already stretched past `max` is rounded up, so the budget
+    /// holds. Moves a poll by less than a tick: 625 ms of the default 5 s `--poll-min`.
     pub fn on_grid(&self, since_start: Duration, wait: Duration) -> Duration {
         let tick_ns = self.tick().as_nanos();
         let past = (since_start + wait).as_nanos() % tick_ns;
@@ -71,7 +72,7 @@ impl PollPolicy {
             return wait;
         }
         let up = wait + Duration::from_nanos((tick_ns - past) as u64);
-        if up <= self.max.max(wait) {
+        if up <= self.max || wait > self.max {
             up
         } else {
             wait.saturating_sub(Duration::from_nanos(past as u64))
@@ -290,6 +291,8 @@ mod tests {
         // A poll at the max would be rounded past it: it wakes at the tick before instead.
         assert_eq!(policy.on_grid(ms(1_600), ms(60_000)), ms(59_650));
         assert!(ms(60_000) - ms(59_650) < tick);
+        // A wait the read budget stretched past the max is never shortened.
+        assert_eq!(policy.on_grid(ms(1_600), ms(90_000)), ms(90_275));
         // On a tick already: unchanged.
         assert_eq!(policy.on_grid(ms(625), ms(5_000)), ms(5_000));
         // Polls toward an expected end stay a tick short of the max, so rounding them up
