@@ -111,6 +111,24 @@ pub struct ClientSettings {
     /// Artifacts larger than this are refused; what was written is removed.
     pub max_artifact_bytes: u64,
     pub user_agent: String,
+    /// Plain-http origins that speak HTTP/2 without negotiation (h2c with prior knowledge):
+    /// the simulator, which serves both versions. Plain http is only ever loopback; over
+    /// https, HTTP/2 is negotiated (ALPN) with every host, falling back to HTTP/1.1.
+    /// Empty: plain http is HTTP/1.1 (an SSH tunnel to a Server/DC instance, a stand-in).
+    pub h2c_origins: Vec<url::Origin>,
+}
+
+impl ClientSettings {
+    /// These settings with `api`'s origin speaking HTTP/2 if `api` is plain http: the
+    /// run's cloud API is then the simulator (or a loopback stand-in that must speak it
+    /// too). One connection carries every request to it, many in one write.
+    #[must_use]
+    pub fn with_h2c_api(mut self, api: &url::Url) -> ClientSettings {
+        if api.scheme() == "http" && !self.h2c_origins.contains(&api.origin()) {
+            self.h2c_origins.push(api.origin());
+        }
+        self
+    }
 }
 
 impl Default for ClientSettings {
@@ -122,6 +140,7 @@ impl Default for ClientSettings {
             max_body_bytes: 16 * 1024 * 1024,
             max_artifact_bytes: 1024 * 1024 * 1024,
             user_agent: format!("cmafleet/{}", env!("CARGO_PKG_VERSION")),
+            h2c_origins: Vec::new(),
         }
     }
 }
@@ -129,7 +148,12 @@ impl Default for ClientSettings {
 /// The shared HTTP transport (one connection pool for the whole run).
 #[derive(Clone)]
 pub struct HttpClient {
+    /// Every request but those to an h2c origin: HTTP/2 or HTTP/1.1 as negotiated over
+    /// TLS, HTTP/1.1 over plain http.
     inner: reqwest::Client,
+    /// Requests to `settings.h2c_origins`: HTTP/2 with prior knowledge (its own pool,
+    /// since prior knowledge is a setting of the whole reqwest client).
+    h2c: reqwest::Client,
     settings: Arc<ClientSettings>,
     observer: Arc<dyn ApiObserver>,
 }
@@ -139,30 +163,37 @@ impl HttpClient {
         settings: ClientSettings,
         observer: Arc<dyn ApiObserver>,
     ) -> Result<HttpClient, ApiError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let inner = reqwest::Client::builder()
-            .user_agent(settings.user_agent.clone())
-            .default_headers(headers)
-            .connect_timeout(settings.connect_timeout)
-            // Our own deadline covers each attempt (see `transport`); this one is a backstop
-            // against a body that trickles forever.
-            .read_timeout(settings.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            // Close idle connections before a typical load balancer does, so a request is
-            // rarely sent on a connection the other side is closing.
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|err| ApiError {
-                endpoint: Endpoint::GetJob,
-                status: None,
-                kind: ErrorKind::Connect,
-                request_id: None,
-                message: format!("cannot set up the HTTP client: {err}"),
-            })?;
+        let build = |h2c: bool| {
+            let mut headers = HeaderMap::new();
+            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+            let mut builder = reqwest::Client::builder();
+            if h2c {
+                builder = builder.http2_prior_knowledge();
+            }
+            builder
+                .user_agent(settings.user_agent.clone())
+                .default_headers(headers)
+                .connect_timeout(settings.connect_timeout)
+                // Our own deadline covers each attempt (see `transport`); this one is a
+                // backstop against a body that trickles forever.
+                .read_timeout(settings.request_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .referer(false)
+                // Close idle connections before a typical load balancer does, so a request
+                // is rarely sent on a connection the other side is closing.
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build()
+                .map_err(|err| ApiError {
+                    endpoint: Endpoint::GetJob,
+                    status: None,
+                    kind: ErrorKind::Connect,
+                    request_id: None,
+                    message: format!("cannot set up the HTTP client: {err}"),
+                })
+        };
         Ok(HttpClient {
-            inner,
+            inner: build(false)?,
+            h2c: build(true)?,
             settings: Arc::new(settings),
             observer,
         })
@@ -170,6 +201,15 @@ impl HttpClient {
 
     pub fn settings(&self) -> &ClientSettings {
         &self.settings
+    }
+
+    /// The pool that speaks to `url`'s origin.
+    fn pool_for(&self, url: &url::Url) -> &reqwest::Client {
+        if url.scheme() == "http" && self.settings.h2c_origins.contains(&url.origin()) {
+            &self.h2c
+        } else {
+            &self.inner
+        }
     }
 }
 

@@ -165,11 +165,13 @@ impl Coordinator {
             on_progress,
         } = fleet;
         let observer: Arc<dyn crate::cma::ApiObserver> = metrics.clone();
-        let http = HttpClient::new(settings.client.clone(), Arc::clone(&observer)).unwrap_or_else(
-            |error| {
-                panic!("the HTTP client cannot be built on this platform: {error}");
-            },
-        );
+        let client = settings
+            .client
+            .clone()
+            .with_h2c_api(&settings.cloud_api_url);
+        let http = HttpClient::new(client, Arc::clone(&observer)).unwrap_or_else(|error| {
+            panic!("the HTTP client cannot be built on this platform: {error}");
+        });
         let limits = RateLimits::new(settings.rates.clone(), observer);
         let clouds: HashMap<String, CloudClient> = credentials
             .cloud

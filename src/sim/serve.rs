@@ -1,6 +1,8 @@
-//! Serving the router over HTTP/1.1 with hyper directly (not `axum::serve`), so that a
-//! "dropped connection" fault can close a connection without sending any answer: the
-//! service fails instead of answering, and hyper closes the socket. An outage
+//! Serving the router with hyper directly (not `axum::serve`), over HTTP/1.1 or HTTP/2
+//! without negotiation (h2c with prior knowledge, which `cmafleet run` speaks to a plain-http
+//! cloud API), so that a "dropped connection" fault can end an exchange without any answer:
+//! the service fails instead of answering, and hyper closes the socket (HTTP/1.1) or resets
+//! the stream (HTTP/2) — either way the client never learns the outcome. An outage
 //! (`POST /_sim/outage`) closes the listener and every open connection for a while, then
 //! listens again on the same address with the same world.
 
@@ -133,8 +135,21 @@ async fn rebind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves one connection until it ends, or until `close` fires (then the answer in progress
 /// is finished and the connection closed).
 async fn serve_connection(stream: tokio::net::TcpStream, router: Router, close: CancellationToken) {
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let router = router.clone();
+        // HTTP/2 carries the host in the URI's authority, not in a Host header; the
+        // routes build links from Host.
+        if !request.headers().contains_key(axum::http::header::HOST) {
+            if let Some(value) = request
+                .uri()
+                .authority()
+                .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok())
+            {
+                request
+                    .headers_mut()
+                    .insert(axum::http::header::HOST, value);
+            }
+        }
         async move {
             let response: Response<Body> = match router.oneshot(request.map(Body::new)).await {
                 Ok(response) => response,
@@ -146,9 +161,9 @@ async fn serve_connection(stream: tokio::net::TcpStream, router: Router, close: 
             Ok::<_, DroppedAnswer>(response)
         }
     });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
+    let builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
     let mut connection = std::pin::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {

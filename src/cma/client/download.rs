@@ -113,7 +113,7 @@ impl CloudClient {
             let started = Instant::now();
             let mut request = self
                 .http
-                .inner
+                .pool_for(&url)
                 .get(url.clone())
                 .header(ACCEPT, HeaderValue::from_static("*/*"));
             if url.origin() == self.api_url.origin() {

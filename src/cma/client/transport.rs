@@ -247,7 +247,9 @@ impl HttpClient {
         call: &Call<'_>,
         cancel: &CancellationToken,
     ) -> Result<Answer, Failure> {
-        let mut request = self.inner.request(call.method.clone(), call.url.clone());
+        let mut request = self
+            .pool_for(&call.url)
+            .request(call.method.clone(), call.url.clone());
         request = call.auth.apply(request);
         if call.method == Method::POST {
             request = request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));

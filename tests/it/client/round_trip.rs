@@ -396,3 +396,41 @@ fn client_futures_are_send_and_static(
     spawnable(async move { s.attach("u", &k).await });
     spawnable(async move { server.save_token("u", &Secret::new("t"), &cancel).await });
 }
+
+#[tokio::test]
+async fn a_plain_http_cloud_api_gets_http2_and_other_plain_http_hosts_http1() {
+    let api = Stub::start(cloud_answers).await;
+    // A Server/DC instance on loopback too (an SSH tunnel, say): it may not speak HTTP/2.
+    let server = Stub::start(|_| json(200, r#"{"expiryTime":"2023-11-15T00:00:00Z"}"#)).await;
+    let (http, _) = stub::http(stub::settings().with_h2c_api(&api.url));
+    let cancel = CancellationToken::new();
+
+    let client = cloud(&http, &api.url, None);
+    client.get_job("0f1e2d3c-job", &cancel).await.unwrap();
+    client.get_job("0f1e2d3c-job", &cancel).await.unwrap();
+    ServerClient::new(
+        http.clone(),
+        &server.url.join("servers/jira-1").unwrap(),
+        ServerCredentials::Bearer(Secret::new("pat-secret-1")),
+    )
+    .attach("https://acme.atlassian.net/", &cancel)
+    .await
+    .unwrap();
+
+    let versions = |stub: &Stub| {
+        stub.requests()
+            .iter()
+            .map(|r| r.version)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(versions(&api), [axum::http::Version::HTTP_2; 2]);
+    assert_eq!(versions(&server), [axum::http::Version::HTTP_11]);
+
+    // Without the cloud API's origin named, plain http is HTTP/1.1 everywhere.
+    let (http, _) = stub::http(stub::settings());
+    cloud(&http, &api.url, None)
+        .get_job("0f1e2d3c-job", &cancel)
+        .await
+        .unwrap();
+    assert_eq!(versions(&api)[2], axum::http::Version::HTTP_11);
+}

@@ -22,6 +22,8 @@ use url::Url;
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub method: String,
+    /// HTTP/1.1 or HTTP/2, as it arrived.
+    pub version: axum::http::Version,
     pub path: String,
     pub query: Option<String>,
     pub headers: HeaderMap,
@@ -118,6 +120,7 @@ async fn handle(State(state): State<StubState>, request: Request) -> Response {
             .count();
         let recorded = Recorded {
             method,
+            version: parts.version,
             path,
             query: parts.uri.query().map(str::to_owned),
             headers: parts.headers,
@@ -305,6 +308,7 @@ pub fn settings() -> ClientSettings {
         max_body_bytes: 64 * 1024,
         max_artifact_bytes: 64 * 1024,
         user_agent: "cmafleet-test/1".to_owned(),
+        h2c_origins: Vec::new(),
     }
 }
 
