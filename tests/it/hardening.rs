@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::fleet::{Fleet, RunOutput};
+use crate::support::fleet::{Fleet, RunOutput, with_flag};
 
 /// Runs `command` to its end, at most `limit` (a hung run fails the test).
 async fn finish(child: tokio::process::Child, limit: Duration) -> RunOutput {
@@ -93,34 +93,4 @@ fn metric_sum(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
 fn read_metrics(path: &Path) -> String {
     std::fs::read_to_string(path)
         .unwrap_or_else(|error| panic!("metrics textfile {}: {error}", path.display()))
-}
-
-/// `command` with the value of `flag` (e.g. `--report-dir`) replaced by `value`.
-fn with_flag(
-    command: &tokio::process::Command,
-    flag: &str,
-    value: &std::ffi::OsStr,
-) -> tokio::process::Command {
-    let std = command.as_std();
-    let mut rebuilt = tokio::process::Command::new(std.get_program());
-    let mut args = std.get_args();
-    while let Some(arg) = args.next() {
-        rebuilt.arg(arg);
-        if arg == flag {
-            args.next();
-            rebuilt.arg(value);
-        }
-    }
-    for (key, value) in std.get_envs() {
-        match value {
-            Some(value) => rebuilt.env(key, value),
-            None => rebuilt.env_remove(key),
-        };
-    }
-    rebuilt
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    rebuilt
 }

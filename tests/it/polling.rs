@@ -1,7 +1,8 @@
 //! What polling costs the service: a Check task is polled at its root (one small page) while
 //! its checks run, and its check level (several pages) is read once, when they finished.
 
-use crate::support::fleet::{Fleet, Row};
+use crate::support::fleet::{Fleet, Row, with_flag};
+use crate::support::proxy::RecordingProxy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_task_costs_about_duration_over_poll_max_status_reads() {
@@ -80,4 +81,37 @@ async fn once_a_few_tasks_ended_the_next_skip_the_young_task_polls() {
     );
     // The check level read at the expected end is the whole of it.
     every_site_succeeded_with_all_its_checks(&fleet, "s8");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_level_that_never_reads_leaves_the_site_detached_not_polling_forever() {
+    // The cloud API behind a proxy that names another host: the root (one page) reads well,
+    // but the check level's next-page link points at that host, which the client refuses
+    // (credentials stay on their origin). Every poll after the checks finished fails.
+    let scenario = r#"
+        [defaults]
+        check_duration = "5m"
+    "#;
+    let fleet = Fleet::start(scenario, 3600.0, vec![Row::jira("alpha")]).await;
+    let proxy =
+        RecordingProxy::start_naming("127.0.0.1", &fleet.sim.base_url(), Some("elsewhere.test"))
+            .await;
+    let command = with_flag(
+        &fleet.command("check", "check"),
+        "--cloud-api-url",
+        std::ffi::OsStr::new(&proxy.url()),
+    );
+    let output = Fleet::output(command).await;
+    assert_eq!(output.code, 75, "{}", output.stderr);
+    let summary = fleet.summary("check");
+    let alpha = &summary["alpha"];
+    assert_eq!(alpha["outcome"], "detached", "{alpha:?}");
+    assert!(
+        alpha["message"].contains("status unreadable")
+            && alpha["message"].contains("another origin"),
+        "{alpha:?}"
+    );
+    // Ten failed polls, each reading the root and then failing on the check level's link.
+    let reads = fleet.counters().await.by_server["alpha"].status_reads;
+    assert!(reads <= 40, "{reads} status reads");
 }

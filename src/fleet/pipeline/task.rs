@@ -462,6 +462,7 @@ impl Pipeline {
                         .get("check")
                         .is_some_and(StatusNode::is_finished);
                 if !checks_finished {
+                    failures = 0;
                     // (A check level read early is not the root tree the store keeps for a
                     // running task; the next poll reads the root.)
                     if query != check_level {
@@ -491,6 +492,9 @@ impl Pipeline {
             } else {
                 verdict::level(&polled, "migrate").clone()
             };
+            // Only a poll that read all it needed clears the failures: a root that reads
+            // well must not hide a check level that never does (the site would poll forever).
+            failures = 0;
             if checks_done.is_some()
                 && node.status.is_none()
                 && task_age(created_at) >= self.policy.young_task_grace
@@ -580,8 +584,9 @@ impl Pipeline {
     }
 
     /// One status read. `Ok(None)`: worth polling again later — a young task's status is
-    /// not there yet (eventual consistency), or a retryable failure (counted in `failures`;
-    /// too many in a row leave the site `detached`).
+    /// not there yet (eventual consistency), or a retryable failure (counted in `failures`,
+    /// which the poll loop clears once a poll read everything it needed; too many in a row
+    /// leave the site `detached`).
     async fn read_status(
         &mut self,
         job_id: &str,
@@ -596,10 +601,7 @@ impl Pipeline {
             .task_status(job_id, task_id, query, &self.forced)
             .await
         {
-            Ok(node) => {
-                *failures = 0;
-                Ok(Some(node))
-            }
+            Ok(node) => Ok(Some(node)),
             Err(error)
                 if error.kind == ErrorKind::NotFound
                     && task_age(created_at) < self.policy.young_task_grace =>

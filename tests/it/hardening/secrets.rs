@@ -11,21 +11,16 @@
 //!   under `umask 000`.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::*;
 use crate::support::fleet::{CLOUD_TOKEN, Fleet, Row, SERVER_PASSWORD, SERVER_PAT};
+use crate::support::proxy::RecordingProxy;
 
 /// `Basic base64(user:secret)`, as it goes over the wire.
 fn basic(user: &str, secret: &str) -> String {
@@ -177,99 +172,6 @@ async fn nothing_written_or_logged_contains_a_secret() {
         wal_scans,
         run.stdout.len() + run.stderr.len()
     );
-}
-
-/// What one listener received: (method, path, Authorization header).
-type Received = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
-
-/// A reverse proxy on its own loopback address that records every request's Authorization
-/// header and forwards it, unchanged but for `Host`, to the simulator.
-struct RecordingProxy {
-    addr: SocketAddr,
-    received: Received,
-}
-
-#[derive(Clone)]
-struct Forward {
-    target: String,
-    /// `Host` to send on, so that links and artifact locations point back at this proxy.
-    host: String,
-    http: reqwest::Client,
-    received: Received,
-}
-
-impl RecordingProxy {
-    async fn start(ip: &str, target: &str) -> RecordingProxy {
-        let listener = tokio::net::TcpListener::bind(format!("{ip}:0"))
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let received: Received = Arc::default();
-        let forward = Forward {
-            target: target.to_owned(),
-            host: addr.to_string(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            received: Arc::clone(&received),
-        };
-        let app = axum::Router::new().fallback(relay).with_state(forward);
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        RecordingProxy { addr, received }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn received(&self) -> Vec<(String, String, Option<String>)> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-async fn relay(State(forward): State<Forward>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let body: Bytes = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/".to_owned(), ToString::to_string);
-    let authorization = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .map(|value| value.to_str().unwrap_or("(not text)").to_owned());
-    forward.received.lock().unwrap().push((
-        parts.method.to_string(),
-        parts.uri.path().to_owned(),
-        authorization,
-    ));
-    let mut headers: HeaderMap = parts.headers.clone();
-    headers.insert(header::HOST, HeaderValue::from_str(&forward.host).unwrap());
-    let answer = forward
-        .http
-        .request(parts.method, format!("{}{path}", forward.target))
-        .headers(headers)
-        .body(body)
-        .send()
-        .await;
-    match answer {
-        Ok(answer) => {
-            let status = answer.status();
-            let headers = answer.headers().clone();
-            let body = answer.bytes().await.unwrap_or_default();
-            let mut response = (status, body).into_response();
-            for (name, value) in &headers {
-                if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
-                    response.headers_mut().insert(name, value.clone());
-                }
-            }
-            response
-        }
-        Err(error) => (axum::http::StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
-    }
 }
 
 /// The cloud API behind 127.0.0.1, one server (Bearer PAT) behind 127.0.0.2 and another

@@ -485,3 +485,33 @@ pub fn read_summary(path: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
         })
         .collect()
 }
+
+/// `command` with the value of `flag` (e.g. `--report-dir`) replaced by `value`.
+pub fn with_flag(
+    command: &tokio::process::Command,
+    flag: &str,
+    value: &std::ffi::OsStr,
+) -> tokio::process::Command {
+    let std = command.as_std();
+    let mut rebuilt = tokio::process::Command::new(std.get_program());
+    let mut args = std.get_args();
+    while let Some(arg) = args.next() {
+        rebuilt.arg(arg);
+        if arg == flag {
+            args.next();
+            rebuilt.arg(value);
+        }
+    }
+    for (key, value) in std.get_envs() {
+        match value {
+            Some(value) => rebuilt.env(key, value),
+            None => rebuilt.env_remove(key),
+        };
+    }
+    rebuilt
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    rebuilt
+}

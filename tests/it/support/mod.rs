@@ -3,3 +3,4 @@
 pub mod browser;
 pub mod fleet;
 pub mod prometheus;
+pub mod proxy;
