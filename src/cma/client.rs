@@ -2,7 +2,8 @@
 //! request, no redirects, tolerant parsing, pagination in every form, bounded retries for
 //! reads, and never a blind retry of a create.
 //!
-//! The pieces: [`HttpClient`] is the one connection pool of a run and runs every attempt
+//! The pieces: [`HttpClient`] holds the run's connections (HTTP/2 where the host speaks it:
+//! negotiated over TLS, or a plain-http cloud API's origin) and runs every attempt
 //! (`transport`: timeouts, capped bodies, classification, the retry loop); [`CloudClient`]
 //! (`cloud`) is one cloud user's view of the API, every request waiting first on that user's
 //! [`RequestGate`]; [`ServerClient`] (`server`) talks to one Server/DC instance; `paging`

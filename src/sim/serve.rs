@@ -139,16 +139,15 @@ async fn serve_connection(stream: tokio::net::TcpStream, router: Router, close: 
         let router = router.clone();
         // HTTP/2 carries the host in the URI's authority, not in a Host header; the
         // routes build links from Host.
-        if !request.headers().contains_key(axum::http::header::HOST) {
-            if let Some(value) = request
+        if !request.headers().contains_key(axum::http::header::HOST)
+            && let Some(value) = request
                 .uri()
                 .authority()
                 .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok())
-            {
-                request
-                    .headers_mut()
-                    .insert(axum::http::header::HOST, value);
-            }
+        {
+            request
+                .headers_mut()
+                .insert(axum::http::header::HOST, value);
         }
         async move {
             let response: Response<Body> = match router.oneshot(request.map(Body::new)).await {

@@ -38,7 +38,12 @@ pub struct Browser {
 
 /// What one visit to a page produced.
 pub struct Page {
+    /// The screenshot the checks read: the browser's own file, in a directory of this test's
+    /// (two test runs at once must not read each other's half-written picture).
     pub screenshot: PathBuf,
+    /// Where a copy is kept for people to look at (shared by every run of the test).
+    pub kept: PathBuf,
+    _private: tempfile::TempDir,
     /// Every console message, one line each (see the module doc).
     pub console: Vec<String>,
     /// The browser's whole log, for failure messages.
@@ -80,25 +85,29 @@ impl Browser {
     /// of the viewport to `screenshot`, and returns it with the page's console messages.
     /// Panics if the browser fails, hangs past the timeout, or writes no screenshot.
     pub fn screenshot(&self, url: &str, screenshot: &Path, (width, height): (u32, u32)) -> Page {
-        if let Some(parent) = screenshot.parent() {
-            std::fs::create_dir_all(parent).expect("screenshot dir");
-        }
-        let _ = std::fs::remove_file(screenshot);
+        let private = tempfile::tempdir().expect("temp dir for the screenshot");
+        let taken = private.path().join("screenshot.png");
         let visit = self.visit(
             url,
             &[
                 format!("--window-size={width},{height}"),
-                format!("--screenshot={}", screenshot.display()),
+                format!("--screenshot={}", taken.display()),
             ],
         );
         assert!(
-            screenshot.is_file(),
+            taken.is_file(),
             "{} wrote no screenshot for {url}; log:\n{}",
             self.program.display(),
             visit.log
         );
+        if let Some(parent) = screenshot.parent() {
+            std::fs::create_dir_all(parent).expect("screenshot dir");
+        }
+        std::fs::copy(&taken, screenshot).expect("screenshot kept");
         Page {
-            screenshot: screenshot.to_path_buf(),
+            screenshot: taken,
+            kept: screenshot.to_path_buf(),
+            _private: private,
             console: visit.console,
             log: visit.log,
         }
@@ -128,15 +137,15 @@ impl Browser {
             picture.distinct_colours > min_colours,
             "only {} colours in {}",
             picture.distinct_colours,
-            page.screenshot.display()
+            page.kept.display()
         );
         assert!(
             picture.dominant_share < max_dominant,
             "{:.0}% of {} is one colour",
             picture.dominant_share * 100.0,
-            page.screenshot.display()
+            page.kept.display()
         );
-        eprintln!("screenshot: {}", page.screenshot.display());
+        eprintln!("screenshot: {}", page.kept.display());
     }
 
     /// The page's DOM after its scripts ran (`--dump-dom`), with its console messages.
