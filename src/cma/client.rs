@@ -117,6 +117,10 @@ pub struct ClientSettings {
     /// https, HTTP/2 is negotiated (ALPN) with every host, falling back to HTTP/1.1.
     /// Empty: plain http is HTTP/1.1 (an SSH tunnel to a Server/DC instance, a stand-in).
     pub h2c_origins: Vec<url::Origin>,
+    /// How often an HTTP/2 connection is pinged, and how long the answer may take before
+    /// the connection is given up (its requests then fail as connection errors and are
+    /// retried, or reconciled for creates, on a new one).
+    pub h2_ping: Duration,
 }
 
 impl ClientSettings {
@@ -142,6 +146,7 @@ impl Default for ClientSettings {
             max_artifact_bytes: 1024 * 1024 * 1024,
             user_agent: format!("cmafleet/{}", env!("CARGO_PKG_VERSION")),
             h2c_origins: Vec::new(),
+            h2_ping: Duration::from_secs(15),
         }
     }
 }
@@ -183,6 +188,12 @@ impl HttpClient {
                 // Close idle connections before a typical load balancer does, so a request
                 // is rarely sent on a connection the other side is closing.
                 .pool_idle_timeout(Duration::from_secs(30))
+                // One HTTP/2 connection carries every request to its host: one that stopped
+                // answering (a NAT that forgot it, a dead peer) must be noticed and replaced,
+                // not handed every retry until each times out. Unanswered pings close it.
+                .http2_keep_alive_interval(settings.h2_ping)
+                .http2_keep_alive_timeout(settings.h2_ping)
+                .http2_keep_alive_while_idle(true)
                 .build()
                 .map_err(|err| ApiError {
                     endpoint: Endpoint::GetJob,

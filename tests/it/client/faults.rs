@@ -417,3 +417,106 @@ async fn attach_retries_a_5xx_and_save_token_failure_is_final() {
     assert!(!err.is_retryable());
     assert_eq!(stub.count(), 3);
 }
+
+/// A TCP relay to `target` that can go silent: after [`Blackhole::swallow`], the
+/// connections open at that moment stay open but carry nothing more either way (a NAT that
+/// forgot them, a peer that died without a word); new connections relay normally.
+struct Blackhole {
+    url: url::Url,
+    generation: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Blackhole {
+    async fn start(target: std::net::SocketAddr) -> Blackhole {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let generation = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (current, count) = (generation.clone(), accepted.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let born = current.load(Ordering::SeqCst);
+                let server = tokio::net::TcpStream::connect(target).await.unwrap();
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                for (mut from, mut to) in [(client_read, server_write), (server_read, client_write)]
+                {
+                    let current = current.clone();
+                    tokio::spawn(async move {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let mut buffer = vec![0; 16 * 1024];
+                        while let Ok(read) = from.read(&mut buffer).await {
+                            if read == 0 {
+                                break;
+                            }
+                            // Swallowed once the connection's generation has passed.
+                            if current.load(Ordering::SeqCst) == born
+                                && to.write_all(&buffer[..read]).await.is_err()
+                            {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Blackhole {
+            url,
+            generation,
+            accepted,
+        }
+    }
+
+    fn swallow(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn connections(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn an_http2_connection_gone_silent_is_replaced_not_retried_on() {
+    // The cloud API over HTTP/2 (one connection for every request) through a relay that goes
+    // silent. Unanswered pings give the connection up; the read in flight fails and its
+    // retry opens a new one. (Without them every retry would wait on the dead connection
+    // until the request timeout, and the read would fail.)
+    let stub = Stub::start(|_| json(200, JOB)).await;
+    let target = format!(
+        "{}:{}",
+        stub.url.host_str().unwrap(),
+        stub.url.port().unwrap()
+    );
+    let relay = Blackhole::start(target.parse().unwrap()).await;
+    let mut settings = stub::settings().with_h2c_api(&relay.url);
+    settings.request_timeout = Duration::from_secs(10);
+    settings.h2_ping = Duration::from_millis(200);
+    let (http, events) = stub::http(settings);
+    let client = cloud(&http, &relay.url, None);
+    let cancel = CancellationToken::new();
+    client.get_job("j", &cancel).await.unwrap();
+    assert_eq!(relay.connections(), 1);
+
+    relay.swallow();
+    let started = std::time::Instant::now();
+    let job = client.get_job("j", &cancel).await.unwrap();
+    assert_eq!(job.definition.name, "n");
+    assert_eq!(
+        relay.connections(),
+        2,
+        "a new connection replaced the silent one"
+    );
+    assert_eq!(stub.count(), 2, "the stub saw the first read and the retry");
+    // The attempt on the silent connection ended when a ping went unanswered (reported as a
+    // timeout), long before the request's own 10 s deadline.
+    assert_eq!(events.codes(), ["200", "timeout", "200"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the silent connection was held until the request timeout"
+    );
+}

@@ -309,6 +309,7 @@ pub fn settings() -> ClientSettings {
         max_artifact_bytes: 64 * 1024,
         user_agent: "cmafleet-test/1".to_owned(),
         h2c_origins: Vec::new(),
+        h2_ping: Duration::from_secs(15),
     }
 }
 
