@@ -328,16 +328,7 @@ async fn state_and_report_files_are_private_even_under_umask_000() {
         .arg("umask 000 && exec \"$0\" \"$@\"")
         .arg(std.get_program())
         .args(std.get_args());
-    for (key, value) in std.get_envs() {
-        match value {
-            Some(value) => shell.env(key, value),
-            None => shell.env_remove(key),
-        };
-    }
-    shell
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+    crate::support::fleet::inherit(&command, &mut shell);
     let run = Fleet::output(shell).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let mut checked = Vec::new();

@@ -502,16 +502,21 @@ pub fn with_flag(
             rebuilt.arg(value);
         }
     }
-    for (key, value) in std.get_envs() {
+    inherit(command, &mut rebuilt);
+    rebuilt
+}
+
+/// Gives `into` the environment `from` sets and removes, and the harness's stdio: no input,
+/// output piped, killed when dropped (for a command rebuilt from another).
+pub fn inherit(from: &tokio::process::Command, into: &mut tokio::process::Command) {
+    for (key, value) in from.as_std().get_envs() {
         match value {
-            Some(value) => rebuilt.env(key, value),
-            None => rebuilt.env_remove(key),
+            Some(value) => into.env(key, value),
+            None => into.env_remove(key),
         };
     }
-    rebuilt
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+    into.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
-    rebuilt
 }
