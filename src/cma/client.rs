@@ -151,7 +151,7 @@ impl Default for ClientSettings {
     }
 }
 
-/// The shared HTTP transport (one connection pool for the whole run).
+/// The shared HTTP transport: the whole run's connections, in two pools (see the fields).
 #[derive(Clone)]
 pub struct HttpClient {
     /// Every request but those to an h2c origin: HTTP/2 or HTTP/1.1 as negotiated over

@@ -492,32 +492,28 @@ impl Pipeline {
             } else {
                 verdict::level(&polled, "migrate").clone()
             };
-            // Only a poll that read all it needed clears the failures: a root that reads
-            // well must not hide a check level that never does (the site would poll forever).
-            failures = 0;
             if checks_done.is_some()
                 && node.status.is_none()
                 && task_age(created_at) >= self.policy.young_task_grace
             {
                 // The level has not appeared: the task may have ended at its root.
-                let root = self
-                    .plan
-                    .cloud
-                    .task_status(
-                        job_id,
-                        task_id,
-                        &StatusQuery {
-                            level: None,
-                            expand_children: false,
-                        },
-                        &self.forced,
-                    )
-                    .await
-                    .map_err(Halt::Api)?;
+                let root_query = StatusQuery {
+                    level: None,
+                    expand_children: false,
+                };
+                let Some(root) = self
+                    .read_status(job_id, task_id, &root_query, created_at, &mut failures)
+                    .await?
+                else {
+                    continue;
+                };
                 if root.is_finished() {
                     node = root;
                 }
             }
+            // Only a poll that read all it needed clears the failures: a level that reads
+            // well must not hide another that never does (the site would poll forever).
+            failures = 0;
             self.report_status(intent_id, &node, &mut last_sent).await?;
             failpoint::hit("polling");
             match checks_done {
