@@ -100,7 +100,7 @@ impl PollPolicy {
 }
 
 /// Grid ticks per `--poll-min` ([`PollPolicy::on_grid`]).
-pub const GRID_PER_MIN: u32 = 8;
+const GRID_PER_MIN: u32 = 8;
 
 /// Which phase of which task a duration is for: a Check task's checks, a Migrate task's
 /// checks, its data (from the checks' end until the task is done). Jira's and Confluence's
