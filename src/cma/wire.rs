@@ -8,9 +8,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::de::Deserializer;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
@@ -715,19 +717,98 @@ where
     Ok(raw.and_then(|raw| serde_json::from_str(raw.get()).ok()))
 }
 
-/// A node's children; a child that is not a readable node is left out (see [`lenient`]).
+/// A node's children; a child that is not an object is left out, as is the whole map when it
+/// is not an object (see [`lenient`]; a child's own fields are each lenient, so an object is
+/// always a node — one that names a field twice fails the answer, as it does at the root).
+/// Read in one pass: each level of the tree is parsed once, not captured and parsed again at
+/// every depth (status trees are most of what a fleet reads).
 fn lenient_children<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, StatusNode>, D::Error> {
-    let children = lenient::<D, BTreeMap<String, Box<RawValue>>>(deserializer)?;
-    Ok(children
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(name, child)| {
-            let child = serde_json::from_str::<StatusNode>(child.get()).ok()?;
-            Some((name, child))
-        })
-        .collect())
+    deserializer.deserialize_any(ObjectOrDefault::<Children>(PhantomData))
+}
+
+/// A child in [`lenient_children`]: a node when it is an object.
+#[derive(Default)]
+struct Child(Option<StatusNode>);
+
+impl<'de> Deserialize<'de> for Child {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Child, D::Error> {
+        deserializer.deserialize_any(ObjectOrDefault::<Child>(PhantomData))
+    }
+}
+
+type Children = BTreeMap<String, StatusNode>;
+
+/// What a JSON object becomes in [`ObjectOrDefault`].
+trait FromObject<'de>: Default {
+    fn from_object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+}
+
+impl<'de> FromObject<'de> for Children {
+    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Children, A::Error> {
+        let mut children = Children::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if let Child(Some(child)) = map.next_value()? {
+                children.insert(name, child);
+            }
+        }
+        Ok(children)
+    }
+}
+
+impl<'de> FromObject<'de> for Child {
+    fn from_object<A: MapAccess<'de>>(map: A) -> Result<Child, A::Error> {
+        StatusNode::deserialize(MapAccessDeserializer::new(map)).map(|node| Child(Some(node)))
+    }
+}
+
+/// Reads a JSON object as `T`; any other value is read past and taken as `T::default()`.
+struct ObjectOrDefault<T>(PhantomData<T>);
+
+impl<'de, T: FromObject<'de>> Visitor<'de> for ObjectOrDefault<T> {
+    type Value = T;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_object(map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(T::default())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
 }
 
 fn unknown_task_kind() -> TaskKind {

@@ -234,6 +234,10 @@ pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
     /// `state.db`'s path as shown in every error.
     path: &'a str,
+    /// When the transaction began: the time every write in it stamps (`updated_at`, an
+    /// intent's time), read and formatted once for the hundreds of events a batch holds.
+    now: DateTime<Utc>,
+    now_text: String,
 }
 
 impl Store {
@@ -322,7 +326,13 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|source| StateError::sqlite(path, source))?;
-        let tx = Tx { tx, path };
+        let now = Utc::now();
+        let tx = Tx {
+            tx,
+            path,
+            now,
+            now_text: codec::time_text(&now),
+        };
         let value = f(&tx)?;
         tx.tx
             .commit()
@@ -336,6 +346,11 @@ impl Store {
 }
 
 impl Tx<'_> {
+    /// When the transaction began: what its writes stamp.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
     fn sqlite(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
         |source| StateError::sqlite(self.path, source)
     }

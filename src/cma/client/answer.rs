@@ -1,7 +1,7 @@
 //! What an answer says: the message and request id of an error body, a JSON answer decoded
 //! without quoting it, and error text scrubbed of secrets and presigned signatures.
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -185,10 +185,21 @@ pub(super) fn redact(mut error: ApiError, secrets: &[String]) -> ApiError {
 
 /// The values to redact for a Basic-auth identity: the password and the header's encoding.
 pub(super) fn basic_secrets(user: &str, password: &Secret) -> Vec<String> {
+    vec![password.expose().to_owned(), basic_encoding(user, password)]
+}
+
+/// The `Authorization` header of Basic auth, marked sensitive (never logged by the HTTP
+/// stack, kept out of HPACK's table).
+pub(super) fn basic_authorization(user: &str, password: &Secret) -> HeaderValue {
+    let mut value = HeaderValue::try_from(format!("Basic {}", basic_encoding(user, password)))
+        .expect("base64 is a valid header value");
+    value.set_sensitive(true);
+    value
+}
+
+fn basic_encoding(user: &str, password: &Secret) -> String {
     use base64::Engine as _;
-    let encoded =
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()));
-    vec![password.expose().to_owned(), encoded]
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()))
 }
 
 #[cfg(test)]

@@ -1,14 +1,16 @@
 //! [`CloudClient`]: the cloud side of the API for one cloud user, Basic auth on every
 //! request, each request waiting first on that user's rate gate.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use reqwest::Method;
+use reqwest::header::HeaderValue;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::answer::basic_secrets;
+use super::answer::{basic_authorization, basic_secrets};
 use super::paging::Pages;
 use super::transport::{Auth, Call, api_error};
 use super::{HttpClient, RequestGate, StatusQuery};
@@ -31,8 +33,11 @@ pub struct CloudClient {
     /// `--cloud-api-url` itself: its origin is the only one that gets the credentials, and
     /// relative artifact locations resolve against it.
     pub(super) api_url: Url,
-    pub(super) user: String,
-    pub(super) token: Secret,
+    /// `Authorization: Basic …` of the user's email and token, encoded once (marked
+    /// sensitive) rather than for each of the fleet's requests.
+    pub(super) authorization: HeaderValue,
+    /// The token and its encoding: never in an error message.
+    pub(super) secrets: Arc<[String]>,
     pub(super) gate: Arc<dyn RequestGate>,
 }
 
@@ -52,8 +57,8 @@ impl CloudClient {
             http,
             base: join_path(&api_url, API_PATH),
             api_url,
-            user: user.to_owned(),
-            token,
+            authorization: basic_authorization(user, &token),
+            secrets: basic_secrets(user, &token).into(),
             gate,
         }
     }
@@ -200,10 +205,7 @@ impl CloudClient {
     }
 
     pub(super) fn auth(&self) -> Auth<'_> {
-        Auth::Basic {
-            user: &self.user,
-            password: &self.token,
-        }
+        Auth::Prepared(&self.authorization)
     }
 
     fn get(&self, endpoint: Endpoint, url: Url) -> Call<'_> {
@@ -214,7 +216,7 @@ impl CloudClient {
             auth: self.auth(),
             body: None,
             gate: Some(self.gate.as_ref()),
-            secrets: basic_secrets(&self.user, &self.token),
+            secrets: Cow::Borrowed(&self.secrets),
         }
     }
 

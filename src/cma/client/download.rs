@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::CloudClient;
-use super::answer::{basic_secrets, redact, shown_location};
+use super::answer::{redact, shown_location};
 use super::transport::{
     Failure, api_error, cancelled, classify_error_answer, send_failure, transport_message,
 };
@@ -76,7 +76,7 @@ impl CloudClient {
         if result.is_err() {
             let _ = tokio::fs::remove_file(&temp).await;
         }
-        result.map_err(|err| redact(err, &basic_secrets(&self.user, &self.token)))
+        result.map_err(|err| redact(err, &self.secrets))
     }
 
     fn artifact_url(&self, location: &str) -> Result<Url, ApiError> {

@@ -1,6 +1,8 @@
 //! [`ServerClient`]: the server side of the API (attach, save-token) for one Server/DC
 //! instance, and how its refusals read.
 
+use std::borrow::Cow;
+
 use reqwest::Method;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -110,7 +112,7 @@ impl ServerClient {
             auth,
             body,
             gate: None,
-            secrets,
+            secrets: Cow::Owned(secrets),
         }
     }
 }

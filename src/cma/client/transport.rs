@@ -2,9 +2,10 @@
 //! every answer and failure, and the rule that a create whose request may have arrived is
 //! never sent again.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -26,8 +27,13 @@ const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// How to authenticate one request.
 #[derive(Clone, Copy)]
 pub(super) enum Auth<'a> {
-    Basic { user: &'a str, password: &'a Secret },
+    Basic {
+        user: &'a str,
+        password: &'a Secret,
+    },
     Bearer(&'a Secret),
+    /// An `Authorization` header prepared once for many requests (the cloud user's).
+    Prepared(&'a HeaderValue),
 }
 
 impl Auth<'_> {
@@ -35,6 +41,7 @@ impl Auth<'_> {
         match self {
             Auth::Basic { user, password } => request.basic_auth(user, Some(password.expose())),
             Auth::Bearer(token) => request.bearer_auth(token.expose()),
+            Auth::Prepared(value) => request.header(AUTHORIZATION, value.clone()),
         }
     }
 }
@@ -50,7 +57,7 @@ pub(super) struct Call<'a> {
     /// The rate gate of the cloud user (`None` for server calls).
     pub gate: Option<&'a dyn RequestGate>,
     /// Secret values that must never appear in an error message.
-    pub secrets: Vec<String>,
+    pub secrets: Cow<'a, [String]>,
 }
 
 /// A complete answer with a 2xx status.

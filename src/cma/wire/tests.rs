@@ -190,6 +190,9 @@ fn status_trees_tolerate_missing_nodes_unknown_fields_and_odd_values() {
                 },
                 "apps": null,
                 "jsm": "not a node",
+                "usersAndGroups": [{"status": "FINISHED"}, [1, 2]],
+                "globalEntities": 7,
+                "spaces": true,
                 "ar": {"status": 3, "outcome": ["x"], "message": {"m": 1},
                        "details": "text", "progressDetails": "n/a", "children": "none"}
             }
@@ -224,7 +227,9 @@ fn status_trees_tolerate_missing_nodes_unknown_fields_and_odd_values() {
     assert_eq!(progress.data[1].processed, None);
     // Nodes of the wrong shape count as missing; fields of the wrong shape as absent.
     assert!(!node.children.contains_key("apps"));
-    assert!(!node.children.contains_key("jsm"));
+    for missing in ["jsm", "usersAndGroups", "globalEntities", "spaces"] {
+        assert!(!node.children.contains_key(missing), "{missing}");
+    }
     assert_eq!(node.children["ar"], StatusNode::default());
 }
 

@@ -1,8 +1,6 @@
 //! What each pipeline event writes to the state store, inside the coordinator's batch
 //! transaction (the coordinator owns batching and acknowledgements; this owns the mapping).
 
-use chrono::Utc;
-
 use crate::fleet::events::EventKind;
 use crate::fleet::ledger::SiteEntry;
 use crate::state::{AttachRecord, JobRecord, StateError, Tx};
@@ -17,7 +15,7 @@ pub(super) fn record(
     kind: &EventKind,
 ) -> Result<Option<i64>, StateError> {
     let site = entry.site.name.as_str();
-    let now = Utc::now();
+    let now = tx.now();
     let id = match kind {
         EventKind::JobIntent => tx.record_job_intent(site, now).map(|()| None)?,
         // A reused job is recorded again only to clear a job intent an

@@ -157,7 +157,7 @@ impl Tx<'_> {
         self.cached_execute(
             "INSERT INTO sites (site, updated_at) VALUES (?1, ?2) \
                  ON CONFLICT (site) DO UPDATE SET updated_at = excluded.updated_at",
-            params![site, time_text(&Utc::now())],
+            params![site, self.now_text],
         )
         .map_err(self.sqlite())?;
         Ok(())
@@ -356,7 +356,7 @@ impl Tx<'_> {
         finished: &[(&str, DateTime<Utc>)],
     ) -> Result<(), StateError> {
         let sqlite = self.sqlite();
-        let now = time_text(&Utc::now());
+        let now = &self.now_text;
         let mut newest: Option<i64> = None;
         for (task_id, at) in finished {
             let concluded: Option<i64> = self
