@@ -270,11 +270,21 @@ async fn save(body: Body, temp: &Path, dest: &Path) -> io::Result<u64> {
 /// Creates (or truncates) `temp` readable by its owner only, first creating its dir (0700:
 /// artifacts may hold customer data) when missing. Blocking.
 fn create_temp(temp: &Path) -> io::Result<fs::File> {
-    if let Some(dir) = temp.parent().filter(|dir| !dir.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    if let Some(dir) = temp.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        // Tried before looking: one `mkdir` that finds the dir there costs what a `stat`
+        // does, and a fleet's first artifact of each site needs the `mkdir` anyway.
+        let created = match DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => true,
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+                true
+            }
+            Err(err) => return Err(err),
+        };
+        if created {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        }
     }
     OpenOptions::new()
         .write(true)
