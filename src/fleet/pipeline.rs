@@ -269,7 +269,19 @@ impl Pipeline {
     async fn migrate(&mut self, job_id: &str) -> Step<(Outcome, String, bool)> {
         let migrate_in_flight = self.in_flight(&TaskKind::Migrate).is_some();
         let mut warnings = Vec::new();
-        if (self.policy.precheck || self.policy.block_on_warnings) && !migrate_in_flight {
+        let gated = self.policy.precheck || self.policy.block_on_warnings;
+        if !gated && !migrate_in_flight && self.in_flight(&TaskKind::Check).is_some() {
+            // A Check task an earlier run left running holds the server (`--per-server`):
+            // it is polled to its end before the Migrate task starts. Without a precheck its
+            // verdict gates nothing: the Migrate task runs the checks again.
+            self.events
+                .send(EventKind::Note(
+                    "waited for the Check task an earlier run left running on the server before starting the migration".into(),
+                ))
+                .await?;
+            self.run_task(TaskKind::Check, job_id, &[]).await?;
+        }
+        if gated && !migrate_in_flight {
             let end = self.run_task(TaskKind::Check, job_id, &[]).await?;
             match &end.checks {
                 ChecksVerdict::Passed => {}

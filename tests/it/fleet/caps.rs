@@ -313,3 +313,41 @@ async fn a_check_run_leaves_a_migration_left_running_alone() {
         "adopted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migrate_run_waits_for_a_check_task_an_earlier_run_left_running() {
+    // The check run is interrupted while its 30-minute Check task runs; a migrate run without
+    // --precheck must let that task end before it starts the Migrate task on the server.
+    let scenario = r#"
+        [defaults]
+        check_duration = "30m"
+        migrate_duration = "10m"
+    "#;
+    let fleet = Fleet::start(scenario, FAST, vec![Row::jira("busy")]).await;
+    let child = Fleet::spawn(fleet.command("check", "check"));
+    fleet
+        .wait_for_tasks("the Check task", |tasks| tasks.len() == 1)
+        .await;
+    send_signal(&child, "TERM");
+    assert_eq!(Fleet::wait(child).await.code, 143);
+
+    let output = fleet.run("migrate", "migrate", &[]).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let summary = fleet.summary("migrate");
+    assert_eq!(summary["busy"]["outcome"], "succeeded");
+    let counters = fleet.counters().await;
+    assert_eq!(
+        counters.by_server["busy"].task_creates, 2,
+        "the Check task adopted, one Migrate task"
+    );
+    assert_eq!(
+        counters.by_server["busy"].max_running_tasks, 1,
+        "the server never ran two tasks at once"
+    );
+    let site = fleet.site_report("migrate", "busy");
+    assert!(
+        site["notes"].to_string().contains("waited for"),
+        "the report says why the migration started late: {}",
+        site["notes"]
+    );
+}
