@@ -10,7 +10,7 @@
 //! resolves `links.next` in each of its forms; `download` streams artifacts to disk.
 //!
 //! Credentials go only to their own origin: redirects are never followed (a 3xx is
-//! [`ErrorKind::Redirect`](super::ErrorKind::Redirect)), a `links.next` on another origin is
+//! [`ErrorKind::Redirect`]), a `links.next` on another origin is
 //! refused, and artifacts on other hosts (presigned URLs) are fetched without credentials.
 
 mod answer;

@@ -57,7 +57,7 @@ impl PollPolicy {
         base.mul_f64(spread).max(self.min).min(self.max.max(floor))
     }
 
-    /// `wait` moved onto the run's poll grid: ticks [`GRID_PER_MIN`] to a `min` apart, counted
+    /// `wait` moved onto the run's poll grid: ticks `GRID_PER_MIN` to a `min` apart, counted
     /// from the run's start (`since_start` is now). Polls due within one tick of each other
     /// then wake together: a fleet's many sites share one wake-up of the runtime, their
     /// requests leave together and their answers are read together, instead of a thread
