@@ -94,6 +94,7 @@ pub async fn run(args: &DemoArgs, output: &OutputArgs, shutdown: Shutdown) -> u8
         let executed = run_command::execute(
             settings,
             sites.clone(),
+            Vec::new(),
             credentials,
             shutdown.clone(),
             Ui {

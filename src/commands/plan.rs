@@ -97,7 +97,7 @@ pub fn run(args: &PlanArgs) -> u8 {
         Err(error) => return fail(exit::USAGE, &format!("bad --task-duration: {error}")),
     };
     let sites = match super::run::load_selected(&args.inventory, &selection) {
-        Ok(sites) => sites,
+        Ok(selected) => selected.sites,
         Err(code) => return code,
     };
     let state_dir = config::state_dir(&args.policy, &file);

@@ -37,10 +37,11 @@ pub async fn run(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 
         return exit::OK;
     }
     let settings = resolved.settings;
-    let sites = match load_selected(&settings.inventory, &settings.selection) {
-        Ok(sites) => sites,
-        Err(code) => return code,
-    };
+    let Selected { sites, unselected } =
+        match load_selected(&settings.inventory, &settings.selection) {
+            Ok(selected) => selected,
+            Err(code) => return code,
+        };
     let credentials = match resolve_credentials(&sites) {
         Ok(credentials) => credentials,
         Err(code) => return code,
@@ -49,7 +50,7 @@ pub async fn run(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 
         live: progress::live_enabled(output.progress),
         announce_status_page: false,
     };
-    execute(settings, sites, credentials, shutdown, ui)
+    execute(settings, sites, unselected, credentials, shutdown, ui)
         .await
         .exit_code
 }
@@ -67,6 +68,7 @@ pub struct Ui {
 pub async fn execute(
     settings: RunSettings,
     sites: Vec<Arc<Site>>,
+    unselected: Vec<Arc<Site>>,
     credentials: Credentials,
     shutdown: Shutdown,
     ui: Ui,
@@ -161,6 +163,7 @@ pub async fn execute(
         settings: Arc::clone(&settings),
         run_id,
         sites,
+        unselected,
         credentials,
         store,
         writer,
@@ -282,9 +285,18 @@ pub fn new_run_id() -> String {
     format!("{}-{suffix:04x}", Utc::now().format("%Y%m%dT%H%M%SZ"))
 }
 
+/// The inventory's rows split by a selection, each in inventory order.
+pub struct Selected {
+    /// The rows the run drives.
+    pub sites: Vec<Arc<Site>>,
+    /// The others (outside `--site`, `--wave` or `--shard`): a task one of them left
+    /// running still holds its server.
+    pub unselected: Vec<Arc<Site>>,
+}
+
 /// Loads the inventory (exit 65 with every problem) and applies the selection (exit 2 for a
 /// `--site` or `--wave` the inventory does not have).
-pub fn load_selected(path: &Path, selection: &Selection) -> Result<Vec<Arc<Site>>, u8> {
+pub fn load_selected(path: &Path, selection: &Selection) -> Result<Selected, u8> {
     let sites = match inventory::load(path) {
         Ok(sites) => sites,
         Err(inventory::InventoryError::Invalid { path, problems }) => {
@@ -302,8 +314,8 @@ pub fn load_selected(path: &Path, selection: &Selection) -> Result<Vec<Arc<Site>
     select(sites, selection).map_err(|message| fail(exit::USAGE, &message))
 }
 
-/// The rows a selection takes, in inventory order.
-pub fn select(sites: Vec<Site>, selection: &Selection) -> Result<Vec<Arc<Site>>, String> {
+/// Splits the rows by a selection.
+pub fn select(sites: Vec<Site>, selection: &Selection) -> Result<Selected, String> {
     let unknown_sites: Vec<&String> = selection
         .sites
         .iter()
@@ -326,23 +338,22 @@ pub fn select(sites: Vec<Site>, selection: &Selection) -> Result<Vec<Arc<Site>>,
             join(&unknown_waves)
         ));
     }
-    Ok(sites
-        .into_iter()
-        .filter(|site| selection.sites.is_empty() || selection.sites.contains(&site.name))
-        .filter(|site| {
-            selection.waves.is_empty()
+    let selected = |site: &Site| {
+        (selection.sites.is_empty() || selection.sites.contains(&site.name))
+            && (selection.waves.is_empty()
                 || site
                     .wave
                     .as_ref()
-                    .is_some_and(|wave| selection.waves.contains(wave))
-        })
-        .filter(|site| {
-            selection
+                    .is_some_and(|wave| selection.waves.contains(wave)))
+            && selection
                 .shard
                 .is_none_or(|shard| shard.owns(&site.cloud_user))
-        })
+    };
+    let (sites, unselected): (Vec<Arc<Site>>, Vec<Arc<Site>>) = sites
+        .into_iter()
         .map(Arc::new)
-        .collect())
+        .partition(|site| selected(site));
+    Ok(Selected { sites, unselected })
 }
 
 fn join(items: &[&String]) -> String {

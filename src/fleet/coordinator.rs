@@ -65,6 +65,9 @@ pub struct FleetRun {
     pub run_id: String,
     /// Selected sites, in inventory order.
     pub sites: Vec<Arc<Site>>,
+    /// The inventory's other rows: a task one of them left running holds its server, so no
+    /// selected site starts a task there (admission).
+    pub unselected: Vec<Arc<Site>>,
     pub credentials: Credentials,
     pub store: Store,
     pub writer: ReportWriter,
@@ -118,6 +121,10 @@ struct Coordinator {
     /// Per source server, how many of `resuming` wait there: no new task starts on such a
     /// server before its running task is resumed and finished.
     reserved: HashMap<String, usize>,
+    /// Source servers where a row outside this run's selection has a task an earlier run
+    /// left running, with that row's site: nothing starts there (this run does not poll
+    /// that task, so it cannot know when the server is free).
+    held_servers: HashMap<String, String>,
     /// Running sites per source server.
     per_server: HashMap<String, usize>,
     running: usize,
@@ -157,6 +164,7 @@ impl Coordinator {
             settings,
             run_id,
             sites,
+            unselected,
             credentials,
             store,
             writer,
@@ -242,6 +250,7 @@ impl Coordinator {
                 waiting[entries[index].wave].push_back(index);
             }
         }
+        let held_servers = admission::held_servers(&store, &sites, &unselected);
         let last_checks = if settings.override_checks.is_empty() {
             HashMap::new()
         } else {
@@ -282,6 +291,7 @@ impl Coordinator {
             waiting,
             resuming,
             reserved,
+            held_servers,
             open_in_wave,
             last_checks,
             per_server: HashMap::new(),

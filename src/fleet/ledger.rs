@@ -84,10 +84,7 @@ impl SiteEntry {
     /// Whether an earlier run left a task of this site running (or its id unknown): the next
     /// pipeline adopts it instead of creating one.
     pub fn has_task_in_flight(&self) -> bool {
-        self.state
-            .tasks
-            .iter()
-            .any(|task| !task.abandoned && task.finished_at.is_none())
+        self.state.has_task_in_flight()
     }
 
     /// Ends the site without a pipeline (skipped at admission, or never started).

@@ -220,6 +220,14 @@ impl SiteState {
     pub fn newest_task(&self) -> Option<&TaskRecord> {
         self.tasks.iter().rev().find(|task| !task.abandoned)
     }
+
+    /// Whether a task of this site may still run remotely: recorded (or intended) by an
+    /// earlier run, neither finished nor abandoned.
+    pub fn has_task_in_flight(&self) -> bool {
+        self.tasks
+            .iter()
+            .any(|task| !task.abandoned && task.finished_at.is_none())
+    }
 }
 
 /// The open state store.

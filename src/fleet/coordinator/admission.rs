@@ -4,7 +4,7 @@
 //! nothing to do (already migrated, a migration left running, the night window) are
 //! concluded without a pipeline.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -19,6 +19,7 @@ use crate::fleet::pipeline::{self, SitePlan};
 use crate::fleet::{Mode, Outcome};
 use crate::inventory::Site;
 use crate::report::model::CheckResult;
+use crate::state::Store;
 
 impl Coordinator {
     pub(super) fn has_waiting(&self) -> bool {
@@ -144,6 +145,15 @@ impl Coordinator {
                 ));
             }
         }
+        if !in_flight && let Some(holder) = self.held_servers.get(&entry.site.server_id) {
+            return Some((
+                Outcome::Skipped,
+                format!(
+                    "not started: `{holder}`, not selected in this run, has a task an earlier run left running on server `{}`; run `{holder}` first (--site {holder}), or select both",
+                    entry.site.server_id
+                ),
+            ));
+        }
         if window_closed && !in_flight {
             let closes = self
                 .policy
@@ -231,4 +241,29 @@ pub(super) fn wave_order(sites: &[Arc<Site>]) -> Vec<usize> {
             }
         })
         .collect()
+}
+
+/// The selected sites' servers where an unselected row has a task an earlier run left
+/// running, each with that row's site (the first in inventory order). A row whose state
+/// cannot be read holds nothing (the error is logged).
+pub(super) fn held_servers(
+    store: &Store,
+    sites: &[Arc<Site>],
+    unselected: &[Arc<Site>],
+) -> HashMap<String, String> {
+    let servers: HashSet<&str> = sites.iter().map(|site| site.server_id.as_str()).collect();
+    let mut held = HashMap::new();
+    for other in unselected {
+        if !servers.contains(other.server_id.as_str()) || held.contains_key(&other.server_id) {
+            continue;
+        }
+        match store.site(&other.name) {
+            Ok(Some(state)) if state.has_task_in_flight() => {
+                held.insert(other.server_id.clone(), other.name.clone());
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(site = %other.name, "cannot read its state: {error}"),
+        }
+    }
+    held
 }

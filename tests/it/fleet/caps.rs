@@ -351,3 +351,54 @@ async fn a_migrate_run_waits_for_a_check_task_an_earlier_run_left_running() {
         site["notes"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_left_running_holds_its_server_against_runs_that_do_not_select_its_row() {
+    // `second` leaves a 30-minute task running on the shared server; a run of `first` alone
+    // does not poll that task, so it must not start a task beside it either.
+    let scenario = r#"
+        [defaults]
+        check_duration = "30m"
+    "#;
+    let rows = vec![
+        Row::jira("first").server("shared"),
+        Row::jira("second")
+            .server("shared")
+            .cloud("https://second.atlassian.net"),
+    ];
+    let fleet = Fleet::start(scenario, FAST, rows).await;
+    let mut command = fleet.command("check", "second-run");
+    command.args(["--site", "second"]);
+    let child = Fleet::spawn(command);
+    fleet
+        .wait_for_tasks("second's task", |tasks| tasks.len() == 1)
+        .await;
+    send_signal(&child, "TERM");
+    assert_eq!(Fleet::wait(child).await.code, 143);
+
+    let output = fleet
+        .run("check", "first-alone", &["--site", "first"])
+        .await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let first = &fleet.summary("first-alone")["first"];
+    assert_eq!(first["outcome"], "skipped");
+    assert!(
+        first["message"].contains("`second`") && first["message"].contains("--site second"),
+        "the message names the row holding the server: {}",
+        first["message"]
+    );
+    assert_eq!(
+        fleet.counters().await.task_creates.total,
+        1,
+        "no task beside second's"
+    );
+
+    let output = fleet.run("check", "both", &[]).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let summary = fleet.summary("both");
+    assert_eq!(summary["first"]["outcome"], "succeeded");
+    assert_eq!(summary["second"]["outcome"], "succeeded");
+    let counters = fleet.counters().await;
+    assert_eq!(counters.task_creates.total, 2, "second's task adopted");
+    assert_eq!(counters.by_server["shared"].max_running_tasks, 1);
+}
