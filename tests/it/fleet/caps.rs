@@ -231,10 +231,20 @@ async fn wave_and_site_select_rows() {
     assert!(!fleet.report_dir("nosuch").exists());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_left_running_by_an_earlier_run_holds_its_servers_slot() {
-    // `second` (later in the inventory) leaves a 30-minute task running; the next run must
-    // not start `first` on the same server while that task still runs.
+/// Spawns `command` and interrupts it (SIGTERM) once the simulator holds its first task
+/// (`what`), which is left running remotely.
+async fn interrupt_once_a_task_runs(fleet: &Fleet, command: tokio::process::Command, what: &str) {
+    let child = Fleet::spawn(command);
+    fleet.wait_for_tasks(what, |tasks| tasks.len() == 1).await;
+    send_signal(&child, "TERM");
+    let interrupted = Fleet::wait(child).await;
+    assert_eq!(interrupted.code, 143, "{}", interrupted.stderr);
+}
+
+/// Rows `first` and `second` on one server, and a check run of `second` alone interrupted
+/// (SIGTERM) while its 30-minute Check task runs: the task is left running, the site
+/// `detached` in the report dir `second-run`.
+async fn second_left_running() -> Fleet {
     let scenario = r#"
         [defaults]
         check_duration = "30m"
@@ -246,16 +256,18 @@ async fn a_task_left_running_by_an_earlier_run_holds_its_servers_slot() {
             .cloud("https://second.atlassian.net"),
     ];
     let fleet = Fleet::start(scenario, FAST, rows).await;
-    let mut command = fleet.command("check", "first-run");
+    let mut command = fleet.command("check", "second-run");
     command.args(["--site", "second"]);
-    let child = Fleet::spawn(command);
+    interrupt_once_a_task_runs(&fleet, command, "second's task").await;
+    assert_eq!(fleet.summary("second-run")["second"]["outcome"], "detached");
     fleet
-        .wait_for_tasks("second's task", |tasks| tasks.len() == 1)
-        .await;
-    send_signal(&child, "TERM");
-    let interrupted = Fleet::wait(child).await;
-    assert_eq!(interrupted.code, 143, "{}", interrupted.stderr);
-    assert_eq!(fleet.summary("first-run")["second"]["outcome"], "detached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_left_running_by_an_earlier_run_holds_its_servers_slot() {
+    // `second` (later in the inventory) leaves a 30-minute task running; the next run must
+    // not start `first` on the same server while that task still runs.
+    let fleet = second_left_running().await;
 
     let output = fleet.run("check", "check", &[]).await;
     assert_eq!(output.code, 0, "{}", output.stderr);
@@ -280,12 +292,7 @@ async fn a_check_run_leaves_a_migration_left_running_alone() {
     let fleet = Fleet::start(scenario, FAST, vec![Row::jira("busy"), Row::jira("idle")]).await;
     let mut command = fleet.command("migrate", "migrate");
     command.args(["--site", "busy"]);
-    let child = Fleet::spawn(command);
-    fleet
-        .wait_for_tasks("the Migrate task", |tasks| tasks.len() == 1)
-        .await;
-    send_signal(&child, "TERM");
-    assert_eq!(Fleet::wait(child).await.code, 143);
+    interrupt_once_a_task_runs(&fleet, command, "the Migrate task").await;
 
     let output = fleet.run("check", "check", &[]).await;
     assert_eq!(output.code, 0, "{}", output.stderr);
@@ -324,12 +331,7 @@ async fn a_migrate_run_waits_for_a_check_task_an_earlier_run_left_running() {
         migrate_duration = "10m"
     "#;
     let fleet = Fleet::start(scenario, FAST, vec![Row::jira("busy")]).await;
-    let child = Fleet::spawn(fleet.command("check", "check"));
-    fleet
-        .wait_for_tasks("the Check task", |tasks| tasks.len() == 1)
-        .await;
-    send_signal(&child, "TERM");
-    assert_eq!(Fleet::wait(child).await.code, 143);
+    interrupt_once_a_task_runs(&fleet, fleet.command("check", "check"), "the Check task").await;
 
     let output = fleet.run("migrate", "migrate", &[]).await;
     assert_eq!(output.code, 0, "{}", output.stderr);
@@ -356,25 +358,7 @@ async fn a_migrate_run_waits_for_a_check_task_an_earlier_run_left_running() {
 async fn a_task_left_running_holds_its_server_against_runs_that_do_not_select_its_row() {
     // `second` leaves a 30-minute task running on the shared server; a run of `first` alone
     // does not poll that task, so it must not start a task beside it either.
-    let scenario = r#"
-        [defaults]
-        check_duration = "30m"
-    "#;
-    let rows = vec![
-        Row::jira("first").server("shared"),
-        Row::jira("second")
-            .server("shared")
-            .cloud("https://second.atlassian.net"),
-    ];
-    let fleet = Fleet::start(scenario, FAST, rows).await;
-    let mut command = fleet.command("check", "second-run");
-    command.args(["--site", "second"]);
-    let child = Fleet::spawn(command);
-    fleet
-        .wait_for_tasks("second's task", |tasks| tasks.len() == 1)
-        .await;
-    send_signal(&child, "TERM");
-    assert_eq!(Fleet::wait(child).await.code, 143);
+    let fleet = second_left_running().await;
 
     let output = fleet
         .run("check", "first-alone", &["--site", "first"])
