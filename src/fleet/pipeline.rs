@@ -270,16 +270,12 @@ impl Pipeline {
         let migrate_in_flight = self.in_flight(&TaskKind::Migrate).is_some();
         let mut warnings = Vec::new();
         let gated = self.policy.precheck || self.policy.block_on_warnings;
-        if !gated && !migrate_in_flight && self.in_flight(&TaskKind::Check).is_some() {
+        if !gated && !migrate_in_flight {
             // A Check task an earlier run left running holds the server (`--per-server`):
-            // it is polled to its end before the Migrate task starts. Without a precheck its
-            // verdict gates nothing: the Migrate task runs the checks again.
-            self.events
-                .send(EventKind::Note(
-                    "waited for the Check task an earlier run left running on the server before starting the migration".into(),
-                ))
-                .await?;
-            self.run_task(TaskKind::Check, job_id, &[]).await?;
+            // it is polled to its end before the Migrate task starts, and no new one is
+            // created. Without a precheck its verdict gates nothing: the Migrate task runs
+            // the checks again.
+            self.wait_for_left_task(TaskKind::Check).await?;
         }
         if gated && !migrate_in_flight {
             let end = self.run_task(TaskKind::Check, job_id, &[]).await?;

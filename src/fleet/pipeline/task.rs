@@ -104,50 +104,10 @@ impl Pipeline {
         job_id: &str,
         exclude: &[String],
     ) -> Step<TaskEnd> {
-        let mut resume = self.in_flight(&kind);
+        let mut left = self.resume_left(&kind).await?;
         loop {
-            let (task_job, task) = match resume.take() {
-                Some(TaskRecord {
-                    intent_id,
-                    job_id: task_job,
-                    task_id: Some(task_id),
-                    created_at,
-                    ..
-                }) => {
-                    self.events
-                        .send(EventKind::TaskResumed {
-                            intent_id,
-                            kind: kind.clone(),
-                            task_id: task_id.clone(),
-                            created_at,
-                        })
-                        .await?;
-                    (
-                        task_job,
-                        (intent_id, task_id, created_at.unwrap_or_else(Utc::now)),
-                    )
-                }
-                Some(TaskRecord {
-                    intent_id,
-                    job_id: task_job,
-                    intent_at,
-                    ..
-                }) => match self.reconcile(&task_job, &kind, intent_at).await? {
-                    Some((task_id, created_at)) => {
-                        self.record_created(intent_id, &kind, &task_id, created_at, true)
-                            .await?;
-                        (task_job, (intent_id, task_id, created_at))
-                    }
-                    None => {
-                        self.events
-                            .send_durable(EventKind::TaskAbandoned { intent_id })
-                            .await?;
-                        (
-                            job_id.to_owned(),
-                            self.create_task(&kind, job_id, exclude).await?,
-                        )
-                    }
-                },
+            let (task_job, task) = match left.take() {
+                Some(left) => left,
                 None => (
                     job_id.to_owned(),
                     self.create_task(&kind, job_id, exclude).await?,
@@ -158,6 +118,74 @@ impl Pipeline {
                 TaskOrRetry::Retry => continue,
             }
         }
+    }
+
+    /// Polls a task of `kind` an earlier run left running to its end, creating none (see
+    /// `migrate`: it holds the server).
+    pub(super) async fn wait_for_left_task(&mut self, kind: TaskKind) -> Step<()> {
+        let Some((task_job, task)) = self.resume_left(&kind).await? else {
+            return Ok(());
+        };
+        self.events
+            .send(EventKind::Note(format!(
+                "waited for the {kind} task {} an earlier run left running on the server",
+                task.1
+            )))
+            .await?;
+        // Not attached: re-attached for the task that follows; no new task of this kind.
+        self.finish_task(&kind, &task_job, task).await?;
+        Ok(())
+    }
+
+    /// The task of `kind` an earlier run left in flight, with its job: resumed by its id, or
+    /// found on the job's task list for an intent whose answer never came. An intent whose
+    /// task is not found is abandoned: `None`, as when there is nothing left.
+    async fn resume_left(
+        &mut self,
+        kind: &TaskKind,
+    ) -> Step<Option<(String, (i64, String, DateTime<Utc>))>> {
+        let left = match self.in_flight(kind) {
+            Some(TaskRecord {
+                intent_id,
+                job_id: task_job,
+                task_id: Some(task_id),
+                created_at,
+                ..
+            }) => {
+                self.events
+                    .send(EventKind::TaskResumed {
+                        intent_id,
+                        kind: kind.clone(),
+                        task_id: task_id.clone(),
+                        created_at,
+                    })
+                    .await?;
+                Some((
+                    task_job,
+                    (intent_id, task_id, created_at.unwrap_or_else(Utc::now)),
+                ))
+            }
+            Some(TaskRecord {
+                intent_id,
+                job_id: task_job,
+                intent_at,
+                ..
+            }) => match self.reconcile(&task_job, kind, intent_at).await? {
+                Some((task_id, created_at)) => {
+                    self.record_created(intent_id, kind, &task_id, created_at, true)
+                        .await?;
+                    Some((task_job, (intent_id, task_id, created_at)))
+                }
+                None => {
+                    self.events
+                        .send_durable(EventKind::TaskAbandoned { intent_id })
+                        .await?;
+                    None
+                }
+            },
+            None => None,
+        };
+        Ok(left)
     }
 
     /// Polls a task to its end, records the judgement, and either collects its artifacts or

@@ -386,3 +386,30 @@ async fn a_task_left_running_holds_its_server_against_runs_that_do_not_select_it
     assert_eq!(counters.task_creates.total, 2, "second's task adopted");
     assert_eq!(counters.by_server["shared"].max_running_tasks, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migrate_run_creates_no_check_task_for_a_check_intent_whose_post_never_left() {
+    // The check run dies with its Check task's intent journalled and the POST not sent: no
+    // task holds the server, so the migrate run abandons the intent and migrates at once.
+    let fleet = Fleet::start("", FAST, vec![Row::jira("busy")]).await;
+    let mut command = fleet.command("check", "check");
+    command.env(cmafleet::fleet::failpoint::VARIABLE, "task-intent");
+    let crashed = Fleet::wait(Fleet::spawn(command)).await;
+    assert_ne!(crashed.code, 0, "{}", crashed.stderr);
+    assert_eq!(fleet.counters().await.task_creates.total, 0);
+
+    let output = fleet.run("migrate", "migrate", &[]).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert_eq!(fleet.summary("migrate")["busy"]["outcome"], "succeeded");
+    let counters = fleet.counters().await;
+    assert_eq!(
+        counters.by_server["busy"].task_creates, 1,
+        "the Migrate task only"
+    );
+    let site = fleet.site_report("migrate", "busy");
+    assert!(
+        !site["notes"].to_string().contains("waited for"),
+        "{}",
+        site["notes"]
+    );
+}
