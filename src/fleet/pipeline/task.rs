@@ -67,6 +67,10 @@ impl PhaseSchedule {
     }
 }
 
+/// A task an earlier run left: its job, and its intent id, task id and creation time (as
+/// `finish_task` takes them).
+type LeftTask = (String, (i64, String, DateTime<Utc>));
+
 /// The status a poll loop last sent (`TaskStatus`), to send only what changed.
 struct SentStatus {
     /// The tree sent: its status and outcome, and whether anything else moved since.
@@ -123,27 +127,25 @@ impl Pipeline {
     /// Polls a task of `kind` an earlier run left running to its end, creating none (see
     /// `migrate`: it holds the server).
     pub(super) async fn wait_for_left_task(&mut self, kind: TaskKind) -> Step<()> {
-        let Some((task_job, task)) = self.resume_left(&kind).await? else {
+        let Some((task_job, (intent_id, task_id, created_at))) = self.resume_left(&kind).await?
+        else {
             return Ok(());
         };
         self.events
             .send(EventKind::Note(format!(
-                "waited for the {kind} task {} an earlier run left running on the server",
-                task.1
+                "waited for the {kind} task {task_id} an earlier run left running on the server"
             )))
             .await?;
         // Not attached: re-attached for the task that follows; no new task of this kind.
-        self.finish_task(&kind, &task_job, task).await?;
+        self.finish_task(&kind, &task_job, (intent_id, task_id, created_at))
+            .await?;
         Ok(())
     }
 
     /// The task of `kind` an earlier run left in flight, with its job: resumed by its id, or
     /// found on the job's task list for an intent whose answer never came. An intent whose
     /// task is not found is abandoned: `None`, as when there is nothing left.
-    async fn resume_left(
-        &mut self,
-        kind: &TaskKind,
-    ) -> Step<Option<(String, (i64, String, DateTime<Utc>))>> {
+    async fn resume_left(&mut self, kind: &TaskKind) -> Step<Option<LeftTask>> {
         let left = match self.in_flight(kind) {
             Some(TaskRecord {
                 intent_id,
