@@ -3,11 +3,9 @@
 //! in order — batching them into one state-store transaction and acknowledging journal events
 //! only after the commit — writes reports and metrics, and derives the exit code.
 //!
-//! Commits are grouped: an event that must be durable waits until the previous commit's
-//! cost, times `COMMIT_SPACING`, has passed since it ended — never more than
-//! `MAX_COMMIT_WAIT` nor a hundredth of a create interval, so no create is delayed
-//! noticeably. An idle run commits at once; a busy one spends at most a fifth of the
-//! coordinator's time committing, and the durable events of many sites share one fsync.
+//! Commits are grouped (`pacing`): an event that must be durable waits a little for the
+//! durable events of other sites, so that a busy run pays one transaction and one fsync for
+//! many of them; an idle run commits at once.
 //!
 //! Which site starts when is `admission`; what each event writes to the store, `journal`.
 
@@ -23,6 +21,9 @@ use tokio::task::JoinSet;
 
 mod admission;
 mod journal;
+mod pacing;
+
+use pacing::CommitPacing;
 
 use super::Outcome;
 use super::events::{Event, EventKind};
@@ -44,10 +45,6 @@ use crate::state::{StateError, Store};
 
 /// Events applied in one state-store transaction at most.
 const BATCH: usize = 512;
-/// A commit waits this many times the previous commit's cost after it (group commit).
-const COMMIT_SPACING: u32 = 4;
-/// The longest a durable event waits for company before it is committed.
-const MAX_COMMIT_WAIT: Duration = Duration::from_millis(20);
 /// How often summaries and the live status are refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
 
@@ -148,12 +145,10 @@ struct Coordinator {
     /// committed report names an artifact a power cut could take back.
     unsynced_artifacts: HashSet<usize>,
     /// Whether `unstored` holds an event that must be durable soon (acknowledged, or a
-    /// site's end): the next commit is then due at [`Coordinator::commit_due_at`].
+    /// site's end): the next commit is then due at [`CommitPacing::due_at`].
     urgent: bool,
-    /// When the last commit ended and what it cost: the group-commit pacing (module doc).
-    last_commit: Option<(tokio::time::Instant, Duration)>,
-    /// The longest a durable event waits for a commit (module doc).
-    max_commit_wait: Duration,
+    /// When the next commit is due (module doc: group commit).
+    pacing: CommitPacing,
     /// Summaries need rewriting.
     dirty: bool,
 }
@@ -304,14 +299,12 @@ impl Coordinator {
             unstored: Vec::new(),
             unsynced_artifacts: HashSet::new(),
             urgent: false,
-            last_commit: None,
-            max_commit_wait: MAX_COMMIT_WAIT.min(
+            pacing: CommitPacing::new(
                 settings
                     .rates
                     .create_job
                     .interval()
-                    .min(settings.rates.create_task.interval())
-                    / 100,
+                    .min(settings.rates.create_task.interval()),
             ),
             dirty: false,
             settings,
@@ -365,7 +358,7 @@ impl Coordinator {
         let mut batch = Vec::with_capacity(BATCH);
         let mut draining = false;
         while self.running > 0 || self.has_waiting() {
-            let (urgent, commit_at) = (self.urgent, self.commit_due_at());
+            let (urgent, commit_at) = (self.urgent, self.pacing.due_at());
             tokio::select! {
                 received = self.receiver.recv_many(&mut batch, BATCH) => {
                     if received > 0 {
@@ -485,18 +478,10 @@ impl Coordinator {
             .any(|event| event.ack.is_some() || matches!(event.kind, EventKind::Finished { .. }));
         self.unstored.extend(batch);
         if self.unstored.len() >= BATCH
-            || (self.urgent && self.commit_due_at() <= tokio::time::Instant::now())
+            || (self.urgent && self.pacing.due_at() <= tokio::time::Instant::now())
         {
             self.commit();
         }
-    }
-
-    /// When the next commit may start (module doc: group commit).
-    fn commit_due_at(&self) -> tokio::time::Instant {
-        self.last_commit
-            .map_or_else(tokio::time::Instant::now, |(ended, cost)| {
-                ended + (cost * COMMIT_SPACING).min(self.max_commit_wait)
-            })
     }
 
     /// Writes the waiting events in one store transaction, then sends the acknowledgements.
@@ -516,8 +501,7 @@ impl Coordinator {
                 .map(|event| journal::record(tx, &run_id, &entries[event.site], &event.kind))
                 .collect::<Result<Vec<_>, _>>()
         });
-        let ended = tokio::time::Instant::now();
-        self.last_commit = Some((ended, ended - started));
+        self.pacing.committed(started, tokio::time::Instant::now());
         match committed {
             Ok(ids) => {
                 for (event, id) in batch.into_iter().zip(ids) {
