@@ -19,9 +19,9 @@
 //! - [`commands`]: one entry point per command (`demo`, `validate`, `plan`, `run`, …).
 //! - [`inventory`]: CSV → `Site`s, secret references and the `Secret` type.
 //! - [`cma`]: the API: `wire` types, `client`, `error` classification, `retry` rules.
-//! - [`fleet`]: `coordinator` (with its `admission`: which site starts when, and its
-//!   `journal`: what each event writes to the store), `pipeline`, `limits`, `poll`,
-//!   `events`, `shutdown`, `outcome`.
+//! - [`fleet`]: `coordinator` (with its `admission`: which site starts when, its
+//!   `journal`: what each event writes to the store, and its `pacing`: when the next group
+//!   commit is due), `pipeline`, `limits`, `poll`, `events`, `shutdown`, `outcome`.
 //! - [`state`]: the SQLite state store and the run lock.
 //! - [`metrics`]: metric names, `/metrics` server, Pushgateway, textfile.
 //! - [`report`]: the report model, pure renderers and the writer.
