@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 mod admission;
@@ -26,7 +25,7 @@ mod pacing;
 use pacing::CommitPacing;
 
 use super::Outcome;
-use super::events::{Event, EventKind};
+use super::events::{self, Event, EventKind, EventReceiver, EventSender};
 use super::ledger::{Ledger, Progress, SiteEntry};
 use super::limits::RateLimits;
 use super::pipeline::PipelinePolicy;
@@ -47,6 +46,9 @@ use crate::state::{StateError, Store};
 const BATCH: usize = 512;
 /// How often summaries and the live status are refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
+/// How long queued events that nobody waits on may wait to be applied (progress, metrics):
+/// the queue rings only for the others (`events`).
+const DRAIN: Duration = Duration::from_millis(50);
 
 /// Resolved secrets: never printed, never stored.
 pub struct Credentials {
@@ -128,8 +130,8 @@ struct Coordinator {
     tasks: JoinSet<usize>,
     /// Which site each pipeline task drives (a panicked task reports only its id).
     pipelines: HashMap<tokio::task::Id, usize>,
-    sender: mpsc::Sender<Event>,
-    receiver: mpsc::Receiver<Event>,
+    sender: EventSender,
+    receiver: EventReceiver,
     /// Sites not concluded yet, per wave (a wave starts when every earlier one is done).
     open_in_wave: Vec<usize>,
     /// Each site's latest check results from earlier runs (only with `--override-checks`).
@@ -266,7 +268,7 @@ impl Coordinator {
             notes: Vec::new(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        let (sender, receiver) = mpsc::channel(4096);
+        let (sender, receiver) = events::queue(4096);
         Coordinator {
             policy,
             run,
@@ -355,16 +357,16 @@ impl Coordinator {
         tokio::pin!(deadline_sleep);
         let mut refresh = tokio::time::interval(REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut drain = tokio::time::interval(DRAIN);
+        drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut draining = false;
         while self.running > 0 || self.has_waiting() {
             let (urgent, commit_at) = (self.urgent, self.pacing.due_at());
             tokio::select! {
-                received = self.receiver.recv_many(&mut batch, BATCH) => {
-                    if received > 0 {
-                        self.apply(std::mem::take(&mut batch));
-                    }
-                }
+                // While a commit is due anyway, events wait for it instead of waking the
+                // coordinator (they are taken just before it).
+                () = self.receiver.rung(), if !urgent => self.drain_events(),
+                _ = drain.tick(), if !urgent => self.drain_events(),
                 joined = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.drain_events();
                     if let Some(joined) = joined {
@@ -382,9 +384,11 @@ impl Coordinator {
                     self.shutdown.trigger(CancelReason::Deadline);
                 }
                 _ = tokio::time::sleep_until(commit_at), if urgent => {
+                    self.drain_events();
                     self.commit();
                 }
                 _ = refresh.tick() => {
+                    self.drain_events();
                     self.refresh();
                     self.admit();
                 }
@@ -446,11 +450,11 @@ impl Coordinator {
         self.running = self.running.saturating_sub(1);
     }
 
-    /// Applies every event already queued (a pipeline that ended sent its last ones); they
-    /// are committed with the next commit that is due.
+    /// Applies every event queued so far, in order; they are committed with the next commit
+    /// that is due.
     fn drain_events(&mut self) {
         let mut batch = Vec::new();
-        while let Ok(event) = self.receiver.try_recv() {
+        while let Some(event) = self.receiver.try_recv() {
             batch.push(event);
             if batch.len() == BATCH {
                 self.apply(std::mem::take(&mut batch));

@@ -1,9 +1,17 @@
 //! Messages from a site's pipeline to the coordinator, the only writer of run state. An event
 //! that must be durable before the pipeline acts (a job or task intent, a new id) carries an
 //! acknowledgement the coordinator answers after the state store committed it.
+//!
+//! The queue keeps every site's events in order but does not wake the coordinator for each:
+//! only an event a pipeline waits on (one sent durable) rings the doorbell. The coordinator
+//! takes the others with it then, before each commit, and at a short interval otherwise — a
+//! 10,000-site run sends about 100,000 events, and waking another thread for each was a
+//! tenth of the run's CPU time.
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::{Outcome, Stage};
 use crate::cma::wire::{StatusNode, TaskKind};
@@ -84,11 +92,51 @@ pub enum EventKind {
     },
 }
 
-/// The pipeline's end of the event channel, bound to one site.
+/// A new event queue holding up to `capacity` events (senders wait when it is full).
+pub fn queue(capacity: usize) -> (EventSender, EventReceiver) {
+    let (sender, receiver) = mpsc::channel(capacity);
+    let doorbell = Arc::new(Notify::new());
+    (
+        EventSender {
+            sender,
+            doorbell: Arc::clone(&doorbell),
+        },
+        EventReceiver { receiver, doorbell },
+    )
+}
+
+/// The pipelines' end of the queue.
+#[derive(Clone)]
+pub struct EventSender {
+    sender: mpsc::Sender<Event>,
+    /// Rung after an event the sender waits on.
+    doorbell: Arc<Notify>,
+}
+
+/// The coordinator's end of the queue.
+pub struct EventReceiver {
+    receiver: mpsc::Receiver<Event>,
+    doorbell: Arc<Notify>,
+}
+
+impl EventReceiver {
+    /// Completes once an event a pipeline waits on was queued since the last time it
+    /// completed (at once when one was).
+    pub async fn rung(&self) {
+        self.doorbell.notified().await;
+    }
+
+    /// The next queued event, without waiting.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+/// The pipeline's end of the event queue, bound to one site.
 #[derive(Clone)]
 pub struct SiteEvents {
     site: usize,
-    sender: mpsc::Sender<Event>,
+    queue: EventSender,
 }
 
 /// The coordinator is gone or the store refused a write: the pipeline must stop.
@@ -97,13 +145,14 @@ pub struct SiteEvents {
 pub struct StoreUnavailable(pub String);
 
 impl SiteEvents {
-    pub fn new(site: usize, sender: mpsc::Sender<Event>) -> SiteEvents {
-        SiteEvents { site, sender }
+    pub fn new(site: usize, queue: EventSender) -> SiteEvents {
+        SiteEvents { site, queue }
     }
 
-    /// Sends without waiting for the store.
+    /// Queues without waiting for the store (nor waking the coordinator).
     pub async fn send(&self, kind: EventKind) -> Result<(), StoreUnavailable> {
-        self.sender
+        self.queue
+            .sender
             .send(Event {
                 site: self.site,
                 kind,
@@ -117,7 +166,8 @@ impl SiteEvents {
     /// id the store assigned, if any (a task intent's id).
     pub async fn send_durable(&self, kind: EventKind) -> Result<Option<i64>, StoreUnavailable> {
         let (ack, done) = oneshot::channel();
-        self.sender
+        self.queue
+            .sender
             .send(Event {
                 site: self.site,
                 kind,
@@ -125,10 +175,62 @@ impl SiteEvents {
             })
             .await
             .map_err(|_| StoreUnavailable("the coordinator stopped".into()))?;
+        self.queue.doorbell.notify_one();
         match done.await {
             Ok(Ok(id)) => Ok(id),
             Ok(Err(message)) => Err(StoreUnavailable(message)),
             Err(_) => Err(StoreUnavailable("the coordinator stopped".into())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn rings_within(receiver: &EventReceiver, wait: Duration) -> bool {
+        tokio::time::timeout(wait, receiver.rung()).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn only_an_event_a_pipeline_waits_on_rings_and_the_queue_keeps_the_order() {
+        let (sender, mut receiver) = queue(16);
+        let site = SiteEvents::new(3, sender);
+        site.send(EventKind::Note("first".into())).await.unwrap();
+        site.send(EventKind::JobIntent).await.unwrap();
+        assert!(
+            !rings_within(&receiver, Duration::from_millis(20)).await,
+            "events nobody waits on must not wake the coordinator"
+        );
+
+        let durable = tokio::spawn({
+            let site = site.clone();
+            async move { site.send_durable(EventKind::JobIntent).await }
+        });
+        assert!(
+            rings_within(&receiver, Duration::from_secs(5)).await,
+            "a durable event rings"
+        );
+        let kinds: Vec<EventKind> = std::iter::from_fn(|| receiver.try_recv())
+            .map(|event| {
+                assert_eq!(event.site, 3);
+                if let Some(ack) = event.ack {
+                    ack.send(Ok(Some(7))).unwrap();
+                }
+                event.kind
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Note("first".into()),
+                EventKind::JobIntent,
+                EventKind::JobIntent
+            ]
+        );
+        assert_eq!(durable.await.unwrap(), Ok(Some(7)));
+        assert!(!rings_within(&receiver, Duration::from_millis(20)).await);
     }
 }
