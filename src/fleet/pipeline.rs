@@ -70,9 +70,9 @@ pub struct SitePlan {
     /// When the run started: the poll grid counts from it, so that every site's polls wake
     /// on the same ticks (`PollPolicy::on_grid`).
     pub run_start: tokio::time::Instant,
-    /// `<report-dir>/artifacts/<site>`: where the site's artifacts are saved (the download
-    /// creates it, 0700, when the first one arrives).
-    pub artifact_dir: PathBuf,
+    /// `<report-dir>/artifacts`: where the site's artifacts are saved, each named
+    /// `<site>@<task>-<name>` (the report writer creates the dir, 0700).
+    pub artifacts_dir: PathBuf,
 }
 
 /// Why a pipeline stopped before a verdict.

@@ -267,31 +267,28 @@ async fn save(body: Body, temp: &Path, dest: &Path) -> io::Result<u64> {
     }
 }
 
-/// Creates (or truncates) `temp` readable by its owner only, first creating its dir (0700:
-/// artifacts may hold customer data) when missing. Blocking.
+/// Creates (or truncates) `temp` readable by its owner only, creating its dir (0700:
+/// artifacts may hold customer data) when it is missing. Blocking. Tried before looking: the
+/// dir is almost always there (a fleet run saves every artifact in `artifacts/`).
 fn create_temp(temp: &Path) -> io::Result<fs::File> {
-    if let Some(dir) = temp.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        // Tried before looking: one `mkdir` that finds the dir there costs what a `stat`
-        // does, and a fleet's first artifact of each site needs the `mkdir` anyway.
-        let created = match DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => true,
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => false,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(temp)
+    };
+    match open() {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = temp.parent().filter(|dir| !dir.as_os_str().is_empty()) {
                 DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-                true
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
             }
-            Err(err) => return Err(err),
-        };
-        if created {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+            open()
         }
+        opened => opened,
     }
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(temp)
 }
 
 fn redirect_target(from: &Url, response: &reqwest::Response) -> Result<Url, Failure> {

@@ -195,7 +195,7 @@ impl Coordinator {
             pollers,
             durations: Arc::clone(&self.durations),
             run_start: self.run_start,
-            artifact_dir: self.writer.artifact_dir(&entry.site.name),
+            artifacts_dir: self.writer.artifacts_dir(),
         };
         let events = SiteEvents::new(index, self.sender.clone());
         let policy = Arc::clone(&self.policy);

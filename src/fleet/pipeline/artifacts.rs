@@ -28,7 +28,7 @@ impl Pipeline {
             .unwrap_or_default();
         for artifact in artifacts {
             let expire_at = artifact.expire_at.as_ref().and_then(|at| at.instant());
-            let file_name = artifact_file_name(task_id, &artifact.name);
+            let file_name = artifact_file_name(&self.site().name, task_id, &artifact.name);
             let mut record = ArtifactRecord {
                 name: artifact.name.clone(),
                 saved_as: None,
@@ -39,7 +39,7 @@ impl Pipeline {
             if expire_at.is_some_and(|at| at <= Utc::now()) {
                 record.error = Some("expired before it could be collected".into());
             } else {
-                let dest = self.plan.artifact_dir.join(&file_name);
+                let dest = self.plan.artifacts_dir.join(&file_name);
                 match self
                     .plan
                     .cloud
@@ -47,8 +47,7 @@ impl Pipeline {
                     .await
                 {
                     Ok(bytes) => {
-                        record.saved_as =
-                            Some(format!("artifacts/{}/{file_name}", self.site().name));
+                        record.saved_as = Some(format!("artifacts/{file_name}"));
                         record.bytes = Some(bytes);
                     }
                     Err(error) if error.kind == ErrorKind::Cancelled => {
@@ -63,9 +62,10 @@ impl Pipeline {
     }
 }
 
-/// A safe local file name for an artifact: the task id and the artifact's name, with anything
-/// but letters, digits, `.`, `-` and `_` replaced.
-fn artifact_file_name(task_id: &str, name: &str) -> String {
+/// A safe local file name for an artifact: `<site>@<task id>-<name>`, with anything but
+/// letters, digits, `.`, `-` and `_` replaced in the task id and the name. `@` is not in a
+/// site name's alphabet (`[a-z0-9._-]`), so `<site>@*` are exactly one site's artifacts.
+fn artifact_file_name(site: &str, task_id: &str, name: &str) -> String {
     let clean = |text: &str| -> String {
         text.chars()
             .map(|c| {
@@ -83,7 +83,7 @@ fn artifact_file_name(task_id: &str, name: &str) -> String {
     } else {
         name
     };
-    format!("{}-{name}", clean(task_id))
+    format!("{site}@{}-{name}", clean(task_id))
 }
 
 #[cfg(test)]
@@ -91,15 +91,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn artifact_names_cannot_escape_the_site_dir() {
+    fn artifact_names_are_the_sites_and_cannot_escape_the_artifacts_dir() {
         assert_eq!(
-            artifact_file_name("t1", "../../etc/passwd"),
-            "t1-_.._etc_passwd"
+            artifact_file_name("acme-jira", "t1", "../../etc/passwd"),
+            "acme-jira@t1-_.._etc_passwd"
         );
         assert_eq!(
-            artifact_file_name("t1", "pre-migration report.csv"),
-            "t1-pre-migration_report.csv"
+            artifact_file_name("acme-jira", "t1", "pre-migration report.csv"),
+            "acme-jira@t1-pre-migration_report.csv"
         );
-        assert_eq!(artifact_file_name("t/1", ""), "t_1-artifact");
+        assert_eq!(
+            artifact_file_name("acme.eu", "t/1", ""),
+            "acme.eu@t_1-artifact"
+        );
     }
 }

@@ -59,6 +59,12 @@ async fn a_healthy_migration_succeeds_with_every_scope_and_its_artifacts() {
             !saved.is_empty(),
             "{site}: the finished task's artifacts were collected: {artifacts:?}"
         );
+        for path in &saved {
+            assert!(
+                path.starts_with(&format!("artifacts/{site}@")),
+                "{site}: one folder for the fleet, each file named after its site: {path}"
+            );
+        }
         for artifact in artifacts {
             assert_eq!(
                 artifact["error"],
