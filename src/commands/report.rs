@@ -40,7 +40,7 @@ pub fn run(args: &ReportArgs) -> u8 {
         Ok(writer) => writer,
         Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
     };
-    if let Err(error) = writer.write_all(&report, previous.as_ref()) {
+    if let Err(error) = writer.write_all(&report, previous.as_ref(), &[]) {
         return fail(exit::CANT_CREATE, &error.to_string());
     }
     println!(

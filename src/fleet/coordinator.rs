@@ -153,6 +153,9 @@ struct Coordinator {
     pacing: CommitPacing,
     /// Summaries need rewriting.
     dirty: bool,
+    /// Per site: its JSON file holds its final report (written when it concluded), so the
+    /// end leaves it alone instead of rendering and comparing it again.
+    site_file_current: Vec<bool>,
 }
 
 impl Coordinator {
@@ -309,6 +312,7 @@ impl Coordinator {
                     .min(settings.rates.create_task.interval()),
             ),
             dirty: false,
+            site_file_current: vec![false; sites.len()],
             settings,
         }
     }
@@ -584,8 +588,10 @@ impl Coordinator {
     }
 
     fn write_site(&mut self, index: usize) {
-        if let Err(error) = self.writer.write_site(&self.ledger.entries[index].report) {
-            tracing::error!("{error}");
+        match self.writer.write_site(&self.ledger.entries[index].report) {
+            // A concluded site's report does not change any more.
+            Ok(()) => self.site_file_current[index] = true,
+            Err(error) => tracing::error!("{error}"),
         }
     }
 
@@ -662,7 +668,10 @@ impl Coordinator {
         let mut report = self.ledger.lend_run_report(&self.run);
         // Reports first: a run whose reports cannot be written is not a success (exit 73),
         // and the state store records the exit code the process really ends with.
-        if let Err(error) = self.writer.write_all(&report, previous.as_ref()) {
+        if let Err(error) =
+            self.writer
+                .write_all(&report, previous.as_ref(), &self.site_file_current)
+        {
             tracing::error!("{error}; exiting with {}", exit::CANT_CREATE);
             exit_code = exit::CANT_CREATE;
             self.run.exit_code = Some(i32::from(exit_code));

@@ -157,15 +157,22 @@ impl ReportWriter {
         Ok(())
     }
 
-    /// Every file, rewritten whole; `previous` feeds `changes.md`.
+    /// Every file, rewritten whole; `previous` feeds `changes.md`. `current[i]` says that
+    /// this writer wrote the JSON of `run.sites[i]` ([`ReportWriter::write_site`]) with the
+    /// report as it is now: that file is left as it is, not rendered and compared again (a
+    /// fleet run's finished sites; missing entries count as not current).
     pub fn write_all(
         &self,
         run: &RunReport,
         previous: Option<&RunReport>,
+        current: &[bool],
     ) -> Result<(), ReportError> {
         // One dir sync for all the sites' renames rather than one each: half the fsyncs of
         // a fresh re-render (`cmafleet report`) of a large fleet.
-        for site in &run.sites {
+        for (index, site) in run.sites.iter().enumerate() {
+            if current.get(index).copied().unwrap_or(false) {
+                continue;
+            }
             let path = self.site_path(site)?;
             write_atomic_unless_same(&path, &json::site(site))?;
         }
@@ -375,7 +382,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let writer = ReportWriter::create(root.path()).unwrap();
         let fleet = fleet();
-        writer.write_all(&fleet, None).unwrap();
+        writer.write_all(&fleet, None, &[]).unwrap();
         let mut expected: Vec<String> = [
             "changes.md",
             "report.html",
@@ -423,7 +430,7 @@ mod tests {
         )
         .unwrap();
         fleet.sites[5].message = "resumed and finished".to_owned();
-        writer.write_all(&fleet, None).unwrap();
+        writer.write_all(&fleet, None, &[]).unwrap();
         assert_eq!(
             inode("acme-jira.json"),
             same,
@@ -437,6 +444,33 @@ mod tests {
         );
         let umbrella = fs::read_to_string(root.path().join("sites/umbrella-jira.json")).unwrap();
         assert!(umbrella.contains("resumed and finished"));
+    }
+
+    #[test]
+    fn write_all_leaves_the_site_files_it_is_told_are_current() {
+        let root = tempfile::tempdir().unwrap();
+        let writer = ReportWriter::create(root.path()).unwrap();
+        let mut fleet = fleet();
+        for site in &fleet.sites {
+            writer.write_site(site).unwrap();
+        }
+        let names: Vec<String> = fleet.sites.iter().map(|site| site.site.clone()).collect();
+        let written = |index: usize| {
+            fs::read_to_string(
+                root.path()
+                    .join("sites")
+                    .join(format!("{}.json", names[index])),
+            )
+            .unwrap()
+        };
+        let before = written(0);
+        fleet.sites[0].message = "changed after it was written".to_owned();
+        fleet.sites[1].message = "changed after it was written".to_owned();
+        let mut current = vec![false; fleet.sites.len()];
+        current[0] = true;
+        writer.write_all(&fleet, None, &current).unwrap();
+        assert_eq!(written(0), before, "a current file is not rendered again");
+        assert!(written(1).contains("changed after it was written"));
     }
 
     #[test]
