@@ -30,7 +30,7 @@ fn report_html_renders_in_a_headless_browser() {
     let fleet = fleet();
     ReportWriter::create(&reports)
         .unwrap()
-        .write_all(&fleet, None)
+        .write_all(&fleet, None, &[])
         .unwrap();
 
     let screenshot = target_dir().join("report-screenshot.png");
@@ -54,7 +54,7 @@ fn report_html_script_runs_under_its_own_content_security_policy() {
     let dir = tempfile::tempdir().unwrap();
     let fleet = fleet();
     let writer = ReportWriter::create(dir.path()).unwrap();
-    writer.write_all(&fleet, None).unwrap();
+    writer.write_all(&fleet, None, &[]).unwrap();
 
     let (dom, console) = browser.dom(&file_url(&dir.path().join("report.html")));
     assert!(console.is_empty(), "console:\n{}", console.join("\n"));
