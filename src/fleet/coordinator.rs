@@ -481,9 +481,7 @@ impl Coordinator {
                 self.unsynced_artifacts.insert(event.site);
             }
         }
-        self.urgent |= batch
-            .iter()
-            .any(|event| event.ack.is_some() || matches!(event.kind, EventKind::Finished { .. }));
+        self.urgent |= batch.iter().any(is_awaited);
         self.unstored.extend(batch);
         if self.unstored.len() >= BATCH
             || (self.urgent && self.pacing.due_at() <= tokio::time::Instant::now())
@@ -509,7 +507,9 @@ impl Coordinator {
                 .map(|event| journal::record(tx, &run_id, &entries[event.site], &event.kind))
                 .collect::<Result<Vec<_>, _>>()
         });
-        self.pacing.committed(started, tokio::time::Instant::now());
+        let awaited = batch.iter().filter(|event| is_awaited(event)).count();
+        self.pacing
+            .committed(started, tokio::time::Instant::now(), awaited);
         match committed {
             Ok(ids) => {
                 for (event, id) in batch.into_iter().zip(ids) {
@@ -719,6 +719,12 @@ fn latest_checks(store: &Store, sites: &[Arc<Site>]) -> HashMap<String, Vec<Chec
         }
     }
     found
+}
+
+/// Whether something waits for `event`'s commit: its pipeline (an acknowledged event) or the
+/// site's conclusion (its end).
+fn is_awaited(event: &Event) -> bool {
+    event.ack.is_some() || matches!(event.kind, EventKind::Finished { .. })
 }
 
 fn far_future() -> tokio::time::Instant {

@@ -1,9 +1,11 @@
 //! Group commit: when the coordinator's next state-store commit is due.
 //!
-//! An event that must be durable (an intent, a new id, a site's end) waits until the previous
-//! commit's cost, times [`SPACING`], has passed since that commit ended — never longer than
-//! [`MAX_WAIT`] nor a tenth of a create interval. An idle run commits at once. A busy one
-//! spends at most a ninth of the coordinator's time committing, and the durable events of many
+//! After a commit that carried the awaited events of several sites (a busy run), an event that
+//! must be durable (an intent, a new id, a site's end) waits until that commit's cost, times
+//! [`SPACING`], has passed since it ended — never longer than [`MAX_WAIT`] nor a tenth of a
+//! create interval. After a commit that carried one or none, it is committed at once: a light
+//! run (a few sites, or a fleet's last ones) pays no wait on any site's path. A busy run spends
+//! at most a ninth of the coordinator's time committing, and the durable events of many
 //! sites share one transaction and one fsync; a store page that several of them touch is
 //! written to the WAL once instead of once per event.
 //!
@@ -26,8 +28,8 @@ const WAIT_PER_CREATE_INTERVAL: u32 = 10;
 
 #[derive(Debug, Clone)]
 pub(super) struct CommitPacing {
-    /// When the last commit ended and what it cost: the wait is measured from the one and
-    /// scaled by the other.
+    /// When the last commit ended and what it cost, if it carried the awaited events of more
+    /// than one site: the wait is measured from the one and scaled by the other.
     last: Option<(Instant, Duration)>,
     /// The longest a durable event waits (the smaller of [`MAX_WAIT`] and the interval share).
     max_wait: Duration,
@@ -49,9 +51,10 @@ impl CommitPacing {
         })
     }
 
-    /// Records a commit that ran from `started` to `ended`.
-    pub(super) fn committed(&mut self, started: Instant, ended: Instant) {
-        self.last = Some((ended, ended.saturating_duration_since(started)));
+    /// Records a commit that ran from `started` to `ended` with `awaited` events that
+    /// something waited for.
+    pub(super) fn committed(&mut self, started: Instant, ended: Instant, awaited: usize) {
+        self.last = (awaited > 1).then(|| (ended, ended.saturating_duration_since(started)));
     }
 }
 
@@ -69,11 +72,19 @@ mod tests {
     }
 
     #[test]
+    fn after_a_commit_of_one_sites_event_the_next_is_due_at_once() {
+        let mut pacing = CommitPacing::new(REAL_INTERVAL);
+        let started = Instant::now();
+        pacing.committed(started, started + Duration::from_millis(5), 1);
+        assert!(pacing.due_at() <= Instant::now());
+    }
+
+    #[test]
     fn a_commit_waits_eight_times_the_last_ones_cost_after_it() {
         let mut pacing = CommitPacing::new(REAL_INTERVAL);
         let started = Instant::now();
         let ended = started + Duration::from_millis(2);
-        pacing.committed(started, ended);
+        pacing.committed(started, ended, 2);
         assert_eq!(pacing.due_at(), ended + Duration::from_millis(16));
     }
 
@@ -82,7 +93,7 @@ mod tests {
         let mut pacing = CommitPacing::new(REAL_INTERVAL);
         let started = Instant::now();
         let ended = started + Duration::from_millis(40);
-        pacing.committed(started, ended);
+        pacing.committed(started, ended, 30);
         assert_eq!(pacing.due_at(), ended + MAX_WAIT);
     }
 
@@ -92,7 +103,7 @@ mod tests {
         let mut pacing = CommitPacing::new(Duration::from_millis(200));
         let started = Instant::now();
         let ended = started + Duration::from_millis(40);
-        pacing.committed(started, ended);
+        pacing.committed(started, ended, 30);
         assert_eq!(pacing.due_at(), ended + Duration::from_millis(20));
     }
 }
