@@ -5,8 +5,8 @@
 //! The queue keeps every site's events in order but does not wake the coordinator for each:
 //! only an event a pipeline waits on (one sent durable) rings the doorbell. The coordinator
 //! takes the others with it then, before each commit, and at a short interval otherwise — a
-//! 10,000-site run sends about 100,000 events, and waking another thread for each was a
-//! tenth of the run's CPU time.
+//! 10,000-site run sends about 100,000 events, and waking another thread for most of them
+//! cost about 7 % of the run's CPU time.
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
