@@ -266,6 +266,30 @@ pub struct RunArgs {
     /// Timeout of one HTTP request [default: 60s].
     #[arg(long, value_name = "DURATION", env = "CMAFLEET_REQUEST_TIMEOUT")]
     pub request_timeout: Option<String>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// Stop a cloud user's other sites when this many of its sites failed at the same step
+    /// with the same answer (0: never) [default: 3].
+    #[arg(long, value_name = "K", env = "CMAFLEET_STOP_AFTER_SAME_FAILURES")]
+    pub stop_after_same_failures: Option<usize>,
+    /// After a signal, how long requests already sent may take to finish [default: 10s].
+    #[arg(long, value_name = "DURATION", env = "CMAFLEET_STOP_GRACE")]
+    pub stop_grace: Option<String>,
+}
+
+/// How cmafleet reaches the API: HTTP version and trusted certificates. (Proxies come from
+/// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`, as curl reads them.)
+#[derive(Debug, Clone, Default, Args)]
+pub struct NetworkArgs {
+    /// Speak HTTP/2 without negotiation to a plain-http --cloud-api-url (the simulator); plain
+    /// http is HTTP/1.1 otherwise, and https negotiates.
+    #[arg(long, env = "CMAFLEET_HTTP2_PRIOR_KNOWLEDGE", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub http2_prior_knowledge: Option<bool>,
+    /// Also trust the CA certificates in this PEM file (a private CA, a TLS-inspecting proxy);
+    /// `SSL_CERT_FILE` works too.
+    #[arg(long, value_name = "FILE", env = "CMAFLEET_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,8 +10,8 @@ use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 use url::Url;
 
-use crate::cli::{ModeArg, PolicyArgs, RunArgs, SelectArgs};
-use crate::cma::client::ClientSettings;
+use crate::cli::{ModeArg, NetworkArgs, PolicyArgs, RunArgs, SelectArgs};
+use crate::cma::client::{ClientSettings, ExtraRoots};
 use crate::exit;
 use crate::fleet::Mode;
 use crate::fleet::limits::{Rate, RateConfig};
@@ -92,6 +92,14 @@ pub struct RunSettings {
     /// How long a new task's status may answer 404 before it counts as an error.
     #[serde(with = "humantime_req")]
     pub young_task_grace: Duration,
+    /// When this many sites of one cloud user failed at the same step with the same answer,
+    /// that user's sites not yet started are skipped (0: never): a wrong token or a refused
+    /// job definition fails the first few sites, not three hundred.
+    pub stop_after_same_failures: usize,
+    /// After a signal, how long requests already on the wire may take before they are
+    /// dropped (the run must end within seconds whatever the network does).
+    #[serde(with = "humantime_req")]
+    pub stop_grace: Duration,
 }
 
 /// Settings with what `--print-config` shows of them.
@@ -368,6 +376,20 @@ impl RunSettings {
             timeout.origin,
             Some(client.request_timeout),
         );
+        let client = network_shown(&args.network, &file, &cloud_api_url, client, &mut sheet)?;
+        let same = layer(args.stop_after_same_failures, file.stop_after_same_failures);
+        let stop_after_same_failures = same.value.unwrap_or(3);
+        sheet.add(
+            "stop-after-same-failures",
+            same.origin,
+            Some(toml::Value::Integer(
+                stop_after_same_failures.try_into().unwrap_or(i64::MAX),
+            )),
+        );
+        let grace = layer(args.stop_grace.clone(), file.stop_grace.clone());
+        let stop_grace =
+            duration_opt("--stop-grace", grace.value.as_ref())?.unwrap_or(Duration::from_secs(10));
+        sheet.duration("stop-grace", grace.origin, Some(stop_grace));
 
         let settings = RunSettings {
             inventory,
@@ -394,6 +416,8 @@ impl RunSettings {
             progress_interval,
             client,
             young_task_grace: Duration::from_secs(30).max(poll.min * 6),
+            stop_after_same_failures,
+            stop_grace,
         };
         Ok(Resolved {
             settings,
@@ -464,6 +488,42 @@ pub fn state_dir(policy: &PolicyArgs, file: &SettingsFile) -> PathBuf {
         .clone()
         .or(file.state_dir.clone())
         .unwrap_or_else(|| PathBuf::from("cmafleet-state"))
+}
+
+/// The HTTP settings of `--http2-prior-knowledge` and `--ca-cert` (flags over the file) on
+/// top of `client`, for the cloud API at `api`. A CA file that cannot be used is a
+/// configuration error (exit 78).
+pub fn network(
+    args: &NetworkArgs,
+    file: &SettingsFile,
+    api: &Url,
+    client: ClientSettings,
+) -> Result<ClientSettings, ConfigError> {
+    network_shown(args, file, api, client, &mut Sheet::default())
+}
+
+fn network_shown(
+    args: &NetworkArgs,
+    file: &SettingsFile,
+    api: &Url,
+    mut client: ClientSettings,
+    sheet: &mut Sheet,
+) -> Result<ClientSettings, ConfigError> {
+    let h2 = layer(args.http2_prior_knowledge, file.http2_prior_knowledge);
+    if sheet.flag("http2-prior-knowledge", &h2) {
+        client = client.with_h2c_api(api);
+    }
+    let ca = layer(args.ca_cert.clone(), file.ca_cert.clone());
+    sheet.path("ca-cert", ca.origin, ca.value.as_deref());
+    if let Some(path) = &ca.value {
+        let pem = std::fs::read(path).map_err(|error| {
+            ConfigError::Config(format!("--ca-cert {}: {error}", path.display()))
+        })?;
+        client.extra_roots = ExtraRoots::from_pem(&pem).map_err(|error| {
+            ConfigError::Config(format!("--ca-cert {}: {error}", path.display()))
+        })?;
+    }
+    Ok(client)
 }
 
 /// The rate limits from flags and file (a malformed rate is a configuration error, exit 78).

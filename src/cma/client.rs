@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::{ApiError, Endpoint, ErrorKind, RateClass};
 use super::retry::RetryPolicy;
+use super::surprise::{Surprise, SurpriseKind, SurpriseLog};
 use crate::inventory::Secret;
 
 pub use cloud::CloudClient;
@@ -45,6 +46,8 @@ pub trait ApiObserver: Send + Sync + 'static {
     fn on_rate_limited(&self, endpoint: Endpoint);
     /// Time spent waiting on a rate bucket before a request.
     fn on_rate_wait(&self, class: RateClass, waited: Duration);
+    /// A kind and value of surprise seen for the first time in the run (`surprise`).
+    fn on_surprise(&self, kind: SurpriseKind);
 }
 
 /// An observer that records nothing (tests, one-off commands).
@@ -55,6 +58,7 @@ impl ApiObserver for NoopObserver {
     fn on_retry(&self, _: Endpoint, _: &'static str) {}
     fn on_rate_limited(&self, _: Endpoint) {}
     fn on_rate_wait(&self, _: RateClass, _: Duration) {}
+    fn on_surprise(&self, _: SurpriseKind) {}
 }
 
 /// Raised when a wait was cut short by cancellation.
@@ -112,11 +116,14 @@ pub struct ClientSettings {
     /// Artifacts larger than this are refused; what was written is removed.
     pub max_artifact_bytes: u64,
     pub user_agent: String,
-    /// Plain-http origins that speak HTTP/2 without negotiation (h2c with prior knowledge):
-    /// the simulator, which serves both versions. Plain http is only ever loopback; over
-    /// https, HTTP/2 is negotiated (ALPN) with every host, falling back to HTTP/1.1.
-    /// Empty: plain http is HTTP/1.1 (an SSH tunnel to a Server/DC instance, a stand-in).
+    /// Plain-http origins spoken to in HTTP/2 without negotiation (h2c with prior
+    /// knowledge): only the simulator's, and only when asked (`--http2-prior-knowledge`),
+    /// since a server that speaks only HTTP/1.1 fails every such request. Any other plain
+    /// http is HTTP/1.1; over https, HTTP/2 is negotiated (ALPN), falling back to HTTP/1.1.
     pub h2c_origins: Vec<url::Origin>,
+    /// CA certificates trusted besides the system's (`--ca-cert`): a customer's own CA, or
+    /// a TLS-inspecting proxy's. (`SSL_CERT_FILE` is read by the system roots themselves.)
+    pub extra_roots: ExtraRoots,
     /// How often an HTTP/2 connection is pinged, and how long the answer may take before
     /// the connection is given up (its requests then fail as connection errors and are
     /// retried, or reconciled for creates, on a new one).
@@ -124,9 +131,9 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
-    /// These settings with `api`'s origin speaking HTTP/2 if `api` is plain http: the
-    /// run's cloud API is then the simulator (or a loopback stand-in that must speak it
-    /// too). One connection carries every request to it, many in one write.
+    /// These settings with `api`'s origin spoken to in HTTP/2 with prior knowledge, if `api`
+    /// is plain http (`--http2-prior-knowledge`: the simulator). One connection then carries
+    /// every request to it, many in one write.
     #[must_use]
     pub fn with_h2c_api(mut self, api: &url::Url) -> ClientSettings {
         if api.scheme() == "http" && !self.h2c_origins.contains(&api.origin()) {
@@ -146,8 +153,32 @@ impl Default for ClientSettings {
             max_artifact_bytes: 1024 * 1024 * 1024,
             user_agent: format!("cmafleet/{}", env!("CARGO_PKG_VERSION")),
             h2c_origins: Vec::new(),
+            extra_roots: ExtraRoots::default(),
             h2_ping: Duration::from_secs(15),
         }
+    }
+}
+
+/// CA certificates to trust besides the system's roots.
+#[derive(Clone, Default)]
+pub struct ExtraRoots(pub Vec<reqwest::Certificate>);
+
+impl ExtraRoots {
+    /// Every certificate of a PEM bundle (`--ca-cert FILE`); the error says what is wrong
+    /// with the file.
+    pub fn from_pem(pem: &[u8]) -> Result<ExtraRoots, String> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|err| format!("not a PEM certificate bundle: {err}"))?;
+        if certs.is_empty() {
+            return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+        }
+        Ok(ExtraRoots(certs))
+    }
+}
+
+impl std::fmt::Debug for ExtraRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} extra CA certificate(s)", self.0.len())
     }
 }
 
@@ -162,6 +193,13 @@ pub struct HttpClient {
     h2c: reqwest::Client,
     settings: Arc<ClientSettings>,
     observer: Arc<dyn ApiObserver>,
+    /// Connection failures already logged at WARN (one line each, not one per retry).
+    connect_warned: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Fires when requests still on the wire must be dropped (a run's stop grace is over):
+    /// creates are otherwise let finish after a stop, so that their outcome is known.
+    abandon: CancellationToken,
+    /// The run's surprises: answers outside the API model, each kind and value once.
+    surprises: Arc<SurpriseLog>,
 }
 
 impl HttpClient {
@@ -175,6 +213,9 @@ impl HttpClient {
             let mut builder = reqwest::Client::builder();
             if h2c {
                 builder = builder.http2_prior_knowledge();
+            }
+            if !settings.extra_roots.0.is_empty() {
+                builder = builder.tls_certs_merge(settings.extra_roots.0.iter().cloned());
             }
             builder
                 .user_agent(settings.user_agent.clone())
@@ -208,7 +249,49 @@ impl HttpClient {
             h2c: build(true)?,
             settings: Arc::new(settings),
             observer,
+            connect_warned: Arc::default(),
+            abandon: CancellationToken::new(),
+            surprises: Arc::default(),
         })
+    }
+
+    /// Records an answer outside the API model: the first of each kind and value is said
+    /// once (a WARN line, the metric) and kept for the reports; `secrets` never reach the
+    /// sample.
+    pub fn surprise(
+        &self,
+        kind: SurpriseKind,
+        value: &str,
+        sample: &str,
+        endpoint: Endpoint,
+        secrets: &[String],
+    ) {
+        let Some(new) = self
+            .surprises
+            .record(kind, value, sample, endpoint.template(), secrets)
+        else {
+            return;
+        };
+        self.observer.on_surprise(kind);
+        tracing::warn!(
+            "surprise ({kind}): {endpoint} answered `{}`, outside the API model cmafleet knows; {} (sample: {})",
+            new.value,
+            kind.rule(),
+            new.sample
+        );
+    }
+
+    /// Every surprise of the run so far.
+    pub fn surprises(&self) -> Vec<Surprise> {
+        self.surprises.list()
+    }
+
+    /// This client with creates on the wire dropped when `abandon` fires (their outcome is
+    /// then unknown; the next run reconciles them).
+    #[must_use]
+    pub fn abandoning_on(mut self, abandon: CancellationToken) -> HttpClient {
+        self.abandon = abandon;
+        self
     }
 
     pub fn settings(&self) -> &ClientSettings {

@@ -3,7 +3,9 @@
 pub mod client;
 pub mod error;
 pub mod retry;
+pub mod surprise;
 pub mod wire;
 
 pub use client::{ApiObserver, CloudClient, HttpClient, ServerClient, ServerCredentials};
 pub use error::{ApiError, Endpoint, ErrorKind, RateClass};
+pub use surprise::{Surprise, SurpriseKind, SurpriseLog};

@@ -142,8 +142,16 @@ pub struct JobDefinition {
     pub source: Source,
     #[serde(default)]
     pub destination: Destination,
-    #[serde(default)]
+    #[serde(default, serialize_with = "serialize_scope")]
     pub scope: Scope,
+}
+
+/// A scope the inventory gives as raw JSON is sent as is; any other as its typed form.
+fn serialize_scope<S: Serializer>(scope: &Scope, serializer: S) -> Result<S::Ok, S::Error> {
+    match &scope.raw {
+        Some(raw) => raw.serialize(serializer),
+        None => scope.serialize(serializer),
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -179,6 +187,10 @@ pub struct Scope {
     pub jsm: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ar: Option<serde_json::Value>,
+    /// The scope as the inventory's `scope_json` gives it: sent instead of the fields above
+    /// (`JobDefinition` serialises it as is). Never read from an answer.
+    #[serde(skip)]
+    pub raw: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Projects or spaces in scope. `included_keys: None` means all of them.
@@ -440,9 +452,54 @@ pub struct StatusNode {
 }
 
 impl StatusNode {
-    /// True once the node says `FINISHED` (any casing).
+    /// True once the node says `FINISHED` (any casing), or has an outcome whatever its
+    /// status says (`STOPPED`, `COMPLETED`…): an outcome is only given to an ended node.
     pub fn is_finished(&self) -> bool {
-        self.status.as_ref().is_some_and(Status::is_finished)
+        self.outcome.is_some() || self.status.as_ref().is_some_and(Status::is_finished)
+    }
+
+    /// `status X, outcome Y: message` when the node ended with a status other than
+    /// `FINISHED` (a stopped or incomplete migration), in the service's own words.
+    pub fn odd_ending(&self) -> Option<String> {
+        let outcome = self.outcome.as_ref()?;
+        if self.status.as_ref().is_some_and(Status::is_finished) {
+            return None;
+        }
+        let status = self
+            .status
+            .as_ref()
+            .map_or_else(|| "(none)".to_owned(), ToString::to_string);
+        let message = self
+            .message
+            .as_deref()
+            .filter(|message| !message.trim().is_empty())
+            .map(|message| format!(": {message}"))
+            .unwrap_or_default();
+        Some(format!("status {status}, outcome {outcome}{message}"))
+    }
+
+    /// Every unknown `status` and `outcome` value in the node and below, each once.
+    pub fn unknown_values(&self) -> Vec<(bool, String)> {
+        let mut found: Vec<(bool, String)> = Vec::new();
+        let mut add = |is_status: bool, value: &str| {
+            if !found
+                .iter()
+                .any(|(kind, known)| *kind == is_status && known == value)
+            {
+                found.push((is_status, value.to_owned()));
+            }
+        };
+        let mut stack = vec![self];
+        while let Some(node) = stack.pop() {
+            if let Some(Status::Unknown(value)) = &node.status {
+                add(true, value);
+            }
+            if let Some(Outcome::Unknown(value)) = &node.outcome {
+                add(false, value);
+            }
+            stack.extend(node.children.values());
+        }
+        found
     }
 
     /// Folds the children of a later page into this node (pagination of large trees).
@@ -600,21 +657,44 @@ pub struct ErrorBody {
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `{"errors": [{"message": …}, …]}` (or a list of strings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<serde_json::Value>,
+    /// `{"error": {"message": …}}` (or a string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<serde_json::Value>,
 }
 
 impl ErrorBody {
-    /// The most specific human message in the body, if any.
+    /// The most specific human message in the body, from the first of `errorMessage`,
+    /// `message`, `errors[].message` and `error.message` that says something; `None` when
+    /// the body has none of them (an envelope of another shape).
     pub fn text(&self) -> Option<String> {
+        let words = |value: &serde_json::Value| -> Option<String> {
+            match value {
+                serde_json::Value::String(text) => Some(text.clone()),
+                serde_json::Value::Object(map) => map
+                    .get("message")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned),
+                _ => None,
+            }
+        };
+        let non_empty = |text: &String| !text.trim().is_empty();
         self.error_message
             .clone()
-            .or_else(|| self.message.clone())
-            .or_else(|| match &self.error {
-                Some(serde_json::Value::String(text)) => Some(text.clone()),
-                Some(other) => Some(other.to_string()),
+            .filter(non_empty)
+            .or_else(|| self.message.clone().filter(non_empty))
+            .or_else(|| match &self.errors {
+                Some(serde_json::Value::Array(items)) => {
+                    let all: Vec<String> = items.iter().filter_map(words).collect();
+                    (!all.is_empty()).then(|| all.join("; "))
+                }
+                Some(other) => words(other),
                 None => None,
             })
+            .or_else(|| self.error.as_ref().and_then(words))
+            .filter(non_empty)
     }
 }
 

@@ -153,12 +153,15 @@ fn demo_settings(
         ..Default::default()
     };
     client.retry.base_delay = Duration::from_millis(50);
+    let cloud_api_url = url::Url::parse(base).expect("the simulator's address is a URL");
+    // The simulator speaks HTTP/2 with prior knowledge: one connection for every request.
+    let client = client.with_h2c_api(&cloud_api_url);
     RunSettings {
         inventory: inventory.to_owned(),
         mode,
         state_dir: args.out.join("state"),
         report_dir: Some(args.out.join(mode.as_str())),
-        cloud_api_url: url::Url::parse(base).expect("the simulator's address is a URL"),
+        cloud_api_url,
         concurrency: 50,
         per_server: 1,
         selection: Selection::default(),
@@ -185,6 +188,8 @@ fn demo_settings(
         young_task_grace: Duration::from_secs(30)
             .div_f64(scale)
             .max(Duration::from_secs(2)),
+        stop_after_same_failures: 3,
+        stop_grace: Duration::from_secs(10),
     }
 }
 

@@ -415,6 +415,7 @@ mod tests {
             exit_code: None,
             notes: Vec::new(),
             version: "0.1.0".into(),
+            surprises: Vec::new(),
         };
         FleetStatus::build(
             Path::new("/s/state.db"),

@@ -47,6 +47,9 @@ fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Ou
     };
     out.write_all(summary(&shown, &sites).as_bytes())
         .map_err(|e| (exit::OK, e))?;
+    for notice in inventory::notices(&sites) {
+        writeln!(err, "warning: {shown}: {notice}").map_err(|e| (exit::OK, e))?;
+    }
     let total = distinct_references(&sites).len();
     if !args.secrets {
         writeln!(
@@ -290,7 +293,21 @@ mod tests {
         );
         let (code, out, err) = run_on(&text, false);
         assert_eq!(code, exit::OK, "{err}");
-        assert_eq!(err, "");
+        // Only warnings, each once with its lines: the wire forms no public example shows.
+        let warnings: Vec<&str> = err.lines().collect();
+        assert_eq!(warnings.len(), 3, "{err}");
+        assert!(
+            warnings
+                .iter()
+                .all(|line| line.starts_with("warning: fleet.csv: wire form inferred"))
+        );
+        assert!(
+            warnings[0].contains("`usersAndGroups` on a Jira job")
+                && warnings[0].ends_with("(lines 2, 3)")
+        );
+        assert!(
+            warnings[1].contains("without `includedKeys`") && warnings[1].ends_with("(line 4)")
+        );
         assert_eq!(
             out,
             "fleet.csv: 3 sites, no problems\n\
@@ -371,6 +388,11 @@ mod tests {
         );
         let (code, out, err) = run_on(&text, true);
         assert_eq!(code, exit::CONFIG, "{out}{err}");
+        let err: String = err
+            .lines()
+            .filter(|line| !line.starts_with("warning:"))
+            .map(|line| format!("{line}\n"))
+            .collect();
         assert_eq!(
             err,
             "fleet.csv: secret env:CMAFLEET_UNIT_SURELY_UNSET_1 (lines 2, 3): environment variable CMAFLEET_UNIT_SURELY_UNSET_1 is not set\n\

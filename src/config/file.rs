@@ -48,6 +48,10 @@ pub struct SettingsFile {
     pub metrics_textfile: Option<PathBuf>,
     pub progress_interval: Option<String>,
     pub request_timeout: Option<String>,
+    pub http2_prior_knowledge: Option<bool>,
+    pub ca_cert: Option<PathBuf>,
+    pub stop_after_same_failures: Option<usize>,
+    pub stop_grace: Option<String>,
     /// Read by `main` before logging starts (`--log-format` overrides it).
     pub log_format: Option<LogFormat>,
     /// Read by `main` (`--progress` overrides it).
@@ -87,6 +91,7 @@ impl SettingsFile {
             &mut self.state_dir,
             &mut self.report_dir,
             &mut self.metrics_textfile,
+            &mut self.ca_cert,
         ]
         .into_iter()
         .flatten()

@@ -76,12 +76,8 @@ fn redact_text(text: &str) -> String {
 
 /// Whether a URL's host is loopback (127.0.0.0/8, ::1, localhost).
 pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+    url.host()
+        .is_some_and(|host| crate::inventory::parse::is_loopback_host(&host))
 }
 
 pub(super) fn parse_addr(flag: &str, text: &str) -> Result<SocketAddr, ConfigError> {

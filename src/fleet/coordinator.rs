@@ -25,6 +25,7 @@ mod pacing;
 use pacing::CommitPacing;
 
 use super::Outcome;
+use super::breaker::Breakers;
 use super::events::{self, Event, EventKind, EventReceiver, EventSender};
 use super::ledger::{Ledger, Progress, SiteEntry};
 use super::limits::RateLimits;
@@ -156,6 +157,8 @@ struct Coordinator {
     /// Per site: its JSON file holds its final report (written when it concluded), so the
     /// end leaves it alone instead of rendering and comparing it again.
     site_file_current: Vec<bool>,
+    /// Per cloud user, whether its sites keep failing alike (`--stop-after-same-failures`).
+    breakers: Breakers,
 }
 
 impl Coordinator {
@@ -174,13 +177,11 @@ impl Coordinator {
             on_progress,
         } = fleet;
         let observer: Arc<dyn crate::cma::ApiObserver> = metrics.clone();
-        let client = settings
-            .client
-            .clone()
-            .with_h2c_api(&settings.cloud_api_url);
-        let http = HttpClient::new(client, Arc::clone(&observer)).unwrap_or_else(|error| {
-            panic!("the HTTP client cannot be built on this platform: {error}");
-        });
+        let http = HttpClient::new(settings.client.clone(), Arc::clone(&observer))
+            .map(|http| http.abandoning_on(shutdown.forced().clone()))
+            .unwrap_or_else(|error| {
+                panic!("the HTTP client cannot be built on this platform: {error}");
+            });
         let limits = RateLimits::new(settings.rates.clone(), observer);
         let clouds: HashMap<String, CloudClient> = credentials
             .cloud
@@ -270,9 +271,15 @@ impl Coordinator {
             exit_code: None,
             notes: Vec::new(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            surprises: Vec::new(),
         };
         let (sender, receiver) = events::queue(4096);
+        let breakers = Breakers::new(
+            settings.stop_after_same_failures,
+            shutdown.graceful().clone(),
+        );
         Coordinator {
+            breakers,
             policy,
             run,
             ledger: Ledger::new(entries, metrics),
@@ -381,7 +388,18 @@ impl Coordinator {
                 _ = self.shutdown.graceful().cancelled(), if !draining => {
                     draining = true;
                     let reason = self.shutdown.reason().unwrap_or(CancelReason::Interrupt);
-                    tracing::warn!("{}: no new work; in-flight sites finish their current request and stay resumable", reason.describe());
+                    let grace = self.settings.stop_grace;
+                    tracing::warn!(
+                        "{}: no new work; requests already sent get {} to finish, then the in-flight sites stay resumable",
+                        reason.describe(),
+                        humantime::format_duration(grace)
+                    );
+                    // Requests still on the wire after the grace are dropped.
+                    let shutdown = self.shutdown.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(grace).await;
+                        shutdown.force();
+                    });
                     self.skip_waiting(&format!("not started: {}", reason.describe()));
                 }
                 _ = &mut deadline_sleep, if deadline.is_some() && !draining => {
@@ -475,6 +493,14 @@ impl Coordinator {
     fn apply(&mut self, batch: Vec<Event>) {
         for event in &batch {
             self.ledger.apply(event.site, &event.kind);
+            if let EventKind::Finished { failure, .. } = &event.kind {
+                let user = &self.ledger.entries[event.site].site.cloud_user;
+                if let Some(reason) = self.breakers.concluded(user, failure.as_ref()) {
+                    tracing::error!(
+                        "stopping the sites of cloud user {user} that have not started: {reason}"
+                    );
+                }
+            }
             if let EventKind::Artifact(artifact) = &event.kind
                 && artifact.saved_as.is_some()
             {
@@ -607,6 +633,7 @@ impl Coordinator {
             .unwrap_or_else(|poison| poison.into_inner()) = view;
         if self.dirty && self.writer.summaries_are_due() {
             self.dirty = false;
+            self.run.surprises = self.http.surprises();
             // Lent, not copied: a large fleet's reports would double the run's memory.
             let report = self.ledger.lend_run_report(&self.run);
             if let Err(error) = self.writer.write_summaries(&report) {
@@ -651,6 +678,7 @@ impl Coordinator {
             ));
         }
         self.run.counts = counts;
+        self.run.surprises = self.http.surprises();
         self.run.finished_at = Some(Utc::now());
         self.run.exit_code = Some(i32::from(exit_code));
         let previous = self

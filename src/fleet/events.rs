@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use super::breaker::FailureSignature;
 use super::{Outcome, Stage};
 use crate::cma::wire::{StatusNode, TaskKind};
 use crate::report::model::{ArtifactRecord, CheckResult, ErrorRecord, ScopeResult};
@@ -32,6 +33,9 @@ pub enum EventKind {
     Stage(Stage),
     /// About to POST a job (journalled, so a kill before its id is recorded is noticed).
     JobIntent,
+    /// The job create journalled last was never sent (the run stopped while it waited its
+    /// turn): no job can have come of it.
+    JobIntentWithdrawn,
     Job {
         job_id: String,
         definition_hash: String,
@@ -84,11 +88,13 @@ pub enum EventKind {
     /// An error met on the way; the coordinator stamps the site's current stage on it.
     Error(ErrorRecord),
     Note(String),
-    /// The pipeline is done; `migrated` marks a migration that finished successfully.
+    /// The pipeline is done; `migrated` marks a migration that finished successfully;
+    /// `failure` says where and how it failed when that may be systemic (the breaker).
     Finished {
         outcome: Outcome,
         message: String,
         migrated: bool,
+        failure: Option<FailureSignature>,
     },
 }
 

@@ -165,6 +165,7 @@ impl Ledger {
         match kind {
             EventKind::Stage(stage) => entry.move_to(*stage, now, &metrics),
             EventKind::JobIntent
+            | EventKind::JobIntentWithdrawn
             | EventKind::TaskIntent { .. }
             | EventKind::TaskAbandoned { .. } => {}
             EventKind::Job { job_id, .. } => entry.report.job_id = Some(job_id.clone()),

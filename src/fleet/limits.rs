@@ -453,6 +453,7 @@ mod tests {
         fn on_rate_wait(&self, class: RateClass, waited: Duration) {
             self.0.lock().unwrap().push((class, waited));
         }
+        fn on_surprise(&self, _: crate::cma::SurpriseKind) {}
     }
 
     fn limits(config: RateConfig) -> (RateLimits, Arc<WaitLog>) {

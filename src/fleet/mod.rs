@@ -1,6 +1,7 @@
 //! Running many sites: the coordinator, the per-site pipeline, rate limits and caps, the
 //! polling schedule, the events between them, and two-phase cancellation.
 
+pub mod breaker;
 pub mod coordinator;
 pub mod events;
 pub mod failpoint;

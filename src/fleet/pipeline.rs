@@ -14,10 +14,12 @@ use tokio_util::sync::CancellationToken;
 
 mod artifacts;
 mod task;
+mod watch;
 
+use super::breaker::{FailureSignature, Tripwire};
 use super::events::{EventKind, SiteEvents, StoreUnavailable};
 use super::failpoint;
-use super::poll::{Phase, PhaseDurations, PhaseKey, PollPolicy};
+use super::poll::{Phase as PollPhase, PhaseDurations, PhaseKey, PollPolicy};
 use super::verdict::{self, ChecksVerdict};
 use super::{Mode, Outcome, Stage};
 use crate::cma::client::StatusQuery;
@@ -27,8 +29,9 @@ use crate::inventory::{Site, definition_hash};
 use crate::report::model::{ArtifactRecord, CheckResult, ErrorRecord};
 use crate::state::{SiteState, TaskRecord};
 
-/// Job creates sent at most for one site when their answers are lost.
-const MAX_JOB_CREATES: u32 = 3;
+/// Job creates whose answers may be lost before a site stops creating jobs: the API cannot
+/// list jobs, so each lost answer may be an unused job (it moves no data); no third.
+const MAX_LOST_JOB_CREATES: u32 = 2;
 
 /// The policy every pipeline of a run follows (limits are values, not pipeline variants).
 #[derive(Debug, Clone)]
@@ -73,6 +76,9 @@ pub struct SitePlan {
     /// `<report-dir>/artifacts`: where the site's artifacts are saved, each named
     /// `<site>@<task>-<name>` (the report writer creates the dir, 0700).
     pub artifacts_dir: PathBuf,
+    /// The cloud user's breaker: once its sites keep failing alike, this site stops before
+    /// its next step, and a create still waiting for its turn is not sent.
+    pub tripwire: Arc<Tripwire>,
 }
 
 /// Why a pipeline stopped before a verdict.
@@ -115,18 +121,140 @@ impl TaskEnd {
         }
     }
 
-    /// How cmafleet judges the task, in the outcome vocabulary (kept on the task's record).
+    /// How cmafleet judges the task, in the outcome vocabulary (kept on the task's record):
+    /// the checks' conclusion, else the data's, else what the checks said.
     fn judgement(&self) -> Outcome {
+        if let Some(stop) = checks_conclusion(&self.checks, false) {
+            return stop.outcome;
+        }
         match (&self.checks, &self.data) {
-            (ChecksVerdict::NotAttached(_), _) => Outcome::Failed,
-            (ChecksVerdict::Failed(..) | ChecksVerdict::Unknown(_), _) => Outcome::Blocked,
-            (_, Some(data)) if !data.failed.is_empty() || !data.unknown.is_empty() => {
-                Outcome::Failed
-            }
-            (ChecksVerdict::Warnings(_), _) => Outcome::Warnings,
-            (_, Some(data)) if !data.warnings.is_empty() => Outcome::Warnings,
+            (_, Some(data)) => data_conclusion(data, Vec::new()).outcome,
+            (ChecksVerdict::Warnings(_), None) => Outcome::Warnings,
             _ => Outcome::Succeeded,
         }
+    }
+}
+
+/// Where and how a site failed, when other sites of its cloud user would likely fail the
+/// same way: a 4xx answer (its status and words) or the API out of reach.
+fn systemic(error: &ApiError, stage: Stage) -> Option<FailureSignature> {
+    let answer = match (error.kind.clone(), error.status) {
+        (ErrorKind::Connect, _) => format!("unreachable: {}", error.message),
+        (ErrorKind::RateLimited { .. }, _) => return None,
+        (_, Some(status)) if (400..500).contains(&status) => {
+            format!("HTTP {status}: {}", error.message)
+        }
+        _ => return None,
+    };
+    Some(FailureSignature { stage, answer })
+}
+
+/// How a site ends: its outcome, the one line a person reads first, and whether data was
+/// migrated (a migrated site is not migrated again without `--remigrate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Conclusion {
+    outcome: Outcome,
+    message: String,
+    migrated: bool,
+}
+
+impl Conclusion {
+    fn new(outcome: Outcome, message: impl Into<String>) -> Conclusion {
+        Conclusion {
+            outcome,
+            message: message.into(),
+            migrated: false,
+        }
+    }
+
+    /// This conclusion said of a Migrate that never moved data.
+    fn no_data_moved(self, prefix: &str) -> Conclusion {
+        Conclusion {
+            message: format!("{prefix}{}; no data moved", self.message),
+            ..self
+        }
+    }
+}
+
+/// What finished checks conclude on their own, or `None` when they let the site go on
+/// (passed, or warned without `block_on_warnings`). The one mapping from a check verdict to
+/// an outcome: check mode, the precheck gate and the Migrate task's check level all use it.
+fn checks_conclusion(checks: &ChecksVerdict, block_on_warnings: bool) -> Option<Conclusion> {
+    let (outcome, message) = match checks {
+        ChecksVerdict::Passed => return None,
+        ChecksVerdict::Warnings(_) if !block_on_warnings => return None,
+        ChecksVerdict::Warnings(names) => (
+            Outcome::Blocked,
+            format!(
+                "checks warned (blocking with --block-on-warnings): {}",
+                names.join(", ")
+            ),
+        ),
+        ChecksVerdict::Failed(names, message) => {
+            (Outcome::Blocked, failed_checks_message(names, message))
+        }
+        ChecksVerdict::NotAttached(message) => (
+            Outcome::Failed,
+            format!("not attached after a re-attach: {message}"),
+        ),
+        ChecksVerdict::Unknown(outcome) => (
+            Outcome::Blocked,
+            format!("checks ended with an unknown outcome `{outcome}`"),
+        ),
+        ChecksVerdict::Ended(message) => (Outcome::Failed, message.clone()),
+    };
+    Some(Conclusion::new(outcome, message))
+}
+
+/// What a finished data level concludes, with the checks' `warnings` so far.
+fn data_conclusion(data: &verdict::DataVerdict, mut warnings: Vec<String>) -> Conclusion {
+    if let Some(ended) = &data.ended {
+        return Conclusion::new(Outcome::Failed, ended.clone());
+    }
+    if !data.failed.is_empty() {
+        let detail: Vec<String> = data
+            .failed
+            .iter()
+            .map(|(scope, message)| format!("{scope}: {message}"))
+            .collect();
+        return Conclusion::new(
+            Outcome::Failed,
+            format!("migration failed — {}", detail.join("; ")),
+        );
+    }
+    if !data.unknown.is_empty() {
+        let detail: Vec<String> = data
+            .unknown
+            .iter()
+            .map(|(scope, outcome)| format!("{scope}: {outcome}"))
+            .collect();
+        return Conclusion::new(
+            Outcome::Failed,
+            format!(
+                "migration ended with unknown outcomes — {}",
+                detail.join("; ")
+            ),
+        );
+    }
+    warnings.extend(data.warnings.iter().map(|scope| format!("scope {scope}")));
+    // The one line a person reads first says what goes on after this run.
+    let after = if data.running_after_core() {
+        format!("; still running after core: {}", data.after_core.join(", "))
+    } else {
+        String::new()
+    };
+    let (outcome, message) = if warnings.is_empty() {
+        (Outcome::Succeeded, format!("migrated{after}"))
+    } else {
+        (
+            Outcome::Warnings,
+            format!("migrated with warnings: {}{after}", warnings.join(", ")),
+        )
+    };
+    Conclusion {
+        outcome,
+        message,
+        migrated: true,
     }
 }
 
@@ -135,45 +263,52 @@ pub async fn run_site(
     policy: Arc<PipelinePolicy>,
     plan: SitePlan,
     events: SiteEvents,
-    graceful: CancellationToken,
-    forced: CancellationToken,
+    stop: CancellationToken,
 ) {
     let mut pipeline = Pipeline {
         policy,
         plan,
         events,
-        graceful,
-        forced,
+        stop,
         job_id: None,
+        job_created_at: None,
         reattached: false,
         connected: false,
         notes: Vec::new(),
+        current_stage: Stage::Queued,
     };
-    let (outcome, message, migrated) = match pipeline.drive().await {
-        Ok(finish) => finish,
-        Err(Halt::Outcome(outcome, message)) => (outcome, message, false),
-        Err(Halt::Api(error)) if error.kind == ErrorKind::Cancelled => (
-            Outcome::Detached,
-            "interrupted; the next run resumes this site".into(),
-            false,
-        ),
+    let mut failure = None;
+    let conclusion = match pipeline.drive().await {
+        Ok(conclusion) => conclusion,
+        Err(Halt::Outcome(outcome, message)) => Conclusion::new(outcome, message),
+        Err(Halt::Api(error)) if error.kind == ErrorKind::Cancelled => {
+            match pipeline.plan.tripwire.tripped() {
+                Some(reason) => Conclusion::new(Outcome::Skipped, reason),
+                None => Conclusion::new(
+                    Outcome::Detached,
+                    "interrupted; the next run resumes this site",
+                ),
+            }
+        }
         Err(Halt::Api(error)) => {
-            let message = error.to_string();
             let _ = pipeline
                 .events
                 .send(EventKind::Error(pipeline.error_record(&error)))
                 .await;
-            (Outcome::Failed, message, false)
+            failure = systemic(&error, pipeline.current_stage);
+            Conclusion::new(Outcome::Failed, error.to_string())
         }
         Err(Halt::Store(error)) => {
             tracing::error!(site = %pipeline.plan.site.name, "{error}");
             return;
         }
     };
-    if matches!(
+    let Conclusion {
         outcome,
-        Outcome::Succeeded | Outcome::Warnings | Outcome::Skipped
-    ) {
+        message,
+        migrated,
+    } = conclusion;
+    if outcome.is_ok() {
         tracing::info!(outcome = outcome.as_str(), "{message}");
     } else {
         tracing::warn!(outcome = outcome.as_str(), "{message}");
@@ -188,6 +323,7 @@ pub async fn run_site(
             outcome,
             message,
             migrated,
+            failure,
         })
         .await;
 }
@@ -196,17 +332,23 @@ struct Pipeline {
     policy: Arc<PipelinePolicy>,
     plan: SitePlan,
     events: SiteEvents,
-    /// Stop starting work (first signal, deadline).
-    graceful: CancellationToken,
-    /// Abandon in-flight requests (second signal).
-    forced: CancellationToken,
+    /// The run is stopping (a signal, the deadline): nothing new starts — no request is
+    /// sent, no wait goes on (rate buckets, retries, polls) — and reads on the wire are
+    /// dropped. Creates on the wire finish within the run's stop grace (the HTTP client
+    /// drops them after it).
+    stop: CancellationToken,
     job_id: Option<String>,
+    /// When this run created the site's job (a task create may then meet a 404 while the
+    /// new job propagates).
+    job_created_at: Option<DateTime<Utc>>,
     /// The not-attached failure is retried once.
     reattached: bool,
     /// A connect is tried once.
     connected: bool,
     /// Sent as notes when the pipeline ends.
     notes: Vec<String>,
+    /// The stage the pipeline is in (a failure's step, for the breaker).
+    current_stage: Stage,
 }
 
 impl Pipeline {
@@ -214,59 +356,35 @@ impl Pipeline {
         &self.plan.site
     }
 
-    async fn stage(&self, stage: Stage) -> Step<()> {
+    async fn stage(&mut self, stage: Stage) -> Step<()> {
+        self.current_stage = stage;
         // The site's span (opened by the coordinator) carries the stage on every later line.
         tracing::Span::current().record("stage", stage.as_str());
         tracing::debug!("stage {}", stage.as_str());
         Ok(self.events.send(EventKind::Stage(stage)).await?)
     }
 
-    async fn drive(&mut self) -> Step<(Outcome, String, bool)> {
+    async fn drive(&mut self) -> Step<Conclusion> {
         let job_id = self.ensure_job().await?;
         match self.policy.mode {
             Mode::Check => {
                 let end = self.run_task(TaskKind::Check, &job_id, &[]).await?;
-                Ok(self.check_mode_verdict(&end.checks))
+                let block = self.policy.block_on_warnings;
+                Ok(
+                    checks_conclusion(&end.checks, block).unwrap_or_else(|| match &end.checks {
+                        ChecksVerdict::Warnings(names) => Conclusion::new(
+                            Outcome::Warnings,
+                            format!("checks warned: {}", names.join(", ")),
+                        ),
+                        _ => Conclusion::new(Outcome::Succeeded, "all checks passed"),
+                    }),
+                )
             }
             Mode::Migrate => self.migrate(&job_id).await,
         }
     }
 
-    fn check_mode_verdict(&self, checks: &ChecksVerdict) -> (Outcome, String, bool) {
-        match checks {
-            ChecksVerdict::Passed => (Outcome::Succeeded, "all checks passed".into(), false),
-            ChecksVerdict::Warnings(names) if self.policy.block_on_warnings => (
-                Outcome::Blocked,
-                format!(
-                    "checks warned (blocking with --block-on-warnings): {}",
-                    names.join(", ")
-                ),
-                false,
-            ),
-            ChecksVerdict::Warnings(names) => (
-                Outcome::Warnings,
-                format!("checks warned: {}", names.join(", ")),
-                false,
-            ),
-            ChecksVerdict::Failed(names, message) => (
-                Outcome::Blocked,
-                failed_checks_message(names, message),
-                false,
-            ),
-            ChecksVerdict::NotAttached(message) => (
-                Outcome::Failed,
-                format!("not attached after a re-attach: {message}"),
-                false,
-            ),
-            ChecksVerdict::Unknown(outcome) => (
-                Outcome::Blocked,
-                format!("checks ended with an unknown outcome `{outcome}`"),
-                false,
-            ),
-        }
-    }
-
-    async fn migrate(&mut self, job_id: &str) -> Step<(Outcome, String, bool)> {
+    async fn migrate(&mut self, job_id: &str) -> Step<Conclusion> {
         let migrate_in_flight = self.in_flight(&TaskKind::Migrate).is_some();
         let mut warnings = Vec::new();
         let gated = self.policy.precheck || self.policy.block_on_warnings;
@@ -279,50 +397,8 @@ impl Pipeline {
         }
         if gated && !migrate_in_flight {
             let end = self.run_task(TaskKind::Check, job_id, &[]).await?;
-            match &end.checks {
-                ChecksVerdict::Passed => {}
-                // Every failure is one `--override-checks` names and the precheck marked
-                // excludable: the Migrate task excludes them, so the gate lets it through.
-                ChecksVerdict::Failed(names, _) if !names.is_empty() => {
-                    let exclude = self.excluded_checks()?;
-                    let blocking: Vec<&String> = names
-                        .iter()
-                        .filter(|name| !exclude.contains(name))
-                        .collect();
-                    if !blocking.is_empty() {
-                        let (outcome, message, _) = self.check_mode_verdict(&end.checks);
-                        return Ok((
-                            outcome,
-                            format!("precheck: {message}; no data moved"),
-                            false,
-                        ));
-                    }
-                    warnings.extend(names.iter().map(|name| format!("{name} (overridden)")));
-                }
-                ChecksVerdict::Warnings(names) if self.policy.block_on_warnings => {
-                    return Ok((
-                        Outcome::Blocked,
-                        format!(
-                            "precheck warned (blocking with --block-on-warnings): {}; no data moved",
-                            names.join(", ")
-                        ),
-                        false,
-                    ));
-                }
-                ChecksVerdict::Warnings(names) => warnings.extend(names.iter().cloned()),
-                other => {
-                    let (outcome, message, _) = self.check_mode_verdict(other);
-                    let outcome = if outcome == Outcome::Failed {
-                        Outcome::Failed
-                    } else {
-                        Outcome::Blocked
-                    };
-                    return Ok((
-                        outcome,
-                        format!("precheck: {message}; no data moved"),
-                        false,
-                    ));
-                }
+            if let Some(stop) = self.precheck_gate(&end.checks, &mut warnings)? {
+                return Ok(stop);
             }
         }
         // Also when resuming: an open intent whose POST never left is created anew, with
@@ -333,94 +409,59 @@ impl Pipeline {
             self.excluded_checks()?
         };
         let end = self.run_task(TaskKind::Migrate, job_id, &exclude).await?;
-        match &end.checks {
-            ChecksVerdict::Passed => {}
-            ChecksVerdict::Warnings(names) => {
-                // Each check named once; an excluded one (a failure turned into a warning)
-                // says so.
-                for name in names {
-                    let named = if exclude.contains(name) {
-                        format!("{name} (overridden)")
-                    } else {
-                        name.clone()
-                    };
-                    if !warnings.contains(&named) {
-                        warnings.push(named);
-                    }
+        // The Migrate task ran past its warnings: they never block here.
+        if let Some(stop) = checks_conclusion(&end.checks, false) {
+            return Ok(stop.no_data_moved(""));
+        }
+        if let ChecksVerdict::Warnings(names) = &end.checks {
+            // Each check named once; an excluded one (a failure turned into a warning)
+            // says so.
+            for name in names {
+                let named = if exclude.contains(name) {
+                    format!("{name} (overridden)")
+                } else {
+                    name.clone()
+                };
+                if !warnings.contains(&named) {
+                    warnings.push(named);
                 }
-            }
-            ChecksVerdict::Failed(names, message) => {
-                return Ok((
-                    Outcome::Blocked,
-                    format!("{}; no data moved", failed_checks_message(names, message)),
-                    false,
-                ));
-            }
-            ChecksVerdict::NotAttached(message) => {
-                return Ok((
-                    Outcome::Failed,
-                    format!("not attached after a re-attach: {message}"),
-                    false,
-                ));
-            }
-            ChecksVerdict::Unknown(outcome) => {
-                return Ok((
-                    Outcome::Blocked,
-                    format!("checks ended with an unknown outcome `{outcome}`; no data moved"),
-                    false,
-                ));
             }
         }
         let data = end.data.unwrap_or_default();
-        if !data.failed.is_empty() {
-            let detail: Vec<String> = data
-                .failed
-                .iter()
-                .map(|(scope, message)| format!("{scope}: {message}"))
-                .collect();
-            return Ok((
-                Outcome::Failed,
-                format!("migration failed — {}", detail.join("; ")),
-                false,
+        if data.running_after_core() {
+            self.notes.push(format!(
+                "core data migrated; still running after it: {} (not waited for; use --wait-apps)",
+                data.after_core.join(", ")
             ));
         }
-        if !data.unknown.is_empty() {
-            let detail: Vec<String> = data
-                .unknown
-                .iter()
-                .map(|(scope, outcome)| format!("{scope}: {outcome}"))
-                .collect();
-            return Ok((
-                Outcome::Failed,
-                format!(
-                    "migration ended with unknown outcomes — {}",
-                    detail.join("; ")
-                ),
-                false,
-            ));
+        Ok(data_conclusion(&data, warnings))
+    }
+
+    /// The precheck's verdict on the Migrate task: `Some` conclusion when it stops the site
+    /// before any data moves; warnings (and overridden failures) go to `warnings`.
+    fn precheck_gate(
+        &self,
+        checks: &ChecksVerdict,
+        warnings: &mut Vec<String>,
+    ) -> Step<Option<Conclusion>> {
+        if let ChecksVerdict::Failed(names, _) = checks
+            && !names.is_empty()
+        {
+            // Every failure is one `--override-checks` names and the precheck marked
+            // excludable: the Migrate task excludes them, so the gate lets it through.
+            let exclude = self.excluded_checks()?;
+            if names.iter().all(|name| exclude.contains(name)) {
+                warnings.extend(names.iter().map(|name| format!("{name} (overridden)")));
+                return Ok(None);
+            }
         }
-        if data.apps_running {
-            self.notes.push(
-                "core data migrated; apps are still migrating (not waited for; use --wait-apps)"
-                    .into(),
-            );
+        if let Some(stop) = checks_conclusion(checks, self.policy.block_on_warnings) {
+            return Ok(Some(stop.no_data_moved("precheck: ")));
         }
-        warnings.extend(data.warnings.iter().map(|scope| format!("scope {scope}")));
-        // The one line a person reads first says that apps go on after this run.
-        let apps = if data.apps_running {
-            "; apps still migrating"
-        } else {
-            ""
-        };
-        if warnings.is_empty() {
-            Ok((Outcome::Succeeded, format!("migrated{apps}"), true))
-        } else {
-            Ok((
-                Outcome::Warnings,
-                format!("migrated with warnings: {}{apps}", warnings.join(", ")),
-                true,
-            ))
+        if let ChecksVerdict::Warnings(names) = checks {
+            warnings.extend(names.iter().cloned());
         }
+        Ok(None)
     }
 
     /// `--override-checks` → `excludeKeys`, only for checks the last check run marked
@@ -482,7 +523,10 @@ impl Pipeline {
             self.job_id = Some(job.job_id.clone());
             return Ok(job.job_id);
         }
+        // A job create an earlier run journalled but never saw answered counts as lost.
+        let mut lost = 0;
         if let Some(at) = self.plan.state.job_intent_at {
+            lost += 1;
             self.notes.push(format!(
                 "a run interrupted at {} may have left one unused job for this site (the API cannot list jobs; an unused job moves no data)",
                 at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -493,22 +537,40 @@ impl Pipeline {
         self.events.send_durable(EventKind::JobIntent).await?;
         failpoint::hit("job-intent");
         // The API cannot list jobs: a create whose answer was lost is sent again (each lost
-        // one may be an unused job, which moves no data), a bounded number of times.
-        let mut lost = 0;
+        // one may be an unused job, which moves no data), but never after two were lost.
         let created = loop {
-            match self.plan.cloud.create_job(&definition, &self.forced).await {
-                Err(error) if error.is_outcome_unknown() && lost + 1 < MAX_JOB_CREATES => {
+            let stop = Arc::clone(&self.plan.tripwire);
+            match self.plan.cloud.create_job(&definition, &stop.stop).await {
+                Err(error) if error.is_outcome_unknown() => {
                     lost += 1;
                     self.events
                         .send(EventKind::Error(self.error_record(&error)))
                         .await?;
+                    if lost >= MAX_LOST_JOB_CREATES {
+                        return Err(Halt::Outcome(
+                            Outcome::Failed,
+                            format!(
+                                "no job created: the answers of {lost} job creates were lost ({}); each may have made an unused job (the API cannot list jobs; an unused job moves no data), so cmafleet will not create another in this run — check the network path to the API, then rerun",
+                                error.detail()
+                            ),
+                        ));
+                    }
+                    self.check_draining("creating its job again")?;
+                }
+                // Stopped before the create was sent (waiting for its rate-limit turn, or to
+                // retry a refused connection): no job can have come of it.
+                Err(error) if error.kind == ErrorKind::Cancelled && lost == 0 => {
+                    self.events
+                        .send_durable(EventKind::JobIntentWithdrawn)
+                        .await?;
+                    return Err(Halt::Api(error));
                 }
                 other => break other.map_err(Halt::Api)?,
             }
         };
         if lost > 0 {
             self.notes.push(format!(
-                "{lost} job create answer(s) were lost; sent again (each lost one may be an unused job, which moves no data)"
+                "{lost} job create answer(s) were lost before this one came; each lost one may be an unused job, which moves no data"
             ));
         }
         failpoint::hit("job-created");
@@ -521,6 +583,7 @@ impl Pipeline {
             })
             .await?;
         self.job_id = Some(created.job_id.clone());
+        self.job_created_at = Some(Utc::now());
         Ok(created.job_id)
     }
 
@@ -546,7 +609,7 @@ impl Pipeline {
         }
         self.stage(Stage::Attach).await?;
         let cloud_url = self.site().cloud_url_str();
-        let answer = match self.plan.server.attach(&cloud_url, &self.forced).await {
+        let answer = match self.plan.server.attach(&cloud_url, &self.stop).await {
             Err(error)
                 if error.kind == ErrorKind::NotConnected
                     && self.policy.connect
@@ -554,7 +617,7 @@ impl Pipeline {
             {
                 self.connect(&cloud_url).await?;
                 self.stage(Stage::Attach).await?;
-                self.plan.server.attach(&cloud_url, &self.forced).await
+                self.plan.server.attach(&cloud_url, &self.stop).await
             }
             other => other,
         };
@@ -610,12 +673,12 @@ impl Pipeline {
         let token = self
             .plan
             .cloud
-            .create_token(cloud_url, &self.forced)
+            .create_token(cloud_url, &self.plan.tripwire.stop)
             .await
             .map_err(Halt::Api)?;
         self.plan
             .server
-            .save_token(cloud_url, &token.token, &self.forced)
+            .save_token(cloud_url, &token.token, &self.stop)
             .await
             .map_err(Halt::Api)?;
         self.notes

@@ -5,12 +5,28 @@
 use crate::cma::wire::{Outcome as WireOutcome, StatusNode};
 use crate::report::model::{CheckResult, ProgressCounter, ScopeResult};
 
-/// Scope names whose migration runs after core data ("apps after core").
-const APPS_SCOPE: &str = "apps";
-
 /// The subtree named `level` when the service answered with the root instead of the level.
 pub fn level<'a>(node: &'a StatusNode, level: &str) -> &'a StatusNode {
     node.children.get(level).unwrap_or(node)
+}
+
+/// The node holding a finished task's checks, from its root read with every child: its
+/// `check` child once that has finished, else the root itself (a Check task's checks are
+/// directly under its root in the documented shape; a task that ended at its root, e.g.
+/// not attached, may have no check node at all).
+pub fn checks_of_root(root: &StatusNode) -> &StatusNode {
+    match root.children.get("check") {
+        Some(check) if check.is_finished() => check,
+        _ => root,
+    }
+}
+
+/// What a site's message says of a task that ended with an unexpected status (stopped,
+/// incomplete): the service's words, and what it means for the next attempt.
+pub fn ended_oddly(node: &StatusNode) -> Option<String> {
+    node.odd_ending().map(|ending| {
+        format!("task ended with {ending} (re-migrating may need cleanup in the cloud site first)")
+    })
 }
 
 /// Text of a status or outcome for reports ("IN_PROGRESS", "FAILED", or what the service said).
@@ -83,6 +99,9 @@ pub enum ChecksVerdict {
     NotAttached(String),
     /// An outcome this version does not know.
     Unknown(String),
+    /// The checks ended with a status other than FINISHED (stopped, incomplete): the
+    /// service's words ([`ended_oddly`]).
+    Ended(String),
 }
 
 /// Reads a FINISHED check level (or a FINISHED root whose check level never appeared).
@@ -113,6 +132,9 @@ pub fn checks_verdict(node: &StatusNode) -> ChecksVerdict {
         };
         return ChecksVerdict::NotAttached(reason);
     }
+    if let Some(ending) = ended_oddly(node) {
+        return ChecksVerdict::Ended(ending);
+    }
     match &node.outcome {
         Some(WireOutcome::Failed) => ChecksVerdict::Failed(failed, message),
         _ if !failed.is_empty() => ChecksVerdict::Failed(failed, message),
@@ -132,10 +154,15 @@ pub fn checks_verdict(node: &StatusNode) -> ChecksVerdict {
 /// Where a migrate level stands.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DataVerdict {
-    /// Core data is done: the level is FINISHED, or every scope but `apps` is.
+    /// Core data is done: the `migrate` level itself has finished. (Scopes appear as they
+    /// start, so their being finished says nothing of those still to come.)
     pub core_finished: bool,
-    /// The `apps` scope exists and is not finished yet.
-    pub apps_running: bool,
+    /// Scopes still running once the core finished (apps, whatever their name: `apps`,
+    /// `arapps`, …): a normal state, not an error.
+    pub after_core: Vec<String>,
+    /// The level ended with a status other than FINISHED (stopped, incomplete): the
+    /// service's words ([`ended_oddly`]).
+    pub ended: Option<String>,
     /// Scopes that FAILED, with their messages.
     pub failed: Vec<(String, String)>,
     /// Scopes that finished with WARNING.
@@ -159,19 +186,25 @@ impl DataVerdict {
     }
 }
 
+impl DataVerdict {
+    /// Some scope still runs after the core finished.
+    pub fn running_after_core(&self) -> bool {
+        self.core_finished && !self.after_core.is_empty()
+    }
+}
+
 pub fn data_verdict(migrate_level: &StatusNode) -> DataVerdict {
-    let mut verdict = DataVerdict::default();
-    let core: Vec<_> = migrate_level
+    let mut verdict = DataVerdict {
+        core_finished: migrate_level.is_finished(),
+        ended: ended_oddly(migrate_level),
+        ..DataVerdict::default()
+    };
+    verdict.after_core = migrate_level
         .children
         .iter()
-        .filter(|(name, _)| name.as_str() != APPS_SCOPE)
+        .filter(|(_, node)| !node.is_finished())
+        .map(|(name, _)| name.clone())
         .collect();
-    verdict.core_finished = migrate_level.is_finished()
-        || (!core.is_empty() && core.iter().all(|(_, node)| node.is_finished()));
-    verdict.apps_running = migrate_level
-        .children
-        .get(APPS_SCOPE)
-        .is_some_and(|apps| !apps.is_finished());
     for (name, node) in &migrate_level.children {
         if !node.is_finished() {
             continue;
@@ -325,8 +358,20 @@ mod tests {
                 "apps":{"status":"IN_PROGRESS","progressDetails":{"percent":40,"data":[{"name":"Apps","total":5,"processed":2}]}}}}}"#,
         );
         let verdict = data_verdict(&node);
+        assert!(
+            !verdict.core_finished,
+            "every scope seen has finished, but the level itself has not"
+        );
+        let node = tree(
+            r#"{"data":{"status":"FINISHED","outcome":"WARNING","children":{
+                "projects":{"status":"FINISHED","outcome":"SUCCESS"},
+                "usersAndGroups":{"status":"FINISHED","outcome":"WARNING"},
+                "arapps":{"status":"IN_PROGRESS","progressDetails":{"percent":40,"data":[{"name":"Apps","total":5,"processed":2}]}}}}}"#,
+        );
+        let verdict = data_verdict(&node);
         assert!(verdict.core_finished);
-        assert!(verdict.apps_running);
+        assert!(verdict.running_after_core());
+        assert_eq!(verdict.after_core, vec!["arapps".to_string()]);
         assert_eq!(verdict.warnings, vec!["usersAndGroups".to_string()]);
         assert!(verdict.failed.is_empty());
 
@@ -356,6 +401,56 @@ mod tests {
                 .as_deref()
                 .is_some_and(|message| message.contains("not attached"))
         );
+    }
+
+    #[test]
+    fn a_stopped_migration_is_finished_and_says_what_the_service_said() {
+        let node = tree(
+            r#"{"data":{"status":"STOPPED","outcome":"FAILED","message":"The migration was stopped.","children":{
+                "projects":{"status":"STOPPED","outcome":"FAILED","message":"The migration was stopped."}}}}"#,
+        );
+        let verdict = data_verdict(&node);
+        assert!(verdict.core_finished);
+        let ended = verdict.ended.unwrap();
+        assert!(
+            ended.starts_with(
+                "task ended with status STOPPED, outcome FAILED: The migration was stopped."
+            ),
+            "{ended}"
+        );
+        assert!(ended.contains("cleanup"), "{ended}");
+        let checks = tree(r#"{"data":{"status":"Incomplete","outcome":"failed"}}"#);
+        assert!(
+            matches!(checks_verdict(&checks), ChecksVerdict::Ended(message)
+            if message.contains("status Incomplete, outcome FAILED"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_status_without_an_outcome_is_still_running() {
+        let node =
+            tree(r#"{"data":{"status":"RUNNING","children":{"projects":{"status":"QUEUED"}}}}"#);
+        assert!(!node.is_finished());
+        assert!(!data_verdict(&node).core_finished);
+        assert_eq!(
+            node.unknown_values(),
+            vec![(true, "RUNNING".to_owned()), (true, "QUEUED".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_check_task_root_holds_its_checks_or_a_check_node() {
+        let flat = tree(
+            r#"{"data":{"status":"FINISHED","outcome":"WARNING","children":{"AnonPermission":{"status":"FINISHED","outcome":"WARNING"}}}}"#,
+        );
+        assert_eq!(
+            checks_verdict(checks_of_root(&flat)),
+            ChecksVerdict::Warnings(vec!["AnonPermission".into()])
+        );
+        let nested = tree(
+            r#"{"data":{"status":"FINISHED","outcome":"WARNING","children":{"check":{"status":"FINISHED","outcome":"WARNING","children":{"AnonPermission":{"status":"FINISHED","outcome":"WARNING"}}}}}}"#,
+        );
+        assert_eq!(check_results(checks_of_root(&nested)).len(), 1);
     }
 
     #[test]

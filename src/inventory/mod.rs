@@ -1,10 +1,12 @@
 //! The inventory: CSV → validated [`Site`]s (every problem at once, with its line and column),
 //! and the secret references its rows carry.
 
+pub mod notices;
 pub mod parse;
 pub mod secret;
 pub mod site;
 
+pub use notices::{Notice, notices};
 pub use parse::{InventoryError, Problem, load, parse};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use site::{Product, ServerAuth, Site, UsersScope, definition_hash};

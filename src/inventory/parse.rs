@@ -17,6 +17,7 @@ use std::fmt;
 use std::path::Path;
 
 use self::columns::Header;
+pub use self::urls::is_loopback as is_loopback_host;
 use super::site::Site;
 
 /// One problem of an inventory: where, and what to do about it.

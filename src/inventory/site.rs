@@ -90,6 +90,10 @@ pub struct Site {
     pub wave: Option<String>,
     /// Job name shown in the CMA UI; `None` means `cmafleet <site>`.
     pub job_name: Option<String>,
+    /// The job's scope exactly as the row gives it (`scope_json`), sent as is instead of the
+    /// one built from `keys`, `users`, `apps` and `global_entities`: where no public example
+    /// shows the wire form, the user (who can try it on their own site) decides.
+    pub scope_json: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Site {
@@ -141,6 +145,10 @@ impl Site {
                 }),
                 ..Scope::default()
             },
+        };
+        let scope = Scope {
+            raw: self.scope_json.clone(),
+            ..scope
         };
         JobDefinition {
             flow: self.product.flow(),

@@ -13,13 +13,14 @@ use prometheus::{
 
 use super::labels;
 use crate::cma::client::ApiObserver;
-use crate::cma::{Endpoint, RateClass};
+use crate::cma::{Endpoint, RateClass, SurpriseKind};
 use crate::fleet::{Outcome, Stage};
 
 /// Every metric name of SPEC.md, spelled here and nowhere else in the program.
 pub mod names {
     pub const SITES: &str = "cmafleet_sites";
     pub const SITE_STAGE: &str = "cmafleet_site_stage";
+    pub const API_SURPRISES_TOTAL: &str = "cmafleet_api_surprises_total";
     pub const STAGE_DURATION_SECONDS: &str = "cmafleet_stage_duration_seconds";
     pub const API_REQUESTS_TOTAL: &str = "cmafleet_api_requests_total";
     pub const API_REQUEST_DURATION_SECONDS: &str = "cmafleet_api_request_duration_seconds";
@@ -33,9 +34,10 @@ pub mod names {
     pub const BUILD_INFO: &str = "cmafleet_build_info";
 
     /// All of them, in SPEC.md's order.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         SITES,
         SITE_STAGE,
+        API_SURPRISES_TOTAL,
         STAGE_DURATION_SECONDS,
         API_REQUESTS_TOTAL,
         API_REQUEST_DURATION_SECONDS,
@@ -78,6 +80,7 @@ pub struct Metrics {
     /// The stage each site's single `cmafleet_site_stage` series carries now, so a move
     /// removes exactly that series whatever the caller believes the old stage was.
     current_stage: Mutex<HashMap<String, Stage>>,
+    api_surprises: IntCounterVec,
     stage_duration: HistogramVec,
     api_requests: IntCounterVec,
     api_duration: HistogramVec,
@@ -114,6 +117,15 @@ impl Metrics {
             &["site", "stage"],
         );
         add(&site_stage);
+        let api_surprises = int_counter_vec(
+            names::API_SURPRISES_TOTAL,
+            "Answers outside the API model cmafleet knows (unknown status, error envelope, …), each kind and value counted once per run.",
+            &["kind"],
+        );
+        for kind in SurpriseKind::ALL {
+            api_surprises.with_label_values(&[kind.as_str()]);
+        }
+        add(&api_surprises);
         let stage_duration = histogram_vec(
             names::STAGE_DURATION_SECONDS,
             "Time sites spent in each stage, observed when a site leaves the stage.",
@@ -215,6 +227,7 @@ impl Metrics {
             collectors,
             sites,
             site_stage,
+            api_surprises,
             current_stage: Mutex::new(HashMap::new()),
             stage_duration,
             api_requests,
@@ -376,6 +389,9 @@ impl ApiObserver for Metrics {
         self.rate_wait
             .with_label_values(&[class.as_str()])
             .inc_by(waited.as_secs_f64());
+    }
+    fn on_surprise(&self, kind: SurpriseKind) {
+        self.api_surprises.with_label_values(&[kind.as_str()]).inc();
     }
 }
 

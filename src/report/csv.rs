@@ -121,6 +121,7 @@ mod tests {
                 exit_code: None,
                 notes: Vec::new(),
                 version: "0".to_owned(),
+                surprises: Vec::new(),
             },
             sites,
         }

@@ -43,6 +43,9 @@ pub fn render(report: &RunReport) -> String {
         scopes(&mut page, report);
     }
     artifacts(&mut page, report);
+    if !report.run.surprises.is_empty() {
+        surprises(&mut page, report);
+    }
     notes(&mut page, report);
     errors(&mut page, report);
     options(&mut page, report);
@@ -518,6 +521,33 @@ fn artifacts(page: &mut String, report: &RunReport) {
             artifact.bytes.map(bytes).unwrap_or_default(),
             artifact.expire_at.map(wall_clock).unwrap_or_default(),
             escape(artifact.error.as_deref().unwrap_or("")),
+        );
+    }
+    page.push_str("</tbody></table></div></section>\n");
+}
+
+/// Answers outside the API model: what the service said, and what cmafleet did about it.
+fn surprises(page: &mut String, report: &RunReport) {
+    page.push_str(
+        "<section aria-labelledby=\"h-surprises\"><h2 id=\"h-surprises\">Surprises</h2>\
+         <p class=\"hint\">Answers outside the model of the API cmafleet was written against, \
+         each kind and value once, with a sample (secrets removed). cmafleet followed a safe \
+         rule for each; please report them, so the model can follow the real service.</p>\
+         <div class=\"scroll\"><table><thead><tr><th scope=\"col\">Kind</th>\
+         <th scope=\"col\">Value</th><th scope=\"col\">Where</th><th scope=\"col\">First seen (UTC)</th>\
+         <th scope=\"col\">What cmafleet did</th><th scope=\"col\">Sample</th></tr></thead><tbody>",
+    );
+    for surprise in &report.run.surprises {
+        let _ = write!(
+            page,
+            "<tr><th scope=\"row\">{}</th><td><code>{}</code></td><td class=\"endpoint\"><code>{}</code></td>\
+             <td class=\"when\">{}</td><td class=\"msg\">{}</td><td class=\"msg\"><code>{}</code></td></tr>",
+            surprise.kind,
+            escape(&surprise.value),
+            escape(&surprise.endpoint),
+            surprise.first_seen_at.format("%Y-%m-%d %H:%M:%S"),
+            escape(surprise.kind.rule()),
+            escape(&surprise.sample),
         );
     }
     page.push_str("</tbody></table></div></section>\n");

@@ -43,6 +43,7 @@ mod tests {
             exit_code: Some(0),
             notes: vec!["a note".to_owned()],
             version: "0.1.0".to_owned(),
+            surprises: Vec::new(),
         };
         let bytes = run(&info);
         let text = String::from_utf8(bytes.clone()).unwrap();

@@ -30,6 +30,7 @@ pub fn render(report: &RunReport) -> String {
     sites(&mut out, report);
     checks(&mut out, &fleet_checks::aggregate(report));
     timeline(&mut out, report);
+    surprises(&mut out, report);
     notes(&mut out, report);
     errors(&mut out, report);
     out
@@ -192,6 +193,29 @@ fn timeline(out: &mut String, report: &RunReport) {
             wall_clock(stage.first_entered),
             duration(stage.longest_seconds),
             escape(stage.longest_site),
+        );
+    }
+    out.push('\n');
+}
+
+fn surprises(out: &mut String, report: &RunReport) {
+    if report.run.surprises.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Surprises\n\nAnswers outside the model of the API cmafleet was written against \
+         (each kind and value once; please report them).\n\n\
+         | Kind | Value | Where | What cmafleet did | Sample |\n|---|---|---|---|---|\n",
+    );
+    for surprise in &report.run.surprises {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            surprise.kind,
+            escape(&surprise.value),
+            escape(&surprise.endpoint),
+            escape(surprise.kind.rule()),
+            escape(&surprise.sample),
         );
     }
     out.push('\n');

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::cma::Surprise;
 use crate::fleet::{Mode, Outcome, Stage};
 
 /// A whole run: its identity and options, and one entry per selected site.
@@ -37,6 +38,10 @@ pub struct RunInfo {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     pub version: String,
+    /// Answers outside the API model met in this run, each kind and value once: where the
+    /// model cmafleet was written against differs from the service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub surprises: Vec<Surprise>,
 }
 
 /// `sites/<site>.json`: everything known about one site in one run.

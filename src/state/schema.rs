@@ -34,6 +34,10 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "check_results becomes a view over the reports in site_runs: the checks were written twice per site",
         sql: V3,
     },
+    Migration {
+        description: "runs.surprises: the answers outside the API model a run met, each kind and value once",
+        sql: V4,
+    },
 ];
 
 /// The schema version this cmafleet writes.
@@ -132,6 +136,10 @@ SELECT site_runs.run_id, site_runs.site,
        json_extract(checks.value, '$.outcome'), json_extract(checks.value, '$.excludable'),
        json_extract(checks.value, '$.message')
   FROM site_runs, json_each(site_runs.report, '$.checks') AS checks;
+";
+
+const V4: &str = "
+ALTER TABLE runs ADD COLUMN surprises TEXT NOT NULL DEFAULT '[]';
 ";
 
 /// The schema version recorded in the open database.

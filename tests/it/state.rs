@@ -37,6 +37,7 @@ fn run_info(run_id: &str, mode: Mode) -> RunInfo {
         exit_code: None,
         notes: Vec::new(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        surprises: Vec::new(),
     }
 }
 

@@ -65,6 +65,9 @@ fn plausible_id(id: &str) -> bool {
 pub(super) struct ServiceMessage {
     pub text: Option<String>,
     pub id: Option<String>,
+    /// JSON with none of the message fields the client knows: a surprise, whose top-level
+    /// keys (`{code, detail}`) are given here.
+    pub unknown_envelope: Option<String>,
 }
 
 impl ServiceMessage {
@@ -77,20 +80,30 @@ impl ServiceMessage {
             return ServiceMessage {
                 text: None,
                 id: None,
+                unknown_envelope: None,
             };
         }
         if let Ok(value) = serde_json::from_str::<serde_json::Value>(trimmed) {
             let parsed = serde_json::from_value::<ErrorBody>(value.clone()).ok();
             let id = parsed.as_ref().and_then(|body| body.id.clone());
-            let message = parsed
-                .and_then(|body| body.text())
-                .unwrap_or_else(|| match &value {
-                    serde_json::Value::String(text) => text.clone(),
-                    other => other.to_string(),
-                });
+            let (message, unknown_envelope) = match parsed.and_then(|body| body.text()) {
+                Some(text) => (text, None),
+                None => match &value {
+                    serde_json::Value::String(text) => (text.clone(), None),
+                    serde_json::Value::Object(map) => {
+                        let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                        (trimmed.to_owned(), Some(format!("{{{}}}", keys.join(", "))))
+                    }
+                    _ => (
+                        trimmed.to_owned(),
+                        Some("JSON that is not an object".to_owned()),
+                    ),
+                },
+            };
             return ServiceMessage {
                 text: Some(shorten(&message)),
                 id,
+                unknown_envelope,
             };
         }
         let content_type = headers
@@ -112,6 +125,7 @@ impl ServiceMessage {
         ServiceMessage {
             text: Some(shorten(&message)),
             id: None,
+            unknown_envelope: None,
         }
     }
 }
@@ -226,8 +240,22 @@ mod tests {
         let other = ServiceMessage::read(&HeaderMap::new(), br#"{"message":"nope","id":42}"#);
         assert_eq!(other.text.as_deref(), Some("nope"));
         assert_eq!(other.id.as_deref(), Some("42"));
-        let nested = ServiceMessage::read(&HeaderMap::new(), br#"{"errors":["a","b"]}"#);
-        assert_eq!(nested.text.as_deref(), Some(r#"{"errors":["a","b"]}"#));
+        let listed = ServiceMessage::read(&HeaderMap::new(), br#"{"errors":["a","b"]}"#);
+        assert_eq!(listed.text.as_deref(), Some("a; b"));
+        let nested = ServiceMessage::read(
+            &HeaderMap::new(),
+            br#"{"errors":[{"message":"Invalid flow"},{"code":7}]}"#,
+        );
+        assert_eq!(nested.text.as_deref(), Some("Invalid flow"));
+        let inner = ServiceMessage::read(
+            &HeaderMap::new(),
+            br#"{"error":{"message":"Job not found","code":404}}"#,
+        );
+        assert_eq!(inner.text.as_deref(), Some("Job not found"));
+        assert!(inner.unknown_envelope.is_none());
+        let other = ServiceMessage::read(&HeaderMap::new(), br#"{"code":7,"detail":"x"}"#);
+        assert_eq!(other.text.as_deref(), Some(r#"{"code":7,"detail":"x"}"#));
+        assert_eq!(other.unknown_envelope.as_deref(), Some("{code, detail}"));
         let plain = ServiceMessage::read(
             &HeaderMap::new(),
             b"  The destination cloud site is not authorized.\n  Reconnect it. ",

@@ -15,6 +15,7 @@ use super::paging::Pages;
 use super::transport::{Auth, Call, api_error};
 use super::{HttpClient, RequestGate, StatusQuery};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
+use crate::cma::surprise::SurpriseKind;
 use crate::cma::wire::{
     CreateJobResponse, CreateTaskRequest, CreateTaskResponse, GetJobResponse, JobDefinition,
     StatusNode, StatusResponse, Task, TaskList, TokenRequest, TokenResponse,
@@ -61,6 +62,13 @@ impl CloudClient {
             secrets: basic_secrets(user, &token).into(),
             gate,
         }
+    }
+
+    /// Records an answer outside the API model (see [`HttpClient::surprise`]); this user's
+    /// token never reaches the sample.
+    pub fn surprise(&self, kind: SurpriseKind, value: &str, sample: &str, endpoint: Endpoint) {
+        self.http
+            .surprise(kind, value, sample, endpoint, &self.secrets);
     }
 
     /// The versioned base every cloud path is relative to.

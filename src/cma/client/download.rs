@@ -27,9 +27,7 @@ use url::Url;
 
 use super::CloudClient;
 use super::answer::{redact, shown_location};
-use super::transport::{
-    Failure, api_error, cancelled, classify_error_answer, send_failure, transport_message,
-};
+use super::transport::{Failure, api_error, cancelled, send_failure, transport_message};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::wire::Artifact;
 
@@ -97,6 +95,16 @@ impl CloudClient {
                 shown_location(location)
             )));
         }
+        let loopback = url
+            .host()
+            .is_some_and(|host| crate::inventory::parse::is_loopback_host(&host));
+        if url.scheme() == "http" && !loopback {
+            // Artifacts hold customer data: never over an unencrypted link off this machine.
+            return Err(refuse(format!(
+                "the artifact location {} is plain http on a host that is not loopback: refused (artifacts are fetched over https only)",
+                shown_location(location)
+            )));
+        }
         Ok(url)
     }
 
@@ -144,7 +152,10 @@ impl CloudClient {
                 continue;
             }
             if !status.is_success() {
-                let failure = classify_error_answer(ENDPOINT, response, timeout).await;
+                let failure = self
+                    .http
+                    .classify_error_answer(ENDPOINT, response, timeout, &self.secrets)
+                    .await;
                 self.report(status.as_str(), started);
                 return Err(failure);
             }

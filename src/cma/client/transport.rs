@@ -16,6 +16,7 @@ use super::answer::{ServiceMessage, decode, redact, shown_location, with_request
 use super::{HttpClient, RequestGate};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::retry::{backoff, retry_after};
+use crate::cma::surprise::SurpriseKind;
 use crate::inventory::Secret;
 
 /// A call may meet this many times the policy's attempts in 429s before it gives up.
@@ -204,7 +205,10 @@ impl HttpClient {
             let (error, reason, delay) = match attempt().await {
                 Ok(value) => return Ok(value),
                 Err(Failure::Final(error)) => return Err(error),
-                Err(Failure::NotSent(error)) => (error, "connect", None),
+                Err(Failure::NotSent(error)) => {
+                    self.warn_first_connect_failure(&error);
+                    (error, "connect", None)
+                }
                 Err(Failure::MaybeApplied { error, .. }) if endpoint.is_create() => {
                     return Err(outcome_unknown(error));
                 }
@@ -246,14 +250,31 @@ impl HttpClient {
         }
     }
 
-    /// One attempt: send, read the capped body, classify. Reads are abandoned at once on
-    /// cancellation; a create is allowed to finish (bounded by the deadline) so that its
-    /// outcome is known.
+    /// The first connection failure to each place is a WARN line at once (a wrong URL, a
+    /// proxy or firewall in the way); later ones, retried, are logged at debug only.
+    pub(super) fn warn_first_connect_failure(&self, error: &ApiError) {
+        let mut warned = self
+            .connect_warned
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if warned.len() < 64 && warned.insert(error.message.clone()) {
+            tracing::warn!("{} (retrying)", error.message);
+        }
+    }
+
+    /// One attempt: send, read the capped body, classify. Nothing is sent once `cancel`
+    /// fired. Reads on the wire are abandoned at once on `cancel`; a create on the wire is
+    /// allowed to finish (bounded by the deadline) so that its outcome is known, unless the
+    /// client's abandon token fires first (the run's stop grace is over): its outcome is
+    /// then unknown, for the next run to reconcile.
     async fn attempt(
         &self,
         call: &Call<'_>,
         cancel: &CancellationToken,
     ) -> Result<Answer, Failure> {
+        if cancel.is_cancelled() {
+            return Err(Failure::Final(cancelled(call.endpoint)));
+        }
         let mut request = self
             .pool_for(&call.url)
             .request(call.method.clone(), call.url.clone());
@@ -264,9 +285,26 @@ impl HttpClient {
         if let Some(body) = &call.body {
             request = request.body(body.clone());
         }
-        let exchange = self.exchange(call.endpoint, request, self.settings.max_body_bytes);
+        let exchange = self.exchange(
+            call.endpoint,
+            request,
+            self.settings.max_body_bytes,
+            &call.secrets,
+        );
         if call.endpoint.is_create() {
-            exchange.await
+            tokio::select! {
+                biased;
+                _ = self.abandon.cancelled() => Err(Failure::MaybeApplied {
+                    error: api_error(
+                        call.endpoint,
+                        None,
+                        ErrorKind::Timeout,
+                        "abandoned on the wire when the run stopped (its stop grace ended before the answer came)",
+                    ),
+                    reason: "abandoned",
+                }),
+                result = exchange => result,
+            }
         } else {
             tokio::select! {
                 biased;
@@ -283,6 +321,7 @@ impl HttpClient {
         endpoint: Endpoint,
         request: reqwest::RequestBuilder,
         max_body: usize,
+        secrets: &[String],
     ) -> Result<Answer, Failure> {
         let started = Instant::now();
         let deadline = started + self.settings.request_timeout;
@@ -307,7 +346,10 @@ impl HttpClient {
                             Err(BodyError::Broken(_)) if status.is_success() => "error".to_owned(),
                             _ => status.as_u16().to_string(),
                         };
-                        (code, classify(endpoint, status, headers, body))
+                        (
+                            code,
+                            self.classify(endpoint, status, headers, body, secrets),
+                        )
                     }
                 }
             }
@@ -340,7 +382,7 @@ pub(super) fn send_failure(endpoint: Endpoint, err: reqwest::Error) -> (&'static
         let error = api_error(endpoint, None, ErrorKind::BadRequest, message);
         ("error", Failure::Final(error))
     } else if err.is_connect() {
-        let error = api_error(endpoint, None, ErrorKind::Connect, message);
+        let error = api_error(endpoint, None, ErrorKind::Connect, connect_message(&err));
         ("connect", Failure::NotSent(error))
     } else if err.is_timeout() {
         let error = api_error(endpoint, None, ErrorKind::Timeout, message);
@@ -351,6 +393,71 @@ pub(super) fn send_failure(endpoint: Endpoint, err: reqwest::Error) -> (&'static
         let error = api_error(endpoint, None, ErrorKind::Server, message);
         let reason = "error";
         ("error", Failure::MaybeApplied { error, reason })
+    }
+}
+
+/// `cannot connect to HOST:PORT: WHY`: where (never the path or query: a presigned URL's
+/// signature) and why, in words a person acts on.
+pub(super) fn connect_message(err: &reqwest::Error) -> String {
+    let place = err
+        .url()
+        .and_then(|url| {
+            Some(format!(
+                "{}:{}",
+                url.host_str()?,
+                url.port_or_known_default()?
+            ))
+        })
+        .unwrap_or_else(|| "the host".to_owned());
+    format!("cannot connect to {place}: {}", connect_cause(err))
+}
+
+/// Why a connection failed, from the innermost error that says it.
+fn connect_cause(err: &reqwest::Error) -> String {
+    let mut chain: Vec<&dyn std::error::Error> = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(current) = source {
+        chain.push(current);
+        source = current.source();
+    }
+    let io_kind = chain
+        .iter()
+        .find_map(|error| error.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    let innermost = chain.last().map(ToString::to_string).unwrap_or_default();
+    let innermost = match innermost.find(" (os error") {
+        Some(at) => innermost[..at].to_owned(),
+        None => innermost,
+    };
+    let said = |error: &&dyn std::error::Error| error.to_string().to_ascii_lowercase();
+    let dns = chain.iter().any(|error| said(error).contains("dns error"));
+    let tls = chain
+        .iter()
+        .any(|error| said(error).contains("certificate") || said(error).contains("tls"));
+    match io_kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".to_owned(),
+        Some(std::io::ErrorKind::TimedOut) => "connection timed out".to_owned(),
+        Some(std::io::ErrorKind::ConnectionReset) => "connection reset".to_owned(),
+        _ if dns => format!(
+            "cannot resolve the host name ({})",
+            lowercase_first(&innermost)
+        ),
+        _ if tls => format!(
+            "TLS handshake failed: {} (a private CA or a TLS-inspecting proxy? trust its certificate with --ca-cert FILE or SSL_CERT_FILE)",
+            lowercase_first(&innermost)
+        ),
+        _ if innermost.is_empty() => "connection failed".to_owned(),
+        _ => lowercase_first(&innermost),
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => text.to_owned(),
     }
 }
 
@@ -399,25 +506,56 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<
     Ok(body)
 }
 
-/// Classifies a non-2xx answer, reading its body (capped, within `timeout`) for a message.
-pub(super) async fn classify_error_answer(
-    endpoint: Endpoint,
-    response: reqwest::Response,
-    timeout: Duration,
-) -> Failure {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = tokio::time::timeout(timeout, read_capped(response, MAX_ERROR_BODY_BYTES))
-        .await
-        .unwrap_or_else(|_| Ok(Vec::new()));
-    match classify(endpoint, status, headers, body) {
-        Err(failure) => failure,
-        Ok(_) => Failure::Final(api_error(
-            endpoint,
-            Some(status.as_u16()),
-            ErrorKind::BadRequest,
-            "unexpected answer",
-        )),
+impl HttpClient {
+    /// Classifies a non-2xx answer, reading its body (capped, within `timeout`) for a message.
+    pub(super) async fn classify_error_answer(
+        &self,
+        endpoint: Endpoint,
+        response: reqwest::Response,
+        timeout: Duration,
+        secrets: &[String],
+    ) -> Failure {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = tokio::time::timeout(timeout, read_capped(response, MAX_ERROR_BODY_BYTES))
+            .await
+            .unwrap_or_else(|_| Ok(Vec::new()));
+        match self.classify(endpoint, status, headers, body, secrets) {
+            Err(failure) => failure,
+            Ok(_) => Failure::Final(api_error(
+                endpoint,
+                Some(status.as_u16()),
+                ErrorKind::BadRequest,
+                "unexpected answer",
+            )),
+        }
+    }
+
+    /// Classifies a received answer; an error body of an unknown shape is a surprise.
+    fn classify(
+        &self,
+        endpoint: Endpoint,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Result<Vec<u8>, BodyError>,
+        secrets: &[String],
+    ) -> Result<Answer, Failure> {
+        if !status.is_success()
+            && let Ok(bytes) = &body
+        {
+            let said = ServiceMessage::read(&headers, bytes);
+            if let Some(shape) = &said.unknown_envelope {
+                let sample = String::from_utf8_lossy(bytes);
+                self.surprise(
+                    SurpriseKind::ErrorEnvelope,
+                    shape,
+                    &sample,
+                    endpoint,
+                    secrets,
+                );
+            }
+        }
+        classify(endpoint, status, headers, body)
     }
 }
 

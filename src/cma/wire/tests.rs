@@ -293,8 +293,18 @@ fn error_bodies_in_every_shape() {
     let error_string: ErrorBody = serde_json::from_str(r#"{"error":"Unauthorized"}"#).unwrap();
     assert_eq!(error_string.text().as_deref(), Some("Unauthorized"));
     let error_object: ErrorBody =
+        serde_json::from_str(r#"{"error":{"message":"No such job","code":"X"}}"#).unwrap();
+    assert_eq!(error_object.text().as_deref(), Some("No such job"));
+    let listed: ErrorBody =
+        serde_json::from_str(r#"{"errors":[{"message":"a"},{"message":"b"}]}"#).unwrap();
+    assert_eq!(listed.text().as_deref(), Some("a; b"));
+    let unknown: ErrorBody =
         serde_json::from_str(r#"{"error":{"code":"X"},"unrelated":true}"#).unwrap();
-    assert_eq!(error_object.text().as_deref(), Some(r#"{"code":"X"}"#));
+    assert_eq!(
+        unknown.text(),
+        None,
+        "no message field: an envelope of another shape"
+    );
     let nothing: ErrorBody = serde_json::from_str(r#"{"errors":[]}"#).unwrap();
     assert_eq!(nothing.text(), None);
     assert_eq!(nothing.id, None);

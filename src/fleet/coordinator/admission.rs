@@ -145,6 +145,9 @@ impl Coordinator {
                 ));
             }
         }
+        if !in_flight && let Some(reason) = self.breakers.tripped(&entry.site.cloud_user) {
+            return Some((Outcome::Skipped, reason.to_owned()));
+        }
         if !in_flight && let Some(holder) = self.held_servers.get(&entry.site.server_id) {
             return Some((
                 Outcome::Skipped,
@@ -185,6 +188,7 @@ impl Coordinator {
             self.server_credentials[index].clone(),
         );
         let pollers = Arc::clone(self.pollers.entry(site.cloud_user.clone()).or_default());
+        let tripwire = self.breakers.tripwire(&site.cloud_user);
         let plan = SitePlan {
             index,
             last_checks,
@@ -196,20 +200,18 @@ impl Coordinator {
             durations: Arc::clone(&self.durations),
             run_start: self.run_start,
             artifacts_dir: self.writer.artifacts_dir(),
+            tripwire,
         };
         let events = SiteEvents::new(index, self.sender.clone());
         let policy = Arc::clone(&self.policy);
-        let (graceful, forced) = (
-            self.shutdown.graceful().clone(),
-            self.shutdown.forced().clone(),
-        );
+        let stop = self.shutdown.graceful().clone();
         // At ERROR level so the span (and its `site` and `stage` fields) is on whatever the
         // log filter; the pipeline records the stage as it moves.
         let span =
             tracing::error_span!("site", site = %plan.site.name, stage = tracing::field::Empty);
         let handle = self.tasks.spawn(
             async move {
-                pipeline::run_site(policy, plan, events, graceful, forced).await;
+                pipeline::run_site(policy, plan, events, stop).await;
                 index
             }
             .instrument(span),

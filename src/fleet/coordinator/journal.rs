@@ -18,6 +18,7 @@ pub(super) fn record(
     let now = tx.now();
     let id = match kind {
         EventKind::JobIntent => tx.record_job_intent(site, now).map(|()| None)?,
+        EventKind::JobIntentWithdrawn => tx.withdraw_job_intent(site).map(|()| None)?,
         // A reused job is recorded again only to clear a job intent an
         // interrupted run left (its note was made; it must not repeat forever).
         EventKind::Job {

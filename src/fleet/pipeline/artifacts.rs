@@ -4,17 +4,18 @@ use super::*;
 
 impl Pipeline {
     /// Downloads the artifacts listed on a finished task before they expire. Failures are
-    /// recorded on the artifact; they never fail the site.
+    /// recorded on the artifact; they never fail the site, and neither does a stop: the task
+    /// is judged already, so the site keeps its verdict and the artifacts are left uncollected.
     pub(super) async fn collect_artifacts(&mut self, job_id: &str, task_id: &str) -> Step<()> {
         self.stage(Stage::Collect).await?;
-        let task = match self
-            .plan
-            .cloud
-            .get_task(job_id, task_id, &self.forced)
-            .await
-        {
+        let task = match self.plan.cloud.get_task(job_id, task_id, &self.stop).await {
             Ok(task) => task,
-            Err(error) if error.kind == ErrorKind::Cancelled => return Err(Halt::Api(error)),
+            Err(error) if error.kind == ErrorKind::Cancelled => {
+                self.notes.push(format!(
+                    "the artifacts of task {task_id} were not collected: the run stopped first"
+                ));
+                return Ok(());
+            }
             Err(error) => {
                 self.events
                     .send(EventKind::Error(self.error_record(&error)))
@@ -43,7 +44,7 @@ impl Pipeline {
                 match self
                     .plan
                     .cloud
-                    .download_artifact(&artifact, &dest, &self.forced)
+                    .download_artifact(&artifact, &dest, &self.stop)
                     .await
                 {
                     Ok(bytes) => {
@@ -51,7 +52,7 @@ impl Pipeline {
                         record.bytes = Some(bytes);
                     }
                     Err(error) if error.kind == ErrorKind::Cancelled => {
-                        return Err(Halt::Api(error));
+                        record.error = Some("not collected: the run stopped first".into());
                     }
                     Err(error) => record.error = Some(error.to_string()),
                 }

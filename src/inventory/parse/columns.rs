@@ -20,11 +20,12 @@ pub(crate) enum Column {
     GlobalEntities,
     Wave,
     Name,
+    ScopeJson,
 }
 
 impl Column {
     /// Every column, in SPEC.md's order.
-    pub(crate) const ALL: [Column; 14] = [
+    pub(crate) const ALL: [Column; 15] = [
         Column::Site,
         Column::Product,
         Column::ServerUrl,
@@ -39,6 +40,7 @@ impl Column {
         Column::GlobalEntities,
         Column::Wave,
         Column::Name,
+        Column::ScopeJson,
     ];
 
     /// The name as written in the header row.
@@ -58,6 +60,7 @@ impl Column {
             Column::GlobalEntities => "global_entities",
             Column::Wave => "wave",
             Column::Name => "name",
+            Column::ScopeJson => "scope_json",
         }
     }
 
@@ -123,13 +126,15 @@ const ALIASES: &[(&str, Column)] = &[
     ("batch", Column::Wave),
     ("group", Column::Wave),
     ("job_name", Column::Name),
+    ("scope", Column::ScopeJson),
+    ("json", Column::ScopeJson),
 ];
 
 /// Where each known column sits in the rows, from the header row.
 #[derive(Debug, Clone)]
 pub(crate) struct Header {
     /// Field index of each column (by `Column as usize`), `None` when the header lacks it.
-    positions: [Option<usize>; 14],
+    positions: [Option<usize>; Column::ALL.len()],
     /// Number of fields of the header row: every row must have exactly this many.
     pub(crate) width: usize,
 }
@@ -138,7 +143,7 @@ impl Header {
     /// Reads the header row, reporting every problem with it on `line`. `None` when the row
     /// names none of our columns (it is then almost surely data, not a header).
     pub(crate) fn parse(fields: &[&str], line: usize, problems: &mut Problems) -> Option<Header> {
-        let mut positions = [None; 14];
+        let mut positions = [None; Column::ALL.len()];
         let mut unknown = Vec::new();
         for (index, name) in fields.iter().enumerate() {
             match Column::from_name(name) {
@@ -361,7 +366,7 @@ mod tests {
                 "line 1, column wavee: unknown column `wavee`; did you mean `wave`?",
                 "line 1, column Project Keys: unknown column `Project Keys`; did you mean `keys`?",
                 "line 1, column email: unknown column `email`; did you mean `cloud_user`?",
-                "line 1, column zzzz: unknown column `zzzz`; the columns are site, product, server_url, server_id, server_auth, cloud_url, cloud_user, cloud_token, keys, users, apps, global_entities, wave, name",
+                "line 1, column zzzz: unknown column `zzzz`; the columns are site, product, server_url, server_id, server_auth, cloud_url, cloud_user, cloud_token, keys, users, apps, global_entities, wave, name, scope_json",
             ]
         );
     }

@@ -158,6 +158,21 @@ pub(crate) fn users(text: &str) -> Result<UsersScope, String> {
     }
 }
 
+/// `scope_json`: the job's `scope` exactly as the row wants it sent, a JSON object.
+pub(crate) fn scope_json(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    const EXAMPLE: &str = r#"{"projects":{"includedKeys":["ABC"],"includedData":"all"}}"#;
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) if !map.is_empty() => Ok(map),
+        Ok(serde_json::Value::Object(_)) => Err(format!(
+            "is an empty JSON object: give the scope to send, e.g. {EXAMPLE}"
+        )),
+        Ok(_) => Err(format!("must be a JSON object, e.g. {EXAMPLE}")),
+        Err(err) => Err(format!(
+            "is not valid JSON ({err}); write the scope as a JSON object, e.g. {EXAMPLE} (in CSV, a cell with commas or quotes is quoted and its quotes doubled)"
+        )),
+    }
+}
+
 /// A free label (`wave`) or job name (`name`): no control characters (a line break in a
 /// quoted field, a tab).
 pub(crate) fn label(text: &str) -> Result<String, String> {
@@ -294,6 +309,20 @@ mod tests {
         assert_eq!(users("ALL"), Ok(UsersScope::All));
         assert_eq!(users("none"), Ok(UsersScope::None));
         assert!(users("some").unwrap_err().contains("`all`"));
+    }
+
+    #[test]
+    fn scope_json_must_be_a_non_empty_object() {
+        let map =
+            scope_json(r#"{"spaces":{"includedKeys":["ENG"],"includedData":"ALL"}}"#).unwrap();
+        assert_eq!(map["spaces"]["includedData"], "ALL");
+        assert!(scope_json("[1]").unwrap_err().contains("JSON object"));
+        assert!(scope_json("{}").unwrap_err().contains("empty"));
+        assert!(
+            scope_json("{projects:1}")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
     }
 
     #[test]

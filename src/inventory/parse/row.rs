@@ -169,6 +169,35 @@ pub(crate) fn check_row(
     };
     let wave = optional_label(&mut row, Column::Wave);
     let job_name = optional_label(&mut row, Column::Name);
+    let scope_json = {
+        let text = row.optional(Column::ScopeJson);
+        if text.is_empty() {
+            Some(None)
+        } else {
+            let result = fields::scope_json(text);
+            let scope = row.check(Column::ScopeJson, result);
+            let given: Vec<&str> = [
+                Column::Keys,
+                Column::Users,
+                Column::Apps,
+                Column::GlobalEntities,
+            ]
+            .into_iter()
+            .filter(|column| !row.optional(*column).is_empty())
+            .map(Column::name)
+            .collect();
+            if !given.is_empty() {
+                row.report(
+                    Column::ScopeJson,
+                    format!(
+                        "give the scope either as scope_json or in {}, not both (scope_json is sent as is)",
+                        given.join("/")
+                    ),
+                );
+            }
+            scope.map(Some)
+        }
+    };
 
     let facts = RowFacts {
         line,
@@ -177,11 +206,15 @@ pub(crate) fn check_row(
         server_url: server_url.as_ref().map(|url| normalised(url.as_str())),
         server_id: server_id.clone(),
         cloud_url: cloud_url.as_ref().map(|url| normalised(url.as_str())),
-        key_set: keys.as_ref().map(|keys| {
-            let mut set: Vec<String> = keys.iter().map(|key| key.to_uppercase()).collect();
-            set.sort_unstable();
-            set
-        }),
+        // A raw scope stands for itself: two rows with the same one are duplicates.
+        key_set: match &scope_json {
+            Some(Some(scope)) => Some(vec![serde_json::Value::Object(scope.clone()).to_string()]),
+            _ => keys.as_ref().map(|keys| {
+                let mut set: Vec<String> = keys.iter().map(|key| key.to_uppercase()).collect();
+                set.sort_unstable();
+                set
+            }),
+        },
     };
     if !row.valid {
         return (facts, None);
@@ -203,6 +236,7 @@ pub(crate) fn check_row(
             global_entities: global_entities?,
             wave: wave?,
             job_name: job_name?,
+            scope_json: scope_json?,
         })
     })();
     (facts, site)

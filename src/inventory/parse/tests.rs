@@ -180,14 +180,13 @@ fn missing_and_malformed_urls() {
 }
 
 #[test]
-fn plain_http_to_a_non_loopback_host_is_refused_for_both_urls() {
+fn plain_http_is_accepted_for_a_server_and_refused_off_loopback_for_a_cloud_site() {
     let problems = row_problems(&[
-        ("server_url", "http://jira.acme.com"),
+        ("server_url", "http://jira.acme.internal:8080"),
         ("cloud_url", "http://acme.atlassian.net"),
     ]);
-    assert_eq!(problems.len(), 2, "{problems:#?}");
-    assert!(problems[0].starts_with("line 2, column server_url: plain http:// is refused"));
-    assert!(problems[1].starts_with("line 2, column cloud_url: plain http:// is refused"));
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].starts_with("line 2, column cloud_url: plain http:// is refused"));
     assert!(
         parse(&inventory(&[row(&[
             ("server_url", "http://localhost:2990/jira"),

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use url::{Host, Url};
 
 /// A Server/DC base URL: http(s), a host, an optional context path (`/jira`), no credentials,
-/// query or fragment; plain http only to a loopback host. Trailing slashes are dropped.
+/// query or fragment. Plain http is accepted on any host (instances inside a customer's
+/// network often serve it; the run warns that the credential travels unencrypted).
+/// Trailing slashes are dropped.
 pub(crate) fn server_url(text: &str) -> Result<Url, String> {
     let mut url = common(text, "https://jira.acme.com")?;
     let path = url.path().trim_end_matches('/').to_owned();
@@ -18,6 +20,15 @@ pub(crate) fn server_url(text: &str) -> Result<Url, String> {
 /// host is loopback (the simulator).
 pub(crate) fn cloud_url(text: &str) -> Result<Url, String> {
     let url = common(text, "https://acme.atlassian.net")?;
+    if let Some(host) = url.host()
+        && url.scheme() == "http"
+        && !is_loopback(&host)
+    {
+        return Err(format!(
+            "plain http:// is refused for `{host}`, which is not a loopback host: use https:// \
+             (http is allowed only for 127.0.0.0/8, ::1 and localhost)"
+        ));
+    }
     if url.path() != "/" {
         return Err(
             "must be the cloud site's root URL without a path, e.g. https://acme.atlassian.net \
@@ -48,23 +59,17 @@ fn common(text: &str, example: &str) -> Result<Url, String> {
     if url.scheme() != "https" && url.scheme() != "http" {
         return Err(format!("only https:// URLs are supported, e.g. {example}"));
     }
-    let Some(host) = url.host() else {
+    if url.host().is_none() {
         return Err(format!("has no host; expected e.g. {example}"));
-    };
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err("must not have a query (?…) or fragment (#…)".to_owned());
-    }
-    if url.scheme() == "http" && !is_loopback(&host) {
-        return Err(format!(
-            "plain http:// is refused for `{host}`, which is not a loopback host: use https:// \
-             (http is allowed only for 127.0.0.0/8, ::1 and localhost)"
-        ));
     }
     Ok(url)
 }
 
 /// Loopback hosts may be reached over plain http (the simulator, tests).
-pub(crate) fn is_loopback(host: &Host<&str>) -> bool {
+pub fn is_loopback(host: &Host<&str>) -> bool {
     match host {
         Host::Domain(domain) => domain.eq_ignore_ascii_case("localhost"),
         Host::Ipv4(ip) => IpAddr::V4(*ip).is_loopback(),
@@ -87,7 +92,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_http_is_only_for_loopback() {
+    fn plain_http_servers_are_accepted_anywhere_and_cloud_sites_only_on_loopback() {
         for ok in [
             "http://127.0.0.1:1",
             "http://127.8.9.10",
@@ -104,9 +109,9 @@ mod tests {
             "http://[::2]",
             "http://localhost.acme.com",
         ] {
-            let err = server_url(refused).unwrap_err();
+            assert!(server_url(refused).is_ok(), "{refused}");
+            let err = cloud_url(refused).unwrap_err();
             assert!(err.contains("plain http:// is refused"), "{refused}: {err}");
-            assert!(cloud_url(refused).is_err(), "{refused}");
         }
     }
 

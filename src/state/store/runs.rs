@@ -9,8 +9,8 @@ use super::{StateError, Store, Tx};
 use crate::fleet::{Mode, Outcome};
 use crate::report::model::{RunInfo, RunReport, SiteReport};
 
-const RUN_COLUMNS: &str =
-    "run_id, mode, options, shard, started_at, finished_at, exit_code, counts, notes, version";
+const RUN_COLUMNS: &str = "run_id, mode, options, shard, started_at, finished_at, exit_code, counts, notes, version, \
+     surprises";
 
 /// Newest first; runs started in the same instant in the order they were begun.
 const NEWEST_FIRST: &str = "ORDER BY started_at DESC, rowid DESC";
@@ -27,6 +27,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunInfo> {
         exit_code: row.get("exit_code")?,
         notes: codec::json(row, "notes")?,
         version: row.get("version")?,
+        surprises: codec::json(row, "surprises")?,
     })
 }
 
@@ -143,7 +144,7 @@ impl Tx<'_> {
         self.cached_execute(
             &format!(
                 "INSERT INTO runs ({RUN_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ),
             run_params(run)?,
         )
@@ -157,12 +158,13 @@ impl Tx<'_> {
         self.cached_execute(
             &format!(
                 "INSERT INTO runs ({RUN_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                      ON CONFLICT (run_id) DO UPDATE SET mode = excluded.mode, \
                      options = excluded.options, shard = excluded.shard, \
                      started_at = excluded.started_at, finished_at = excluded.finished_at, \
                      exit_code = excluded.exit_code, counts = excluded.counts, \
-                     notes = excluded.notes, version = excluded.version"
+                     notes = excluded.notes, version = excluded.version, \
+                     surprises = excluded.surprises"
             ),
             run_params(run)?,
         )
@@ -250,5 +252,6 @@ fn run_params(run: &RunInfo) -> Result<impl rusqlite::Params, StateError> {
         to_json(&run.counts, "run counts")?,
         to_json(&run.notes, "run notes")?,
         run.version.clone(),
+        to_json(&run.surprises, "run surprises")?,
     ))
 }

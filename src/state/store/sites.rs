@@ -174,6 +174,16 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Clears the job intent of a create that was never sent.
+    pub fn withdraw_job_intent(&self, site: &str) -> Result<(), StateError> {
+        self.cached_execute(
+            "UPDATE sites SET job_intent_at = NULL WHERE site = ?1",
+            params![site],
+        )
+        .map_err(self.sqlite())?;
+        Ok(())
+    }
+
     /// Records a created (or reused) job and clears the job intent.
     pub fn record_job(&self, site: &str, job: &JobRecord) -> Result<(), StateError> {
         self.touch_site(site)?;

@@ -30,6 +30,7 @@ fn run_info(run_id: &str, mode: Mode, started_minute: u32) -> RunInfo {
         exit_code: None,
         notes: Vec::new(),
         version: "0.1.0".to_owned(),
+        surprises: Vec::new(),
     }
 }
 

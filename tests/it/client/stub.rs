@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use cmafleet::cma::client::{ApiObserver, ClientSettings, HttpClient};
 use cmafleet::cma::retry::RetryPolicy;
-use cmafleet::cma::{Endpoint, RateClass};
+use cmafleet::cma::{Endpoint, RateClass, SurpriseKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use url::Url;
@@ -255,6 +255,7 @@ pub struct Events {
     pub retries: Mutex<Vec<(Endpoint, &'static str)>>,
     pub limited: Mutex<Vec<Endpoint>>,
     pub waits: Mutex<Vec<(RateClass, Duration)>>,
+    pub surprises: Mutex<Vec<SurpriseKind>>,
 }
 
 impl Events {
@@ -293,6 +294,9 @@ impl ApiObserver for Events {
     fn on_rate_wait(&self, class: RateClass, waited: Duration) {
         self.waits.lock().unwrap().push((class, waited));
     }
+    fn on_surprise(&self, kind: SurpriseKind) {
+        self.surprises.lock().unwrap().push(kind);
+    }
 }
 
 /// Quick settings: short timeouts and retry delays, a small body cap.
@@ -309,6 +313,7 @@ pub fn settings() -> ClientSettings {
         max_artifact_bytes: 64 * 1024,
         user_agent: "cmafleet-test/1".to_owned(),
         h2c_origins: Vec::new(),
+        extra_roots: Default::default(),
         h2_ping: Duration::from_secs(15),
     }
 }
