@@ -6,8 +6,8 @@
 //!   renders its status tree at any later time (a pure function: no timers, no loops).
 //! - `world` holds jobs, tasks, attaches, tokens and counters behind one mutex.
 //! - `routes` builds the router and the request gates (auth, `limits`, `faults`); `cloud`,
-//!   `server`, `artifacts` and `introspect` are the handlers; `status` selects, filters and
-//!   paginates trees; `serve` runs it all over hyper.
+//!   `task_reads`, `server`, `artifacts` and `introspect` are the handlers; `status`
+//!   selects, filters and paginates trees; `serve` runs it all over hyper.
 //!
 //! The scenario format is documented in `inventories/scenarios.md`.
 
@@ -35,6 +35,7 @@ mod scenario;
 mod serve;
 mod server;
 mod status;
+mod task_reads;
 mod values;
 mod world;
 

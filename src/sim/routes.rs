@@ -22,7 +22,7 @@ use super::limits::RateClass;
 use super::profile::ApiSettings;
 use super::values::{RetryAfterForm, TimeFormat};
 use super::world::World;
-use super::{SimOptions, cloud, introspect, server};
+use super::{SimOptions, cloud, introspect, server, task_reads};
 use crate::cma::wire::ErrorBody;
 
 /// Everything the handlers share.
@@ -88,15 +88,15 @@ pub(crate) fn router(options: SimOptions, outages: Option<OutageSender>) -> Rout
         .route(&format!("{cloud_base}/jobs/{{jobId}}"), get(cloud::get_job))
         .route(
             &format!("{cloud_base}/jobs/{{jobId}}/tasks"),
-            post(cloud::create_task).get(cloud::list_tasks),
+            post(cloud::create_task).get(task_reads::list_tasks),
         )
         .route(
             &format!("{cloud_base}/jobs/{{jobId}}/tasks/{{taskId}}"),
-            get(cloud::get_task),
+            get(task_reads::get_task),
         )
         .route(
             &format!("{cloud_base}/jobs/{{jobId}}/tasks/{{taskId}}/status"),
-            get(cloud::status),
+            get(task_reads::status),
         )
         .route(&format!("{cloud_base}/token"), post(cloud::token))
         .route(
