@@ -63,9 +63,10 @@ async fn create_job_inner(
         Some(server) => Some(admit(state, who, server, false, Side::Cloud).await?),
         None => None,
     };
+    let now = state.clock.now();
     let (job_id, lost) = {
         let mut world = state.world();
-        let job_id = world.create_job(definition.clone()).id.clone();
+        let job_id = world.create_job(definition.clone(), now).id.clone();
         let lost = match (&server, seq) {
             (Some(server), Some(seq)) => {
                 let faults = world.profile(server).faults;
@@ -163,6 +164,25 @@ fn job_server(state: &Shared, job_id: &str) -> Result<Option<String>, Response> 
     }
 }
 
+/// 404 `job … not found` for a job younger than the `young_job_404` shape (simulated time):
+/// a service whose new jobs take a moment to be seen by the task endpoint.
+fn refuse_young_job(state: &Shared, job_id: &str) -> Result<(), Response> {
+    let window = state.api.shapes.young_job_404;
+    if window <= 0.0 {
+        return Ok(());
+    }
+    let created_at = state.world().jobs.get(job_id).map(|job| job.created_at);
+    let age = created_at.map(|at| state.clock.simulated_between(at, state.clock.now()));
+    match age {
+        Some(age) if age < window => Err(cloud_error(
+            state,
+            StatusCode::NOT_FOUND,
+            &format!("job {job_id} not found"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Authenticates, rate-limits a read, finds the job and passes its server's faults.
 pub(crate) async fn read_gate(
     state: &Shared,
@@ -231,6 +251,7 @@ async fn create_task_inner(
     let user = cloud_user(state, headers)?;
     rate_limit(state, &user, RateClass::CreateTask)?;
     let server = job_server(state, job_id)?;
+    refuse_young_job(state, job_id)?;
     let request: CreateTaskRequest = serde_json::from_slice(body).map_err(|err| {
         cloud_error(
             state,

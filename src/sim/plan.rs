@@ -258,6 +258,25 @@ impl TaskPlan {
         worst(checks, self.core_outcome()).wire()
     }
 
+    /// Whether a scope has started `t` simulated seconds after creation (a scope the job
+    /// does not name, or that checks or an attach lapse kept from running, never starts).
+    pub fn scope_started(&self, name: &str, t: f64) -> bool {
+        if self.blocked || self.not_attached.is_some() {
+            return false;
+        }
+        self.scopes
+            .iter()
+            .find(|scope| scope.name == name)
+            .is_some_and(|scope| {
+                scope.included
+                    && t >= scope.start
+                    && self
+                        .abort
+                        .as_ref()
+                        .is_none_or(|abort| abort.at >= scope.start)
+            })
+    }
+
     /// The worst check outcome.
     pub fn check_outcome(&self) -> PlannedOutcome {
         self.checks

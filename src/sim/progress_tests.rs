@@ -354,3 +354,23 @@ fn hidden_pending_nodes_appear_when_they_start() {
     assert!(migrate.children.contains_key("usersAndGroups"));
     assert!(!migrate.children.contains_key("projects"));
 }
+
+#[test]
+fn scopes_start_one_after_another() {
+    let plan = plan("", CreateTaskRequest::migrate(&[]));
+    assert!(
+        !plan.scope_started("usersAndGroups", 7.0 * MIN),
+        "checks first"
+    );
+    assert!(plan.scope_started("usersAndGroups", 8.0 * MIN));
+    assert!(!plan.scope_started("projects", 17.0 * MIN));
+    assert!(plan.scope_started("projects", 18.0 * MIN));
+    assert!(plan.scope_started("apps", 78.0 * MIN));
+    let blocked = plan_with(
+        "[servers.acme.checks.DatabaseSize]\noutcome = \"FAILED\"\n",
+        CreateTaskRequest::migrate(&[]),
+        true,
+        Some(86_400.0),
+    );
+    assert!(!blocked.scope_started("usersAndGroups", 500.0 * MIN));
+}

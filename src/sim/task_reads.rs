@@ -1,12 +1,13 @@
 //! The cloud side's task reads (`/migrations/public/v1/jobs/{jobId}/tasks…`): the task
-//! list, one task, and the status tree. Every handler passes the same read gate as get-job
-//! (authentication, the read rate limit, the job, and its server's faults).
+//! list, one task, and the status tree, each served in the scenario's shapes. Every handler
+//! passes the same read gate as get-job (authentication, the read rate limit, the job, and
+//! its server's faults).
 
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::cma::wire::{Artifact, Task, TaskResults};
 
@@ -16,11 +17,13 @@ use super::progress;
 use super::routes::{
     AppState, Attribution, Page, Shared, cloud_error, json_answer, origin, respond,
 };
+use super::shapes;
 use super::status::{self, RequestUrl};
 use super::world::TaskRecord;
 
-/// The wire form of a task: artifacts are listed once its root has finished.
-fn task_wire(state: &Shared, task: &TaskRecord, now: f64, origin: &str) -> Task {
+/// A task as the API answers it: artifacts listed once its root has finished; `taskType`
+/// and the artifacts' `expireAt` in the scenario's shapes.
+fn task_answer(state: &Shared, task: &TaskRecord, now: f64, origin: &str) -> Value {
     let finished_at = task.created_at + state.clock.real(task.plan.root_end());
     let artifacts = if now >= finished_at {
         let expire_at = state
@@ -37,13 +40,21 @@ fn task_wire(state: &Shared, task: &TaskRecord, now: f64, origin: &str) -> Task 
     } else {
         Vec::new()
     };
-    Task {
+    let wire = Task {
         task_id: task.id.clone(),
         task_type: task.kind.clone(),
         created_at: Some(state.clock.wall(task.created_at).into()),
         payload: Some(task.payload.clone().unwrap_or_else(|| json!({}))),
         results: Some(TaskResults { artifacts }),
-    }
+    };
+    let mut answer = serde_json::to_value(&wire).unwrap_or(Value::Null);
+    let shapes = &state.api.shapes;
+    shapes::task_type(&mut answer, &task.kind, shapes.task_type);
+    // A day before the task finished: in the past whenever its artifacts are listed.
+    let past = (state.clock.wall(finished_at) - chrono::Duration::days(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    shapes::expire_at(&mut answer, shapes.expire_at, &past);
+    answer
 }
 
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
@@ -101,14 +112,14 @@ pub(crate) async fn list_tasks(
                         &format!("job {job_id} not found"),
                     )
                 })?;
-                let data: Vec<Task> = job
+                let data: Vec<Value> = job
                     .tasks
                     .iter()
                     .rev()
                     .skip(offset)
                     .take(size)
                     .filter_map(|id| world.tasks.get(id))
-                    .map(|task| task_wire(&state, task, now, &host))
+                    .map(|task| task_answer(&state, task, now, &host))
                     .collect();
                 (data, offset + size < job.tasks.len())
             };
@@ -122,8 +133,8 @@ pub(crate) async fn list_tasks(
                 &url,
                 current.as_deref(),
                 next.as_deref(),
-                state.api.links_next,
-                state.api.last_page,
+                state.api.shapes.links_next,
+                state.api.shapes.last_page,
             );
             Ok(json_answer(&state, &Page { data, links }))
         }
@@ -164,7 +175,7 @@ pub(crate) async fn get_task(
             let now = state.clock.now();
             let host = origin(&headers);
             let task = find_task(&state, &job_id, &task_id, |task| {
-                task_wire(&state, task, now, &host)
+                task_answer(&state, task, now, &host)
             })?;
             Ok(json_answer(&state, &task))
         }
@@ -204,7 +215,11 @@ pub(crate) async fn status(
                 ));
             }
             let (offset, current) = cursor_offset(&state, &pairs)?;
-            let tree = progress::render(&plan, elapsed, state.api.hide_pending_nodes);
+            let shapes = &state.api.shapes;
+            let mut tree = progress::render(&plan, elapsed, state.api.hide_pending_nodes);
+            shapes.shape_tree(&mut tree, &plan.kind, |scope| {
+                plan.scope_started(scope, elapsed)
+            });
             let level = param("level");
             let mut node = status::select(tree, level).ok_or_else(|| {
                 cloud_error(
@@ -213,10 +228,10 @@ pub(crate) async fn status(
                     &format!("no status at level {}", level.unwrap_or("")),
                 )
             })?;
-            status::filter_children(&mut node, param("status"), param("outcome"));
+            status::filter_children(&mut node, param("status"), param("outcome"), shapes);
             let expand = param("expandChildren").is_some_and(|v| v.eq_ignore_ascii_case("true"));
             if !expand {
-                status::collapse_grandchildren(&mut node);
+                shapes.unexpanded(&mut node);
             }
             let size = state.api.status_page_size;
             let more = status::page_children(&mut node, offset, size, state.api.status_order);
@@ -230,10 +245,15 @@ pub(crate) async fn status(
                 &url,
                 current.as_deref(),
                 next.as_deref(),
-                state.api.links_next,
-                state.api.last_page,
+                state.api.shapes.links_next,
+                state.api.shapes.last_page,
             );
-            Ok(axum::Json(Page { data: node, links }).into_response())
+            if shapes.canonical_spelling() {
+                return Ok(axum::Json(Page { data: node, links }).into_response());
+            }
+            let mut data = serde_json::to_value(&node).unwrap_or(Value::Null);
+            shapes.spell_tree(&mut data);
+            Ok(axum::Json(Page { data, links }).into_response())
         }
         .await,
     )
