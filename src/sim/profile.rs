@@ -40,6 +40,8 @@ pub(crate) struct ServerProfile {
     /// Simulated seconds an attach stays valid.
     pub attach_validity: f64,
     pub attach_lapse_fails_tasks: bool,
+    /// The status a Migrate task ends with instead of finishing (upper case), if any.
+    pub end_status: Option<String>,
     pub check_duration: f64,
     pub migrate_duration: f64,
     pub apps_duration: f64,
@@ -198,6 +200,11 @@ impl Scenario {
                 .attach_lapse_fails_tasks
                 .or(defaults.attach_lapse_fails_tasks)
                 .unwrap_or(false),
+            end_status: own
+                .end_status
+                .as_ref()
+                .or(defaults.end_status.as_ref())
+                .map(|status| status.trim().to_ascii_uppercase()),
             check_duration: secs(
                 own.check_duration,
                 defaults.check_duration,

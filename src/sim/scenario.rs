@@ -246,6 +246,10 @@ pub(crate) struct ServerSpec {
     /// Checks that do not pass, by name.
     #[serde(default)]
     pub checks: BTreeMap<String, CheckSpec>,
+    /// The status a Migrate task's `migrate` level, root and unfinished scopes end with, when
+    /// its core would end (e.g. `STOPPED`), instead of finishing: a migration stopped or
+    /// left incomplete on the server's side.
+    pub end_status: Option<String>,
     /// Scope outcomes, durations and sizes, by scope name.
     #[serde(default)]
     pub scopes: BTreeMap<ScopeName, ScopeSpec>,

@@ -1,6 +1,6 @@
 //! Shapes of the status tree: children only when asked, a Check task's checks under its
-//! root, scopes that appear as they start, and the casing and words of `status`/`outcome`.
-//! Each test reads what the simulator serves over HTTP.
+//! root, scopes that appear as they start, the casing and words of `status`/`outcome`, and a
+//! server's `end_status`. Each test reads what the simulator serves over HTTP.
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -191,4 +191,44 @@ async fn unknown_status_words_replace_the_documented_ones() {
     let lower = sim_with("", "statuses = \"unknown\"\nenum_case = \"lower\"").await;
     let (job, task) = start_task(&lower, "acme-jira", &check_task()).await;
     assert_eq!(lower.tree(&job, &task, "").await["status"], "running");
+}
+
+#[tokio::test]
+async fn a_server_end_status_stops_its_migrate_tasks_when_the_core_would_end() {
+    let extra = "[servers.stark-jira]\nend_status = \"STOPPED\"\n";
+    let sim = sim_with(extra, "scopes = \"all\"").await;
+    let (job, task) = start_task(&sim, "stark-jira", &migrate_task(&[])).await;
+    sim.advance("23m").await;
+    assert_eq!(sim.tree(&job, &task, "").await["status"], "IN_PROGRESS");
+    sim.advance("2m").await;
+    let root = sim.tree(&job, &task, "?expandChildren=true").await;
+    for node in [
+        &root,
+        child(&root, "migrate"),
+        child(child(&root, "migrate"), "apps"),
+    ] {
+        assert_eq!(node["status"], "STOPPED", "{node}");
+        assert_eq!(node["outcome"], "FAILED");
+        assert_eq!(node["message"], "The migration was stopped.");
+    }
+    let migrate = child(&root, "migrate");
+    assert_eq!(child(migrate, "projects")["outcome"], "SUCCESS");
+    assert_eq!(child(&root, "check")["outcome"], "SUCCESS");
+    let tasks = sim.tasks().await;
+    assert_eq!(tasks[0].outcome.as_deref(), Some("FAILED"));
+    // A Check task of that server is unaffected.
+    let (job, check) = start_task(&sim, "stark-jira", &check_task()).await;
+    sim.advance("5m").await;
+    assert_eq!(sim.tree(&job, &check, "").await["outcome"], "SUCCESS");
+
+    // Spelled per enum_case; a late tree never lists apps, which never started.
+    let sim = sim_with(extra, "enum_case = \"lower\"").await;
+    let (job, task) = start_task(&sim, "stark-jira", &migrate_task(&[])).await;
+    sim.advance("25m").await;
+    let migrate = sim
+        .tree(&job, &task, "?level=migrate&expandChildren=true")
+        .await;
+    assert_eq!(migrate["status"], "stopped");
+    assert_eq!(migrate["outcome"], "failed");
+    assert_eq!(names(&migrate), ["projects", "usersAndGroups"]);
 }
