@@ -347,6 +347,24 @@ pub struct SimArgs {
     /// Scenario file (TOML or YAML).
     #[arg(long, value_name = "FILE", env = "CMAFLEET_SIM_SCENARIO")]
     pub scenario: Option<PathBuf>,
+    /// Answer shapes where the API docs are silent, for every point the scenario's [shapes]
+    /// table does not set: documented (the default; given, it also overrides the table's
+    /// random_seed) or random (picked from --seed).
+    #[arg(long, value_enum, value_name = "MODE", env = "CMAFLEET_SIM_SHAPES")]
+    pub shapes: Option<ShapesMode>,
+    /// Seed of --shapes random: the same seed picks the same shapes (default: a new seed,
+    /// printed in the shapes line).
+    #[arg(long, value_name = "S", env = "CMAFLEET_SIM_SEED")]
+    pub seed: Option<u64>,
+}
+
+/// `cmafleet sim --shapes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShapesMode {
+    /// The shapes the public API material documents.
+    Documented,
+    /// Every point picked from a seed.
+    Random,
 }
 
 #[derive(Debug, Clone, Args)]

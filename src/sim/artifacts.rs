@@ -1,17 +1,19 @@
 //! Task artifacts: the reports a finished task lists under `results.artifacts`, their
-//! content (rendered from the final status tree), and their download, which fails with 410
-//! once they expired.
+//! content (rendered from the final, canonical status tree), and their download, which fails
+//! with 410 once they expired, and which the `artifacts` shape may replace for the second
+//! one by JSON metadata or a login page.
 
 use axum::Extension;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::cma::wire::{Outcome, StatusNode, TaskKind};
 
 use super::plan::TaskPlan;
 use super::progress;
-use super::routes::{AppState, Attribution, text_error};
+use super::routes::{AppState, Attribution, cloud_error, origin};
+use super::shapes;
 
 const CHECKS_REPORT: &str = "preflight-checks-report.csv";
 const MIGRATION_REPORT: &str = "migration-report.csv";
@@ -121,11 +123,15 @@ fn collect_failures(path: &str, node: &StatusNode, out: &mut Vec<String>) {
 }
 
 /// `GET /_sim/artifacts/{taskId}/{name}`: 404 for an unknown artifact or a task not finished,
-/// 410 once expired.
+/// 410 once expired (errors in the cloud's error envelope). The second listed artifact
+/// answers what the `artifacts` shape says (the file, JSON metadata or a login page) unless
+/// asked with `?download=file`, the `downloadUrl` of its metadata.
 pub(crate) async fn artifact(
     State(state): State<AppState>,
     Extension(who): Extension<Attribution>,
     Path((task_id, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
     let now = state.clock.now();
     let found = {
@@ -138,14 +144,29 @@ pub(crate) async fn artifact(
         })
     };
     let Some((plan, created_at)) = found else {
-        return text_error(StatusCode::NOT_FOUND, "no such artifact");
+        return cloud_error(&state, StatusCode::NOT_FOUND, "no such artifact");
     };
     let finished_at = created_at + state.clock.real(plan.root_end());
-    if now < finished_at || !names(&plan).contains(&name.as_str()) {
-        return text_error(StatusCode::NOT_FOUND, "no such artifact");
+    let listed = names(&plan);
+    let position = listed.iter().position(|listed| *listed == name);
+    if now < finished_at || position.is_none() {
+        return cloud_error(&state, StatusCode::NOT_FOUND, "no such artifact");
     }
     if now >= finished_at + state.clock.real(state.api.artifact_validity) {
-        return text_error(StatusCode::GONE, "this artifact has expired");
+        return cloud_error(&state, StatusCode::GONE, "this artifact has expired");
+    }
+    let direct = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .any(|(key, value)| key == "download" && value == "file");
+    if position == Some(1) && !direct {
+        let download_url = format!(
+            "{}/_sim/artifacts/{task_id}/{name}?download=file",
+            origin(&headers)
+        );
+        if let Some((kind, body)) =
+            shapes::artifact_stand_in(state.api.shapes.artifacts, &name, &download_url)
+        {
+            return ([(header::CONTENT_TYPE, kind)], body).into_response();
+        }
     }
     let kind = if name.ends_with(".csv") {
         "text/csv; charset=utf-8"

@@ -1,30 +1,26 @@
-//! The cloud side of the API (`/migrations/public/v1/…`): jobs, tasks, the status tree and
-//! connect tokens. Each handler authenticates, takes its rate-limit slot, finds what it
-//! concerns, passes the seeded faults of that server, then answers.
+//! The cloud side of the API (`/migrations/public/v1/…`) apart from task reads (see
+//! `task_reads`): creating and reading jobs, creating tasks, and connect tokens. Each
+//! handler authenticates, takes its rate-limit slot, finds what it concerns, passes the
+//! seeded faults of that server, then answers.
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::cma::wire::{
-    Artifact, CreateJobResponse, CreateTaskRequest, CreateTaskResponse, Flow, GetJobResponse,
-    JobDefinition, Task, TaskKind, TaskResults, TokenRequest, TokenResponse,
+    CreateJobResponse, CreateTaskRequest, CreateTaskResponse, Flow, GetJobResponse, JobDefinition,
+    TaskKind, TokenRequest, TokenResponse,
 };
 use crate::inventory::Secret;
 
-use super::artifacts;
 use super::faults::{self, CreateKind, LostAnswer};
 use super::limits::RateClass;
-use super::progress;
 use super::routes::{
-    AppState, Attribution, DropConnection, Page, Shared, Side, admit, cloud_error, cloud_user,
-    json_answer, origin, rate_limit, respond,
+    AppState, Attribution, DropConnection, Shared, Side, admit, cloud_error, cloud_user,
+    json_answer, rate_limit, respond,
 };
-use super::status::{self, RequestUrl};
-use super::world::TaskRecord;
 
 /// The largest job definition the API accepts.
 const MAX_JOB_BYTES: usize = 390 * 1024;
@@ -67,9 +63,10 @@ async fn create_job_inner(
         Some(server) => Some(admit(state, who, server, false, Side::Cloud).await?),
         None => None,
     };
+    let now = state.clock.now();
     let (job_id, lost) = {
         let mut world = state.world();
-        let job_id = world.create_job(definition.clone()).id.clone();
+        let job_id = world.create_job(definition.clone(), now).id.clone();
         let lost = match (&server, seq) {
             (Some(server), Some(seq)) => {
                 let faults = world.profile(server).faults;
@@ -167,8 +164,27 @@ fn job_server(state: &Shared, job_id: &str) -> Result<Option<String>, Response> 
     }
 }
 
+/// 404 `job … not found` for a job younger than the `young_job_404` shape (simulated time):
+/// a service whose new jobs take a moment to be seen by the task endpoint.
+fn refuse_young_job(state: &Shared, job_id: &str) -> Result<(), Response> {
+    let window = state.api.shapes.young_job_404;
+    if window <= 0.0 {
+        return Ok(());
+    }
+    let created_at = state.world().jobs.get(job_id).map(|job| job.created_at);
+    let age = created_at.map(|at| state.clock.simulated_between(at, state.clock.now()));
+    match age {
+        Some(age) if age < window => Err(cloud_error(
+            state,
+            StatusCode::NOT_FOUND,
+            &format!("job {job_id} not found"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Authenticates, rate-limits a read, finds the job and passes its server's faults.
-async fn read_gate(
+pub(crate) async fn read_gate(
     state: &Shared,
     who: &Attribution,
     headers: &HeaderMap,
@@ -235,6 +251,7 @@ async fn create_task_inner(
     let user = cloud_user(state, headers)?;
     rate_limit(state, &user, RateClass::CreateTask)?;
     let server = job_server(state, job_id)?;
+    refuse_young_job(state, job_id)?;
     let request: CreateTaskRequest = serde_json::from_slice(body).map_err(|err| {
         cloud_error(
             state,
@@ -277,226 +294,6 @@ async fn create_task_inner(
         return Err(lost_answer(state, lost));
     }
     Ok(json_answer(state, &CreateTaskResponse { task_id }))
-}
-
-/// The wire form of a task: artifacts are listed once its root has finished.
-fn task_wire(state: &Shared, task: &TaskRecord, now: f64, origin: &str) -> Task {
-    let finished_at = task.created_at + state.clock.real(task.plan.root_end());
-    let artifacts = if now >= finished_at {
-        let expire_at = state
-            .clock
-            .wall(finished_at + state.clock.real(state.api.artifact_validity));
-        artifacts::names(&task.plan)
-            .into_iter()
-            .map(|name| Artifact {
-                location: format!("{origin}/_sim/artifacts/{}/{name}", task.id),
-                name: name.to_owned(),
-                expire_at: Some(expire_at.into()),
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Task {
-        task_id: task.id.clone(),
-        task_type: task.kind.clone(),
-        created_at: Some(state.clock.wall(task.created_at).into()),
-        payload: Some(task.payload.clone().unwrap_or_else(|| json!({}))),
-        results: Some(TaskResults { artifacts }),
-    }
-}
-
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn cursor_offset(
-    state: &Shared,
-    pairs: &[(String, String)],
-) -> Result<(usize, Option<String>), Response> {
-    match pairs.iter().find(|(key, _)| key == "cursor") {
-        None => Ok((0, None)),
-        Some((_, cursor)) if cursor.is_empty() => Ok((0, None)),
-        Some((_, cursor)) => status::decode_cursor(cursor)
-            .map(|offset| (offset, Some(cursor.clone())))
-            .ok_or_else(|| cloud_error(state, StatusCode::BAD_REQUEST, "invalid cursor")),
-    }
-}
-
-fn request_url(headers: &HeaderMap, path: String, pairs: &[(String, String)]) -> RequestUrl {
-    RequestUrl {
-        origin: origin(headers),
-        path,
-        query: pairs
-            .iter()
-            .filter(|(key, _)| key != "cursor")
-            .cloned()
-            .collect(),
-    }
-}
-
-pub(crate) async fn list_tasks(
-    State(state): State<AppState>,
-    Extension(who): Extension<Attribution>,
-    Path(job_id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            read_gate(&state, &who, &headers, &job_id).await?;
-            let pairs = query_pairs(query.as_deref());
-            let (offset, current) = cursor_offset(&state, &pairs)?;
-            let size = state.api.task_page_size;
-            let now = state.clock.now();
-            let host = origin(&headers);
-            let (data, more) = {
-                let world = state.world();
-                let job = world.jobs.get(&job_id).ok_or_else(|| {
-                    cloud_error(
-                        &state,
-                        StatusCode::NOT_FOUND,
-                        &format!("job {job_id} not found"),
-                    )
-                })?;
-                let data: Vec<Task> = job
-                    .tasks
-                    .iter()
-                    .rev()
-                    .skip(offset)
-                    .take(size)
-                    .filter_map(|id| world.tasks.get(id))
-                    .map(|task| task_wire(&state, task, now, &host))
-                    .collect();
-                (data, offset + size < job.tasks.len())
-            };
-            let next = more.then(|| status::encode_cursor(offset + size));
-            let url = request_url(
-                &headers,
-                format!("/migrations/public/v1/jobs/{job_id}/tasks"),
-                &pairs,
-            );
-            let links = status::links(
-                &url,
-                current.as_deref(),
-                next.as_deref(),
-                state.api.links_next,
-                state.api.last_page,
-            );
-            Ok(json_answer(&state, &Page { data, links }))
-        }
-        .await,
-    )
-}
-
-/// The task of a job, or 404.
-fn find_task<T>(
-    state: &Shared,
-    job_id: &str,
-    task_id: &str,
-    read: impl FnOnce(&TaskRecord) -> T,
-) -> Result<T, Response> {
-    let world = state.world();
-    match world.tasks.get(task_id) {
-        Some(task) if task.job_id == job_id => Ok(read(task)),
-        _ => {
-            drop(world);
-            Err(cloud_error(
-                state,
-                StatusCode::NOT_FOUND,
-                &format!("task {task_id} not found on job {job_id}"),
-            ))
-        }
-    }
-}
-
-pub(crate) async fn get_task(
-    State(state): State<AppState>,
-    Extension(who): Extension<Attribution>,
-    Path((job_id, task_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            read_gate(&state, &who, &headers, &job_id).await?;
-            let now = state.clock.now();
-            let host = origin(&headers);
-            let task = find_task(&state, &job_id, &task_id, |task| {
-                task_wire(&state, task, now, &host)
-            })?;
-            Ok(json_answer(&state, &task))
-        }
-        .await,
-    )
-}
-
-pub(crate) async fn status(
-    State(state): State<AppState>,
-    Extension(who): Extension<Attribution>,
-    Path((job_id, task_id)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            read_gate(&state, &who, &headers, &job_id).await?;
-            let pairs = query_pairs(query.as_deref());
-            let param = |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(key, _)| key == name)
-                    .map(|(_, value)| value.as_str())
-            };
-            let now = state.clock.now();
-            let (plan, elapsed) = find_task(&state, &job_id, &task_id, |task| {
-                (
-                    std::sync::Arc::clone(&task.plan),
-                    state.clock.simulated_between(task.created_at, now),
-                )
-            })?;
-            if elapsed < state.api.status_delay {
-                return Err(cloud_error(
-                    &state,
-                    StatusCode::NOT_FOUND,
-                    &format!("status of task {task_id} not found"),
-                ));
-            }
-            let (offset, current) = cursor_offset(&state, &pairs)?;
-            let tree = progress::render(&plan, elapsed, state.api.hide_pending_nodes);
-            let level = param("level");
-            let mut node = status::select(tree, level).ok_or_else(|| {
-                cloud_error(
-                    &state,
-                    StatusCode::NOT_FOUND,
-                    &format!("no status at level {}", level.unwrap_or("")),
-                )
-            })?;
-            status::filter_children(&mut node, param("status"), param("outcome"));
-            let expand = param("expandChildren").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-            if !expand {
-                status::collapse_grandchildren(&mut node);
-            }
-            let size = state.api.status_page_size;
-            let more = status::page_children(&mut node, offset, size, state.api.status_order);
-            let next = more.then(|| status::encode_cursor(offset + size));
-            let url = request_url(
-                &headers,
-                format!("/migrations/public/v1/jobs/{job_id}/tasks/{task_id}/status"),
-                &pairs,
-            );
-            let links = status::links(
-                &url,
-                current.as_deref(),
-                next.as_deref(),
-                state.api.links_next,
-                state.api.last_page,
-            );
-            Ok(axum::Json(Page { data: node, links }).into_response())
-        }
-        .await,
-    )
 }
 
 pub(crate) async fn token(

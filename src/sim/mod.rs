@@ -5,9 +5,12 @@
 //! - `plan` decides, when a task is created, everything that will happen to it; `progress`
 //!   renders its status tree at any later time (a pure function: no timers, no loops).
 //! - `world` holds jobs, tasks, attaches, tokens and counters behind one mutex.
+//! - `shapes` resolves how answers are shaped where the public material is silent
+//!   (documented by default, a scenario's `[shapes]` table, or picked from a seed) and
+//!   reshapes canonical answers accordingly.
 //! - `routes` builds the router and the request gates (auth, `limits`, `faults`); `cloud`,
-//!   `server`, `artifacts` and `introspect` are the handlers; `status` selects, filters and
-//!   paginates trees; `serve` runs it all over hyper.
+//!   `task_reads`, `server`, `artifacts` and `introspect` are the handlers; `status`
+//!   selects, filters and paginates trees; `serve` runs it all over hyper.
 //!
 //! The scenario format is documented in `inventories/scenarios.md`.
 
@@ -34,7 +37,9 @@ mod routes;
 mod scenario;
 mod serve;
 mod server;
+mod shapes;
 mod status;
+mod task_reads;
 mod values;
 mod world;
 

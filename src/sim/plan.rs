@@ -38,6 +38,9 @@ pub(crate) struct TaskPlan {
     pub apps_end: f64,
     /// The attach expires while the task runs and the server fails the task then.
     pub abort: Option<Abort>,
+    /// Migrate only (`end_status`): when the core would end, the root, `migrate` and every
+    /// unfinished scope end with this status (upper case) and FAILED; apps never run.
+    pub stop: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -128,20 +131,26 @@ impl TaskPlan {
             core_end: check_end,
             apps_end: check_end,
             abort: None,
+            stop: None,
         };
         if kind == TaskKind::Migrate {
             plan.plan_scopes(definition, profile);
         }
-        let natural_end = if plan.kind == TaskKind::Migrate && !plan.blocked {
-            plan.apps_end
-        } else {
-            plan.check_end
+        let migrates = plan.kind == TaskKind::Migrate && !plan.blocked;
+        let stop = profile.end_status.clone().filter(|_| migrates);
+        let natural_end = match (&stop, migrates) {
+            (Some(_), _) => plan.core_end,
+            (None, true) => plan.apps_end,
+            (None, false) => plan.check_end,
         };
         if profile.attach_lapse_fails_tasks && attached_for < natural_end {
             plan.abort = Some(Abort {
                 at: attached_for,
                 message: not_attached_message(&definition.destination.url, &profile.server_id),
             });
+        } else {
+            // An attach lapsing first fails the task; else it stops when its core would end.
+            plan.stop = stop;
         }
         plan
     }
@@ -157,6 +166,7 @@ impl TaskPlan {
             core_end: delay,
             apps_end: delay,
             abort: None,
+            stop: None,
         }
     }
 
@@ -237,6 +247,10 @@ impl TaskPlan {
         if self.blocked {
             return None;
         }
+        if self.stop.is_some() {
+            // Stopped with the core: app data will not run.
+            return Some(self.core_end);
+        }
         Some(match &self.abort {
             Some(abort) if abort.at < apps.end => abort.at.max(apps.start),
             _ => apps.end,
@@ -248,7 +262,7 @@ impl TaskPlan {
         if self.not_attached.is_some() || self.blocked {
             return Outcome::Failed;
         }
-        if self.aborted_root() {
+        if self.aborted_root() || self.stop.is_some() {
             return Outcome::Failed;
         }
         let checks = self.check_outcome();
@@ -256,6 +270,27 @@ impl TaskPlan {
             return checks.wire();
         }
         worst(checks, self.core_outcome()).wire()
+    }
+
+    /// Whether a scope has started `t` simulated seconds after creation (a scope the job
+    /// does not name, or that checks, an attach lapse or a stop kept from running, never
+    /// starts).
+    pub fn scope_started(&self, name: &str, t: f64) -> bool {
+        if self.blocked || self.not_attached.is_some() {
+            return false;
+        }
+        self.scopes
+            .iter()
+            .find(|scope| scope.name == name)
+            .is_some_and(|scope| {
+                scope.included
+                    && t >= scope.start
+                    && self
+                        .abort
+                        .as_ref()
+                        .is_none_or(|abort| abort.at >= scope.start)
+                    && !(self.stop.is_some() && scope.end > self.core_end)
+            })
     }
 
     /// The worst check outcome.

@@ -10,9 +10,8 @@ use super::limits::RateClass;
 use super::scenario::{
     CheckSpec, FaultSpec, Scenario, ScopeSpec, ServerName, ServerSpec, UserEmail,
 };
-use super::values::{
-    ClockMode, LastPage, LinkForm, LostCreateMode, Rate, RetryAfterForm, StatusOrder, TimeFormat,
-};
+use super::shapes::Shapes;
+use super::values::{ClockMode, LostCreateMode, Rate, StatusOrder};
 
 /// API-wide behaviour, with defaults filled in.
 #[derive(Debug, Clone)]
@@ -20,10 +19,9 @@ pub(crate) struct ApiSettings {
     pub status_delay: f64,
     pub status_page_size: usize,
     pub task_page_size: usize,
-    pub links_next: LinkForm,
-    pub last_page: LastPage,
-    pub timestamps: TimeFormat,
-    pub retry_after: RetryAfterForm,
+    /// How answers are shaped (`links_next`, `last_page`, `timestamps` and `retry_after`
+    /// included, whether `[api]` or `[shapes]` sets them).
+    pub shapes: Shapes,
     pub token_validity: f64,
     pub attach_validity: f64,
     pub artifact_validity: f64,
@@ -42,6 +40,8 @@ pub(crate) struct ServerProfile {
     /// Simulated seconds an attach stays valid.
     pub attach_validity: f64,
     pub attach_lapse_fails_tasks: bool,
+    /// The status a Migrate task ends with instead of finishing (upper case), if any.
+    pub end_status: Option<String>,
     pub check_duration: f64,
     pub migrate_duration: f64,
     pub apps_duration: f64,
@@ -94,10 +94,7 @@ impl Scenario {
             status_delay: secs(api.status_delay, 5.0),
             status_page_size: api.status_page_size.map_or(10, |n| n.get() as usize),
             task_page_size: api.task_page_size.map_or(20, |n| n.get() as usize),
-            links_next: api.links_next.unwrap_or_default(),
-            last_page: api.last_page.unwrap_or_default(),
-            timestamps: api.timestamps.unwrap_or_default(),
-            retry_after: api.retry_after.unwrap_or_default(),
+            shapes: self.shapes(),
             token_validity: secs(api.token_validity, 5.0 * MINUTE),
             attach_validity: secs(api.attach_validity, 24.0 * 60.0 * MINUTE),
             artifact_validity: secs(api.artifact_validity, 7.0 * 24.0 * 60.0 * MINUTE),
@@ -203,6 +200,11 @@ impl Scenario {
                 .attach_lapse_fails_tasks
                 .or(defaults.attach_lapse_fails_tasks)
                 .unwrap_or(false),
+            end_status: own
+                .end_status
+                .as_ref()
+                .or(defaults.end_status.as_ref())
+                .map(|status| status.trim().to_ascii_uppercase()),
             check_duration: secs(
                 own.check_duration,
                 defaults.check_duration,

@@ -5,7 +5,10 @@
 //! scope). Checks all start at once and finish one by one; scopes run one after another in
 //! two phases (export, then import) with progress counters; apps run after the core, so
 //! `migrate` (and the root) can be FINISHED while `apps` is IN_PROGRESS. Progress shows only
-//! on nodes in progress, for their current phase.
+//! on nodes in progress, for their current phase. A server's `end_status` stops a Migrate
+//! task when its core would end: the root, `migrate` and unfinished scopes take that status.
+//!
+//! This is the one canonical tree; `shapes` reshapes and respells it as it is served.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +24,7 @@ pub(crate) const CHECKS_FAILED: &str = "At least one Preflight check has failed.
 pub(crate) const CHECKS_WARNING: &str = "All Preflight checks have passed with warning.";
 pub(crate) const CHECKS_PASSED: &str = "All Preflight checks have passed.";
 const MIGRATION_RUNNING: &str = "Migration is in progress";
+pub(crate) const MIGRATION_STOPPED: &str = "The migration was stopped.";
 
 /// Where a span of time `[start, end)` stands at `t`, given a possible abort.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,6 +69,20 @@ fn node(status: Status, outcome: Option<Outcome>, message: impl Into<String>) ->
 
 fn finished(outcome: Outcome, message: impl Into<String>) -> StatusNode {
     node(Status::Finished, Some(outcome), message)
+}
+
+/// A node a stop ended (`end_status`): that status, FAILED.
+fn stopped(status: &str) -> StatusNode {
+    node(
+        Status::Unknown(status.to_owned()),
+        Some(Outcome::Failed),
+        MIGRATION_STOPPED,
+    )
+}
+
+/// The status a stop gives the root, `migrate` and unfinished scopes once it happened.
+fn stop_at(plan: &TaskPlan, t: f64) -> Option<&str> {
+    plan.stop.as_deref().filter(|_| t >= plan.core_end)
 }
 
 fn percent(fraction: f64) -> Option<f64> {
@@ -139,6 +157,8 @@ fn render_running(plan: &TaskPlan, t: f64) -> StatusNode {
         root
     } else if plan.blocked {
         finished(Outcome::Failed, CHECKS_FAILED)
+    } else if let Some(status) = stop_at(plan, t) {
+        stopped(status)
     } else if t >= plan.core_end {
         let outcome = plan.root_outcome();
         let message = migration_message(&outcome);
@@ -238,6 +258,8 @@ fn render_migrate_level(plan: &TaskPlan, t: f64, abort: Option<&Abort>) -> Statu
                 "Not started: at least one Preflight check has failed.",
             )
         }
+    } else if let Some(status) = stop_at(plan, t) {
+        stopped(status)
     } else {
         match span(plan.check_end, plan.core_end, t, abort) {
             Span::Pending => node(
@@ -285,6 +307,11 @@ fn render_scope(
                 "Not started: at least one Preflight check has failed.",
             )
         };
+    }
+    if let Some(status) = stop_at(plan, t)
+        && scope.end > plan.core_end
+    {
+        return stopped(status);
     }
     match span(scope.start, scope.end, t, abort) {
         Span::Pending => node(Status::Pending, None, "Waiting to start"),

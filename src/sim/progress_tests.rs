@@ -354,3 +354,62 @@ fn hidden_pending_nodes_appear_when_they_start() {
     assert!(migrate.children.contains_key("usersAndGroups"));
     assert!(!migrate.children.contains_key("projects"));
 }
+
+#[test]
+fn an_end_status_stops_the_migration_when_its_core_would_end() {
+    let extra = "[servers.acme]\nend_status = \"stopped\"\n";
+    let plan = plan(extra, CreateTaskRequest::migrate(&[]));
+    let running = render(&plan, 77.0 * MIN, false);
+    assert!(in_progress(&running));
+    assert_eq!(
+        child(&running, &["migrate", "apps"]).status,
+        Some(Status::Pending)
+    );
+    let stopped = render(&plan, 78.0 * MIN, false);
+    let status = Some(Status::Unknown("STOPPED".into()));
+    for path in [&[][..], &["migrate"], &["migrate", "apps"]] {
+        let node = child(&stopped, path);
+        assert_eq!(node.status, status, "{path:?}");
+        assert_eq!(node.outcome, Some(Outcome::Failed), "{path:?}");
+        assert_eq!(node.message.as_deref(), Some(MIGRATION_STOPPED), "{path:?}");
+    }
+    // Finished scopes keep their outcome; checks are unaffected.
+    assert_eq!(
+        child(&stopped, &["migrate", "projects"]).outcome,
+        Some(Outcome::Success)
+    );
+    assert_eq!(child(&stopped, &["check"]).outcome, Some(Outcome::Success));
+    assert_eq!(plan.root_end(), 78.0 * MIN);
+    assert_eq!(plan.root_outcome(), Outcome::Failed);
+    assert_eq!(plan.apps_end(), Some(78.0 * MIN), "apps never run");
+    assert!(plan.scope_started("projects", 78.0 * MIN));
+    assert!(!plan.scope_started("apps", 200.0 * MIN));
+    assert!(!plan.scope_started("jsm", 200.0 * MIN), "not in the job");
+    // A Check task of the same server ends as usual.
+    let check = plan_with(extra, CreateTaskRequest::check(), true, Some(86_400.0));
+    assert!(check.stop.is_none());
+    assert_eq!(
+        render(&check, 8.0 * MIN, false).outcome,
+        Some(Outcome::Success)
+    );
+}
+
+#[test]
+fn scopes_start_one_after_another() {
+    let plan = plan("", CreateTaskRequest::migrate(&[]));
+    assert!(
+        !plan.scope_started("usersAndGroups", 7.0 * MIN),
+        "checks first"
+    );
+    assert!(plan.scope_started("usersAndGroups", 8.0 * MIN));
+    assert!(!plan.scope_started("projects", 17.0 * MIN));
+    assert!(plan.scope_started("projects", 18.0 * MIN));
+    assert!(plan.scope_started("apps", 78.0 * MIN));
+    let blocked = plan_with(
+        "[servers.acme.checks.DatabaseSize]\noutcome = \"FAILED\"\n",
+        CreateTaskRequest::migrate(&[]),
+        true,
+        Some(86_400.0),
+    );
+    assert!(!blocked.scope_started("usersAndGroups", 500.0 * MIN));
+}

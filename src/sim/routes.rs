@@ -22,8 +22,7 @@ use super::limits::RateClass;
 use super::profile::ApiSettings;
 use super::values::{RetryAfterForm, TimeFormat};
 use super::world::World;
-use super::{SimOptions, cloud, introspect, server};
-use crate::cma::wire::ErrorBody;
+use super::{SimOptions, cloud, introspect, server, shapes, task_reads};
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -88,15 +87,15 @@ pub(crate) fn router(options: SimOptions, outages: Option<OutageSender>) -> Rout
         .route(&format!("{cloud_base}/jobs/{{jobId}}"), get(cloud::get_job))
         .route(
             &format!("{cloud_base}/jobs/{{jobId}}/tasks"),
-            post(cloud::create_task).get(cloud::list_tasks),
+            post(cloud::create_task).get(task_reads::list_tasks),
         )
         .route(
             &format!("{cloud_base}/jobs/{{jobId}}/tasks/{{taskId}}"),
-            get(cloud::get_task),
+            get(task_reads::get_task),
         )
         .route(
             &format!("{cloud_base}/jobs/{{jobId}}/tasks/{{taskId}}/status"),
-            get(cloud::status),
+            get(task_reads::status),
         )
         .route(&format!("{cloud_base}/token"), post(cloud::token))
         .route(
@@ -219,16 +218,17 @@ async fn unmatched(State(state): State<AppState>, request: Request) -> Response 
     cloud_error(&state, StatusCode::NOT_FOUND, "no such endpoint")
 }
 
-/// A JSON error body as the cloud API answers it.
+/// An error answer as the cloud API gives it: the body in the scenario's error envelope
+/// (`shapes`), and an `atl-traceid` header naming the request.
 pub(crate) fn cloud_error(state: &Shared, status: StatusCode, message: &str) -> Response {
     let id = state.trace_id();
-    let body = ErrorBody {
-        status: Some(Value::from(status.as_u16())),
-        error_message: Some(message.to_owned()),
-        id: Some(id.clone()),
-        ..ErrorBody::default()
-    };
-    let mut response = (status, axum::Json(body)).into_response();
+    let (content_type, body) = shapes::error_body(
+        state.api.shapes.error_envelope,
+        status.as_u16(),
+        message,
+        &id,
+    );
+    let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
     if let Ok(value) = HeaderValue::from_str(&id) {
         response
             .headers_mut()
@@ -250,11 +250,11 @@ pub(crate) fn text_error(status: StatusCode, message: &str) -> Response {
 /// A JSON answer with the scenario's timestamp format applied (fields keep their wire
 /// order unless timestamps must be rewritten).
 pub(crate) fn json_answer<T: Serialize>(state: &Shared, value: &T) -> Response {
-    if state.api.timestamps == TimeFormat::Iso {
+    if state.api.shapes.timestamps == TimeFormat::Iso {
         return axum::Json(value).into_response();
     }
     let mut value = serde_json::to_value(value).unwrap_or(Value::Null);
-    retime(&mut value, state.api.timestamps);
+    retime(&mut value, state.api.shapes.timestamps);
     axum::Json(value).into_response()
 }
 
@@ -350,7 +350,7 @@ pub(crate) fn rate_limit(state: &Shared, user: &str, class: RateClass) -> Result
     let reset = state.clock.wall(now + wait);
     let headers = response.headers_mut();
     let whole_seconds = wait.ceil().max(1.0);
-    let retry_after = match state.api.retry_after {
+    let retry_after = match state.api.shapes.retry_after {
         RetryAfterForm::Seconds => Some(format!("{whole_seconds}")),
         RetryAfterForm::HttpDate => {
             let at = state.clock.wall(now + whole_seconds);
@@ -362,7 +362,7 @@ pub(crate) fn rate_limit(state: &Shared, user: &str, class: RateClass) -> Result
         headers.insert(header::RETRY_AFTER, value);
     }
     let reset = reset.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    if state.api.retry_after != RetryAfterForm::None
+    if state.api.shapes.retry_after != RetryAfterForm::None
         && let Ok(value) = HeaderValue::from_str(&reset)
     {
         headers.insert(HeaderName::from_static("x-ratelimit-reset"), value);

@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
+use super::shapes::ShapesSpec;
 use super::values::{
     ClockMode, DurationValue, LastPage, LinkForm, LostCreateMode, PlannedOutcome, Probability,
     Rate, RetryAfterForm, StatusOrder, TimeFormat,
@@ -95,6 +96,13 @@ impl Scenario {
                 line_prefix(line)
             ));
         }
+        if let Some(key) = file.shapes.also_in_api(&file.api).first() {
+            let line = locate(text, &["shapes", key]);
+            return Err(format!(
+                "{}`{key}` is set in both [api] and [shapes]: set it in one of them",
+                line_prefix(line)
+            ));
+        }
         let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
         for (name, server) in &file.servers {
             let id = server.server_id.as_deref().unwrap_or(name.0.as_str());
@@ -156,6 +164,9 @@ pub(crate) struct ScenarioFile {
     pub servers: BTreeMap<ServerName, ServerSpec>,
     #[serde(default)]
     pub users: BTreeMap<UserEmail, UserSpec>,
+    /// How answers are shaped where the public material is silent (`shapes`).
+    #[serde(default)]
+    pub shapes: ShapesSpec,
 }
 
 /// Behaviour of the API as a whole (not of one server).
@@ -235,6 +246,10 @@ pub(crate) struct ServerSpec {
     /// Checks that do not pass, by name.
     #[serde(default)]
     pub checks: BTreeMap<String, CheckSpec>,
+    /// The status a Migrate task's `migrate` level, root and unfinished scopes end with, when
+    /// its core would end (e.g. `STOPPED`), instead of finishing: a migration stopped or
+    /// left incomplete on the server's side.
+    pub end_status: Option<String>,
     /// Scope outcomes, durations and sizes, by scope name.
     #[serde(default)]
     pub scopes: BTreeMap<ScopeName, ScopeSpec>,

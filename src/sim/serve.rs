@@ -1,6 +1,6 @@
 //! Serving the router with hyper directly (not `axum::serve`), over HTTP/1.1 or HTTP/2
 //! without negotiation (h2c with prior knowledge, which `cmafleet run` speaks to a plain-http
-//! cloud API), so that a "dropped connection" fault can end an exchange without any answer:
+//! cloud API; the `http = "http1"` shape refuses it), so that a "dropped connection" fault can end an exchange without any answer:
 //! the service fails instead of answering, and hyper closes the socket (HTTP/1.1) or resets
 //! the stream (HTTP/2) — either way the client never learns the outcome. An outage
 //! (`POST /_sim/outage`) closes the listener and every open connection for a while, then
@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::routes::DropConnection;
+use super::shapes::HttpVersions;
 use super::{SimHandle, SimOptions, routes};
 
 /// How long in-flight connections get to finish once shutdown is asked.
@@ -50,10 +51,19 @@ pub(crate) async fn start(listen: SocketAddr, options: SimOptions) -> std::io::R
     }
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
+    let shapes = options.scenario.shapes();
+    tracing::info!(%addr, "{}", shapes.summary());
+    let versions = shapes.http;
     let (outages, outage_requests) = tokio::sync::mpsc::unbounded_channel();
     let router = routes::router(options, Some(outages));
     let shutdown = CancellationToken::new();
-    let join = tokio::spawn(serve(listener, router, shutdown.clone(), outage_requests));
+    let join = tokio::spawn(serve(
+        listener,
+        router,
+        versions,
+        shutdown.clone(),
+        outage_requests,
+    ));
     Ok(SimHandle {
         addr,
         shutdown,
@@ -67,6 +77,7 @@ pub(crate) async fn start(listen: SocketAddr, options: SimOptions) -> std::io::R
 async fn serve(
     mut listener: TcpListener,
     router: Router,
+    versions: HttpVersions,
     shutdown: CancellationToken,
     mut outages: UnboundedReceiver<Duration>,
 ) -> std::io::Result<()> {
@@ -103,7 +114,12 @@ async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        connections.spawn(serve_connection(stream, router.clone(), period.clone()));
+        connections.spawn(serve_connection(
+            stream,
+            router.clone(),
+            versions,
+            period.clone(),
+        ));
     }
     drop(listener);
     let drained = tokio::time::timeout(DRAIN, async {
@@ -132,9 +148,14 @@ async fn rebind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     }
 }
 
-/// Serves one connection until it ends, or until `close` fires (then the answer in progress
-/// is finished and the connection closed).
-async fn serve_connection(stream: tokio::net::TcpStream, router: Router, close: CancellationToken) {
+/// Serves one connection in the HTTP versions of the `http` shape until it ends, or until
+/// `close` fires (then the answer in progress is finished and the connection closed).
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    router: Router,
+    versions: HttpVersions,
+    close: CancellationToken,
+) {
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let router = router.clone();
         // HTTP/2 carries the host in the URI's authority, not in a Host header; the
@@ -160,8 +181,11 @@ async fn serve_connection(stream: tokio::net::TcpStream, router: Router, close: 
             Ok::<_, DroppedAnswer>(response)
         }
     });
-    let builder =
+    let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    if versions == HttpVersions::Http1 {
+        builder = builder.http1_only();
+    }
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     let mut connection = std::pin::pin!(connection);
     tokio::select! {

@@ -1,6 +1,7 @@
 //! The server side of the API (`/servers/{server}/rest/migration/latest/…`): attaching a
 //! cloud site and saving a connect token. Errors are plain text, as the Migration Assistant
-//! on a server answers them.
+//! on a server answers them; the status of the not-connected refusal is a shape
+//! (`attach_refusal`).
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -60,7 +61,7 @@ async fn attach_inner(
             world.counters.server(server).attach_refused += 1;
             drop(world);
             return Err(text_error(
-                StatusCode::BAD_REQUEST,
+                state.api.shapes.attach_refusal.status(),
                 &format!(
                     "The destination cloud site {cloud_url} is not authorized with the server. Reconnect the cloud site in the Cloud Migration Assistant and try again."
                 ),

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cma::wire::StatusNode;
 
+use super::shapes::Shapes;
 use super::values::{LastPage, LinkForm, StatusOrder};
 
 /// The node at `level` (`check`, `migrate`, `check,AnonPermission`, `migrate,projects`…),
@@ -31,18 +32,30 @@ pub(crate) fn select(tree: StatusNode, level: Option<&str>) -> Option<StatusNode
     Some(node)
 }
 
-/// Keeps the children whose status (and outcome) is among the comma-separated values given.
-pub(crate) fn filter_children(node: &mut StatusNode, status: Option<&str>, outcome: Option<&str>) {
-    let wanted = |list: Option<&str>, value: Option<&str>| match list {
-        None => true,
-        Some(list) => value.is_some_and(|value| {
-            list.split(',')
-                .any(|item| item.trim().eq_ignore_ascii_case(value))
-        }),
-    };
+/// Keeps the children whose status (and outcome) is among the comma-separated values given,
+/// each in its canonical spelling or in the one `shapes` serves (`RUNNING`, `in_progress`).
+pub(crate) fn filter_children(
+    node: &mut StatusNode,
+    status: Option<&str>,
+    outcome: Option<&str>,
+    shapes: &Shapes,
+) {
+    let wanted =
+        |list: Option<&str>, value: Option<&str>, served: &dyn Fn(&str) -> String| match list {
+            None => true,
+            Some(list) => value.is_some_and(|value| {
+                let served = served(value);
+                list.split(',').map(str::trim).any(|item| {
+                    item.eq_ignore_ascii_case(value) || item.eq_ignore_ascii_case(&served)
+                })
+            }),
+        };
     node.children.retain(|_, child| {
-        wanted(status, child.status.as_ref().map(|s| s.as_str()))
-            && wanted(outcome, child.outcome.as_ref().map(|o| o.as_str()))
+        wanted(status, child.status.as_ref().map(|s| s.as_str()), &|s| {
+            shapes.status_word(s)
+        }) && wanted(outcome, child.outcome.as_ref().map(|o| o.as_str()), &|o| {
+            shapes.outcome_word(o)
+        })
     });
 }
 
@@ -240,8 +253,15 @@ mod tests {
     #[test]
     fn filters_and_collapse() {
         let mut level = select(tree(4), Some("check")).unwrap();
-        filter_children(&mut level, Some("in_progress"), None);
+        let mut unknown = level.clone();
+        filter_children(&mut level, Some("in_progress"), None, &Shapes::default());
         assert_eq!(level.children.len(), 2);
+        let words = Shapes {
+            statuses: super::super::shapes::StatusWords::Unknown,
+            ..Shapes::default()
+        };
+        filter_children(&mut unknown, Some("running"), None, &words);
+        assert_eq!(unknown.children.len(), 2, "the served word filters too");
         collapse_grandchildren(&mut level);
         assert!(level.children.values().all(|c| c.children.is_empty()));
     }

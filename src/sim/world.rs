@@ -30,6 +30,8 @@ pub(crate) struct Job {
     pub cloud: String,
     /// Task ids, oldest first.
     pub tasks: Vec<String>,
+    /// Real instant of creation (a young job may refuse tasks: `young_job_404`).
+    pub created_at: f64,
 }
 
 /// A task: its plan decides everything that will happen to it.
@@ -170,7 +172,7 @@ impl World {
             .to_string()
     }
 
-    pub fn create_job(&mut self, definition: JobDefinition) -> &Job {
+    pub fn create_job(&mut self, definition: JobDefinition, now: f64) -> &Job {
         self.jobs_made += 1;
         let id = self.make_id(b"job", self.jobs_made);
         let server = self.server_for_id(&definition.source.server_id);
@@ -185,6 +187,7 @@ impl World {
             definition,
             server,
             tasks: Vec::new(),
+            created_at: now,
         };
         self.jobs.entry(id).or_insert(job)
     }

@@ -10,6 +10,8 @@ mod flows;
 mod limits;
 mod pages;
 mod process;
+mod shapes_answers;
+mod shapes_tree;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -38,6 +40,11 @@ impl TestSim {
     /// Starts a simulator with a TOML scenario at a time scale.
     pub async fn start(time_scale: f64, scenario: &str) -> TestSim {
         let scenario = Scenario::parse_toml(scenario).expect("test scenario parses");
+        TestSim::with_scenario(time_scale, scenario).await
+    }
+
+    /// Starts a simulator with a loaded scenario at a time scale.
+    pub async fn with_scenario(time_scale: f64, scenario: Scenario) -> TestSim {
         let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let handle = sim::start(
             listen,

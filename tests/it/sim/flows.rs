@@ -12,7 +12,12 @@ use super::*;
 #[tokio::test]
 async fn a_check_task_runs_to_finished_with_every_check_in_the_children() {
     // Real clock, one simulated hour per real second: checks take 2 simulated minutes.
-    let sim = TestSim::start(3600.0, "[defaults]\ncheck_duration = \"2m\"\n").await;
+    // Written against the one-level children and `check` node the simulator first served.
+    let sim = TestSim::start(
+        3600.0,
+        "[defaults]\ncheck_duration = \"2m\"\n[shapes]\nchildren = \"one_level\"\ncheck_task_tree = \"check_node\"\n",
+    )
+    .await;
     let definition = jira_job("acme-jira", ACME, &[]);
     let job = sim.create_job(&definition).await;
 
@@ -136,6 +141,9 @@ apps_duration = "90m"
 [servers.wayne-jira.checks.AnonPermission]
 outcome = "FAILED"
 occurrences = ["Project GOTHAM: Browse projects granted to Anyone"]
+[shapes]
+children = "one_level"  # level reads below come with their children
+scopes = "all"          # pending and skipped scopes are listed
 "#,
     )
     .await;
@@ -239,6 +247,9 @@ check_duration = "8m"
 outcome = "FAILED"
 excludable = false
 occurrences = ["Filter 10234 references project LAB"]
+[shapes]
+children = "one_level"
+scopes = "all"
 "#,
     )
     .await;
@@ -277,7 +288,8 @@ occurrences = ["Filter 10234 references project LAB"]
 #[tokio::test]
 async fn tasks_fail_not_attached_without_an_attach_after_expiry_or_with_a_wrong_server_id() {
     let sim = TestSim::manual(
-        "[servers.stark-jira]\nserver_id = \"RMJK-8WAW-JKMI-CNOY\"\ncheck_duration = \"5m\"\n",
+        "[servers.stark-jira]\nserver_id = \"RMJK-8WAW-JKMI-CNOY\"\ncheck_duration = \"5m\"\n\
+         [shapes]\nchildren = \"one_level\"\ncheck_task_tree = \"check_node\"\n",
     )
     .await;
     let not_attached = |root: &Value| {
@@ -475,7 +487,8 @@ async fn a_new_task_status_answers_404_until_it_appears() {
 #[tokio::test]
 async fn artifacts_expire_and_timestamps_follow_the_scenario_format() {
     let sim = TestSim::manual(
-        "[api]\ntimestamps = \"epoch_millis\"\nartifact_validity = \"2d\"\n[defaults]\ncheck_duration = \"3m\"\n",
+        "[api]\ntimestamps = \"epoch_millis\"\nartifact_validity = \"2d\"\n[defaults]\ncheck_duration = \"3m\"\n\
+         [shapes]\nchildren = \"one_level\"\ncheck_task_tree = \"check_node\"\n",
     )
     .await;
     let job = sim.create_job(&confluence_job("acme-wiki", ACME)).await;

@@ -8,6 +8,10 @@ use serde_json::Value;
 
 use super::*;
 
+/// These tests page a Check task's `level=check` read without `expandChildren`: the checks
+/// under a `check` node, its children served unasked.
+const CHECK_LEVEL: &str = "[shapes]\nchildren = \"one_level\"\ncheck_task_tree = \"check_node\"\n";
+
 /// Fetches `first` and follows `links.next` by hand, in whatever form it comes; returns
 /// the pages' JSON.
 async fn follow(sim: &TestSim, first: &str, base_path: &str) -> Vec<Value> {
@@ -50,7 +54,7 @@ async fn a_check_tree_larger_than_a_page_is_fetched_by_following_links_next_in_e
         ("url", "empty_links"),
     ] {
         let sim = TestSim::manual(&format!(
-            "[api]\nlinks_next = \"{form}\"\nlast_page = \"{last}\"\n[defaults]\ncheck_duration = \"5m\"\n"
+            "[api]\nlinks_next = \"{form}\"\nlast_page = \"{last}\"\n[defaults]\ncheck_duration = \"5m\"\n{CHECK_LEVEL}"
         ))
         .await;
         let job = sim.create_job(&jira_job("acme-jira", ACME, &[])).await;
@@ -96,7 +100,7 @@ async fn a_check_tree_larger_than_a_page_is_fetched_by_following_links_next_in_e
 #[tokio::test]
 async fn status_filters_and_page_size_are_honoured() {
     let sim = TestSim::manual(
-        "[api]\nstatus_page_size = 3\n[servers.acme-jira]\ncheck_duration = \"5m\"\n[servers.acme-jira.checks.DatabaseSize]\noutcome = \"WARNING\"\n",
+        &format!("[api]\nstatus_page_size = 3\n[servers.acme-jira]\ncheck_duration = \"5m\"\n[servers.acme-jira.checks.DatabaseSize]\noutcome = \"WARNING\"\n{CHECK_LEVEL}"),
     )
     .await;
     let job = sim.create_job(&jira_job("acme-jira", ACME, &[])).await;

@@ -113,3 +113,44 @@ async fn the_example_and_demo_scenarios_load() {
         assert!(loaded.is_ok(), "{file}: {:?}", loaded.err());
     }
 }
+
+#[tokio::test]
+async fn cmafleet_sim_prints_the_shapes_it_serves_and_takes_a_seed() {
+    let mut child = Command::new(BIN)
+        .args(["sim", "--listen", "127.0.0.1:0", "--shapes", "random"])
+        .args(["--seed", "7"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cmafleet runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_line = async || {
+        tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a line is printed")
+            .unwrap()
+            .unwrap()
+    };
+    let listening = next_line().await;
+    assert!(listening.starts_with("listening on "), "{listening}");
+    let shapes = next_line().await;
+    assert_eq!(
+        shapes,
+        Scenario::default().with_random_shapes(7).shapes_summary()
+    );
+    assert!(shapes.ends_with(" random_seed=7"), "{shapes}");
+    child.kill().await.unwrap();
+
+    let documented = Command::new(BIN)
+        .args(["sim", "--listen", "127.0.0.1:0", "--seed", "7"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        documented.status.code(),
+        Some(i32::from(cmafleet::exit::USAGE)),
+        "a seed without --shapes random is refused"
+    );
+    assert!(String::from_utf8_lossy(&documented.stderr).contains("--shapes random"));
+}
