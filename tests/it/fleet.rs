@@ -9,6 +9,7 @@ mod caps;
 mod check;
 mod demo;
 mod exits;
+mod independent;
 mod migrate;
 mod overrides;
 mod signals;

@@ -2,5 +2,6 @@
 
 pub mod browser;
 pub mod fleet;
+pub mod independent;
 pub mod prometheus;
 pub mod proxy;
