@@ -458,11 +458,11 @@ impl StatusNode {
         self.outcome.is_some() || self.status.as_ref().is_some_and(Status::is_finished)
     }
 
-    /// `status X, outcome Y: message` when the node ended with a status other than
-    /// `FINISHED` (a stopped or incomplete migration), in the service's own words.
+    /// `status X, outcome Y: message` when the node ended with a status the API model does
+    /// not know (a stopped or incomplete migration), in the service's own words.
     pub fn odd_ending(&self) -> Option<String> {
         let outcome = self.outcome.as_ref()?;
-        if self.status.as_ref().is_some_and(Status::is_finished) {
+        if !matches!(self.status, Some(Status::Unknown(_))) {
             return None;
         }
         let status = self
@@ -512,13 +512,16 @@ impl StatusNode {
                 }
             }
         }
-        if self.status.is_none() {
+        // A node's status, outcome and message are one reading: taken together from the
+        // first page that has them. (Pages are read one after another; a node that finished
+        // in between must not come out "IN_PROGRESS with an outcome": it is read again.)
+        if self.status.is_none() && self.outcome.is_none() {
             self.status = page.status;
-        }
-        if self.outcome.is_none() {
             self.outcome = page.outcome;
-        }
-        if self.message.is_none() {
+            if self.message.is_none() {
+                self.message = page.message;
+            }
+        } else if self.message.is_none() {
             self.message = page.message;
         }
         if self.details.is_none() {

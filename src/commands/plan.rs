@@ -100,6 +100,9 @@ pub fn run(args: &PlanArgs) -> u8 {
         Ok(selected) => selected.sites,
         Err(code) => return code,
     };
+    for notice in crate::inventory::inferred_wire_forms(sites.iter().map(|site| &**site)) {
+        tracing::warn!("{notice}");
+    }
     let state_dir = config::state_dir(&args.policy, &file);
     let states: Vec<SiteState> = match Store::open_existing(&state_dir) {
         Ok(store) => match store.sites() {

@@ -312,7 +312,7 @@ pub fn load_selected(path: &Path, selection: &Selection) -> Result<Selected, u8>
         Err(error) => return Err(fail(exit::DATA, &error.to_string())),
     };
     let selected = select(sites, selection).map_err(|message| fail(exit::USAGE, &message))?;
-    for notice in inventory::notices(selected.sites.iter().map(|site| &**site)) {
+    for notice in inventory::plain_http(selected.sites.iter().map(|site| &**site)) {
         tracing::warn!("{notice}");
     }
     Ok(selected)

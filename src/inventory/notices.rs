@@ -88,26 +88,32 @@ impl Inferred {
     }
 }
 
-/// Every notice of an inventory's sites, plain-http servers first.
-pub fn notices<'a>(sites: impl IntoIterator<Item = &'a Site>) -> Vec<Notice> {
+/// Every notice of an inventory's sites: plain-http servers, then inferred wire forms
+/// (`validate` says both; `plan` too; `run` only the first).
+pub fn notices<'a>(sites: impl IntoIterator<Item = &'a Site> + Clone) -> Vec<Notice> {
+    let mut notices = plain_http(sites.clone());
+    notices.extend(inferred_wire_forms(sites));
+    notices
+}
+
+/// One notice per Server/DC instance reached over plain http off this machine: its
+/// credential crosses the network unencrypted.
+pub fn plain_http<'a>(sites: impl IntoIterator<Item = &'a Site>) -> Vec<Notice> {
     let mut plain: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let mut inferred: BTreeMap<Inferred, Vec<usize>> = BTreeMap::new();
     for site in sites {
-        if site.server_url.scheme() == "http" {
-            let place = match (
-                site.server_url.host_str(),
-                site.server_url.port_or_known_default(),
-            ) {
+        let url = &site.server_url;
+        let off_machine = url
+            .host()
+            .is_some_and(|host| !super::parse::is_loopback_host(&host));
+        if url.scheme() == "http" && off_machine {
+            let place = match (url.host_str(), url.port_or_known_default()) {
                 (Some(host), Some(port)) => format!("{host}:{port}"),
                 _ => site.server_id.clone(),
             };
             plain.entry(place).or_default().push(site.line);
         }
-        for point in Inferred::of(site) {
-            inferred.entry(point).or_default().push(site.line);
-        }
     }
-    let mut notices: Vec<Notice> = plain
+    plain
         .into_iter()
         .map(|(place, lines)| Notice {
             lines,
@@ -115,15 +121,28 @@ pub fn notices<'a>(sites: impl IntoIterator<Item = &'a Site>) -> Vec<Notice> {
                 "server {place} is reached over plain http: its credential (server_auth) travels unencrypted on the network; use https:// if the instance serves it"
             ),
         })
-        .collect();
-    notices.extend(inferred.into_iter().map(|(point, lines)| Notice {
-        lines,
-        message: format!(
-            "wire form inferred (no public example shows it): {}; to decide it yourself, give the row's scope as JSON in a `scope_json` column (sent as is)",
-            point.describe()
-        ),
-    }));
-    notices
+        .collect()
+}
+
+/// One notice per job-definition part sent in a form no public example shows, with the
+/// rows that send it.
+pub fn inferred_wire_forms<'a>(sites: impl IntoIterator<Item = &'a Site>) -> Vec<Notice> {
+    let mut inferred: BTreeMap<Inferred, Vec<usize>> = BTreeMap::new();
+    for site in sites {
+        for point in Inferred::of(site) {
+            inferred.entry(point).or_default().push(site.line);
+        }
+    }
+    inferred
+        .into_iter()
+        .map(|(point, lines)| Notice {
+            lines,
+            message: format!(
+                "wire form inferred (no public example shows it): {}; to decide it yourself, give the row's scope as JSON in a `scope_json` column (sent as is)",
+                point.describe()
+            ),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -145,6 +164,7 @@ mod tests {
     fn a_plain_http_server_is_named_once_with_its_lines() {
         let found = notices(&sites(&[
             "a,jira,http://jira.acme.internal:8080,S1,env:P,https://a.atlassian.net,u@a.co,env:T,ABC,,,",
+            "l,jira,http://127.0.0.1:8080,S3,env:P,https://l.atlassian.net,u@a.co,env:T,ABC,,,",
             "b,jira,http://jira.acme.internal:8080/,S1,env:P,https://b.atlassian.net,u@a.co,env:T,DEF,,,",
             "c,jira,https://jira.other.com,S2,env:P,https://c.atlassian.net,u@a.co,env:T,GHI,,,",
         ]));
@@ -152,7 +172,11 @@ mod tests {
             .iter()
             .filter(|notice| notice.message.contains("plain http"))
             .collect();
-        assert_eq!(plain.len(), 1, "{found:#?}");
+        assert_eq!(
+            plain.len(),
+            1,
+            "loopback never leaves the machine: {found:#?}"
+        );
         assert_eq!(plain[0].lines, vec![2, 3]);
         assert!(plain[0].to_string().contains("jira.acme.internal:8080"));
         assert!(plain[0].to_string().ends_with("(lines 2, 3)"));

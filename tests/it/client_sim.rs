@@ -170,8 +170,9 @@ async fn every_endpoint_round_trips_against_the_simulator() {
     assert_eq!(listed[0].task_type, TaskKind::Check);
 
     // Eventual consistency: a young task's status is a 404 (the pipeline waits it out).
+    // A Check task's checks are directly under its root (the documented shape).
     let query = StatusQuery {
-        level: Some("check".into()),
+        level: None,
         expand_children: true,
     };
     let young = cloud

@@ -19,7 +19,7 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, HeaderValue, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, LOCATION};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,7 @@ use super::CloudClient;
 use super::answer::{redact, shown_location};
 use super::transport::{Failure, api_error, cancelled, send_failure, transport_message};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
+use crate::cma::surprise::SurpriseKind;
 use crate::cma::wire::Artifact;
 
 /// Redirects followed for one download (storage services redirect once, rarely twice).
@@ -159,7 +160,16 @@ impl CloudClient {
                 self.report(status.as_str(), started);
                 return Err(failure);
             }
-            let result = self.receive(response, temp, cancel).await;
+            let content_type = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let result = self
+                .receive(response, temp, cancel)
+                .await
+                .and_then(|body| self.is_a_file(body, &content_type));
             let code = match &result {
                 Ok(_) => status.as_str(),
                 Err(Failure::MaybeApplied { reason, .. }) => reason,
@@ -172,6 +182,35 @@ impl CloudClient {
         let mut error = api_error(ENDPOINT, None, ErrorKind::Redirect { location }, "");
         error.message = format!("more than {MAX_REDIRECTS} redirects");
         Err(Failure::Final(error))
+    }
+
+    /// A body where a file was expected that is JSON or an HTML page (metadata, a login or
+    /// error page) is not the artifact: refused with its first bytes (a surprise).
+    fn is_a_file(&self, body: Body, content_type: &str) -> Result<Body, Failure> {
+        let start: &[u8] = match &body {
+            Body::Memory(bytes) => &bytes[..bytes.len().min(512)],
+            Body::Spilled(..) => &[],
+        };
+        let Some(what) = not_a_file(content_type, start) else {
+            return Ok(body);
+        };
+        let text = String::from_utf8_lossy(start);
+        let first: String = text.chars().take(200).collect();
+        self.http
+            .surprise(SurpriseKind::Artifact, what, &text, ENDPOINT, &self.secrets);
+        let mut message = format!(
+            "the artifact location answered {what} instead of a file (not saved): {}",
+            first.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        for secret in self.secrets.iter().filter(|secret| secret.len() >= 4) {
+            message = message.replace(secret.as_str(), "***");
+        }
+        Err(Failure::Final(api_error(
+            ENDPOINT,
+            Some(200),
+            ErrorKind::Decode,
+            message,
+        )))
     }
 
     fn report(&self, code: &str, started: Instant) {
@@ -251,6 +290,28 @@ impl CloudClient {
             };
         }
         Ok(body)
+    }
+}
+
+/// `JSON` or `an HTML page` when an answer is one of those, by its content type or, without
+/// a telling one, by its first bytes; `None` for anything that may be a file.
+fn not_a_file(content_type: &str, start: &[u8]) -> Option<&'static str> {
+    if content_type.contains("json") {
+        return Some("JSON");
+    }
+    if content_type.contains("html") {
+        return Some("an HTML page");
+    }
+    let text = String::from_utf8_lossy(start);
+    let text = text.trim_start().to_ascii_lowercase();
+    if text.starts_with("<!doctype html") || text.starts_with("<html") {
+        Some("an HTML page")
+    } else if text.starts_with('{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(start).is_ok()
+    {
+        Some("JSON")
+    } else {
+        None
     }
 }
 

@@ -266,10 +266,10 @@ fn pages_merge_children_and_fill_what_was_missing() {
         "the first page's value stays"
     );
     assert_eq!(
-        first.outcome,
-        Some(Outcome::Success),
-        "a missing value is filled"
+        first.outcome, None,
+        "status and outcome are one reading: a node that finished between two pages is read again"
     );
+    assert!(!first.is_finished());
     assert_eq!(
         first.children.keys().collect::<Vec<_>>(),
         ["apps", "check", "projects"]
@@ -436,4 +436,29 @@ fn task_lists_keep_every_readable_task() {
             .data
             .is_empty()
     );
+}
+
+#[test]
+fn a_node_with_an_outcome_has_ended_whatever_its_status_says() {
+    let stopped: StatusNode = serde_json::from_str(
+        r#"{"status":"STOPPED","outcome":"FAILED","message":"The migration was stopped."}"#,
+    )
+    .unwrap();
+    assert!(stopped.is_finished());
+    assert_eq!(
+        stopped.odd_ending().as_deref(),
+        Some("status STOPPED, outcome FAILED: The migration was stopped.")
+    );
+    let completed: StatusNode =
+        serde_json::from_str(r#"{"status":"completed","outcome":"success"}"#).unwrap();
+    assert!(completed.is_finished());
+    let running: StatusNode = serde_json::from_str(r#"{"status":"RUNNING"}"#).unwrap();
+    assert!(
+        !running.is_finished(),
+        "an unknown status without an outcome runs on"
+    );
+    assert_eq!(running.odd_ending(), None);
+    let documented: StatusNode =
+        serde_json::from_str(r#"{"status":"FINISHED","outcome":"FAILED"}"#).unwrap();
+    assert_eq!(documented.odd_ending(), None);
 }

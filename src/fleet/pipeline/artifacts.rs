@@ -37,24 +37,33 @@ impl Pipeline {
                 expire_at,
                 error: None,
             };
-            if expire_at.is_some_and(|at| at <= Utc::now()) {
-                record.error = Some("expired before it could be collected".into());
-            } else {
-                let dest = self.plan.artifacts_dir.join(&file_name);
-                match self
-                    .plan
-                    .cloud
-                    .download_artifact(&artifact, &dest, &self.stop)
-                    .await
-                {
-                    Ok(bytes) => {
-                        record.saved_as = Some(format!("artifacts/{file_name}"));
-                        record.bytes = Some(bytes);
-                    }
-                    Err(error) if error.kind == ErrorKind::Cancelled => {
-                        record.error = Some("not collected: the run stopped first".into());
-                    }
-                    Err(error) => record.error = Some(error.to_string()),
+            // `expireAt` is informative only (its unit is undocumented): every artifact is
+            // tried, and a failed one says when the list said it would expire.
+            let dest = self.plan.artifacts_dir.join(&file_name);
+            match self
+                .plan
+                .cloud
+                .download_artifact(&artifact, &dest, &self.stop)
+                .await
+            {
+                Ok(bytes) => {
+                    record.saved_as = Some(format!("artifacts/{file_name}"));
+                    record.bytes = Some(bytes);
+                }
+                Err(error) if error.kind == ErrorKind::Cancelled => {
+                    record.error = Some("not collected: the run stopped first".into());
+                }
+                Err(error) => {
+                    let expired = expire_at
+                        .filter(|at| *at <= Utc::now())
+                        .map(|at| {
+                            format!(
+                                " (listed as expiring at {})",
+                                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                            )
+                        })
+                        .unwrap_or_default();
+                    record.error = Some(format!("{error}{expired}"));
                 }
             }
             self.events.send(EventKind::Artifact(record)).await?;

@@ -58,7 +58,12 @@ async fn auth_and_request_errors_are_classified_and_not_retried() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::BadRequest);
-    assert_eq!(err.message, r#"{"code":"INVALID"}"#);
+    // No message field the client knows: the body itself is shown, and it is a surprise.
+    assert_eq!(err.message, r#"{"error":{"code":"INVALID"}}"#);
+    assert_eq!(
+        *events.surprises.lock().unwrap(),
+        [cmafleet::cma::SurpriseKind::ErrorEnvelope]
+    );
 
     assert_eq!(stub.count(), 4);
     assert!(events.retries.lock().unwrap().is_empty());

@@ -86,7 +86,7 @@ async fn the_report_of_a_real_fleet_run_renders_in_a_headless_browser() {
         "CrossProjectEntityMissingProjectSelection",
         "duplicate issue keys",
         "not connected",
-        "apps are still migrating",
+        "still running after it: apps",
     ] {
         assert!(html.contains(text), "the report shows {text:?}");
     }

@@ -273,6 +273,8 @@ async fn status_pages_that_change_between_reads_still_give_the_whole_tree() {
         [api]
         status_order = "unfinished_first"
         status_page_size = 3
+        [shapes]
+        scopes = "all"
         [defaults]
         check_duration = "40m"
         migrate_duration = "30m"

@@ -296,17 +296,16 @@ async fn plain_http_is_refused_off_loopback() {
             run.stderr
         );
     }
+    // A cloud site over plain http is refused before anything is sent (a Server/DC
+    // instance may be plain http: it is inside the customer's network).
     let text = std::fs::read_to_string(&fleet.inventory).unwrap();
-    let remote = text.replace(
-        &format!("{}/servers/acme", fleet.sim.base_url()),
-        "http://jira.acme.example",
-    );
+    let remote = text.replace("https://acme.atlassian.net", "http://acme.atlassian.net");
     std::fs::write(&fleet.inventory, remote).unwrap();
     let run = fleet.run("check", "unused", &[]).await;
     assert_eq!(run.code, 65, "{}", run.stderr);
     assert!(
         run.stderr.contains(
-            "line 2, column server_url: plain http:// is refused for `jira.acme.example`"
+            "line 2, column cloud_url: plain http:// is refused for `acme.atlassian.net`"
         ),
         "{}",
         run.stderr
