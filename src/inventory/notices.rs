@@ -177,9 +177,9 @@ mod tests {
             1,
             "loopback never leaves the machine: {found:#?}"
         );
-        assert_eq!(plain[0].lines, vec![2, 3]);
+        assert_eq!(plain[0].lines, vec![2, 4]);
         assert!(plain[0].to_string().contains("jira.acme.internal:8080"));
-        assert!(plain[0].to_string().ends_with("(lines 2, 3)"));
+        assert!(plain[0].to_string().ends_with("(lines 2, 4)"));
     }
 
     #[test]
