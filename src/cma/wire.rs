@@ -458,11 +458,16 @@ impl StatusNode {
         self.outcome.is_some() || self.status.as_ref().is_some_and(Status::is_finished)
     }
 
-    /// `status X, outcome Y: message` when the node ended with a status the API model does
-    /// not know (a stopped or incomplete migration), in the service's own words.
+    /// `status X, outcome Y: message` when the node ended badly with a status the API model
+    /// does not know (a stopped or incomplete migration), in the service's own words.
     pub fn odd_ending(&self) -> Option<String> {
         let outcome = self.outcome.as_ref()?;
-        if !matches!(self.status, Some(Status::Unknown(_))) {
+        // A known good outcome is judged as such, whatever the status (`COMPLETED`).
+        let good = matches!(
+            outcome,
+            Outcome::Success | Outcome::Warning | Outcome::Skipped
+        );
+        if good || !matches!(self.status, Some(Status::Unknown(_))) {
             return None;
         }
         let status = self

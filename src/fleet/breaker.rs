@@ -104,7 +104,7 @@ impl Breakers {
 
     /// Counts a concluded site of `user`: `failure` is its signature when it failed in a
     /// way that may be systemic, `None` for any other end (which breaks the streak).
-    /// Returns the reason when this site trips the breaker.
+    /// Returns what happened when this site trips the breaker.
     pub fn concluded(&mut self, user: &str, failure: Option<&FailureSignature>) -> Option<String> {
         if self.limit == 0 {
             return None;
@@ -127,13 +127,15 @@ impl Breakers {
             return None;
         }
         let signature = streak.signature.as_ref()?;
-        let reason = format!(
-            "not started: {} sites of this cloud user in a row failed {signature}; fix that, then run again (--stop-after-same-failures 0 turns this stop off)",
+        let what = format!(
+            "{} sites of this cloud user in a row failed {signature}",
             streak.count
         );
-        let _ = wire.reason.set(reason.clone());
+        let _ = wire.reason.set(format!(
+            "not started: {what}; fix that, then run again (--stop-after-same-failures 0 turns this stop off)"
+        ));
         wire.stop.cancel();
-        Some(reason)
+        Some(what)
     }
 }
 

@@ -495,9 +495,9 @@ impl Coordinator {
             self.ledger.apply(event.site, &event.kind);
             if let EventKind::Finished { failure, .. } = &event.kind {
                 let user = &self.ledger.entries[event.site].site.cloud_user;
-                if let Some(reason) = self.breakers.concluded(user, failure.as_ref()) {
+                if let Some(what) = self.breakers.concluded(user, failure.as_ref()) {
                     tracing::error!(
-                        "stopping the sites of cloud user {user} that have not started: {reason}"
+                        "cloud user {user}: {what}; its sites not started yet are skipped (--stop-after-same-failures)"
                     );
                 }
             }

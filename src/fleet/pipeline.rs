@@ -201,7 +201,6 @@ fn checks_conclusion(checks: &ChecksVerdict, block_on_warnings: bool) -> Option<
             Outcome::Blocked,
             format!("checks ended with an unknown outcome `{outcome}`"),
         ),
-        ChecksVerdict::Ended(message) => (Outcome::Failed, message.clone()),
     };
     Some(Conclusion::new(outcome, message))
 }

@@ -21,12 +21,11 @@ pub fn checks_of_root(root: &StatusNode) -> &StatusNode {
     }
 }
 
-/// What a site's message says of a task that ended with an unexpected status (stopped,
-/// incomplete): the service's words, and what it means for the next attempt.
+/// What a site's message says of a task that ended badly with a status the API model does
+/// not know (stopped, incomplete), in the service's words.
 pub fn ended_oddly(node: &StatusNode) -> Option<String> {
-    node.odd_ending().map(|ending| {
-        format!("task ended with {ending} (re-migrating may need cleanup in the cloud site first)")
-    })
+    node.odd_ending()
+        .map(|ending| format!("task ended with {ending}"))
 }
 
 /// Text of a status or outcome for reports ("IN_PROGRESS", "FAILED", or what the service said).
@@ -99,9 +98,6 @@ pub enum ChecksVerdict {
     NotAttached(String),
     /// An outcome this version does not know.
     Unknown(String),
-    /// The checks ended with a status other than FINISHED (stopped, incomplete): the
-    /// service's words ([`ended_oddly`]).
-    Ended(String),
 }
 
 /// Reads a FINISHED check level (or a FINISHED root whose check level never appeared).
@@ -132,9 +128,12 @@ pub fn checks_verdict(node: &StatusNode) -> ChecksVerdict {
         };
         return ChecksVerdict::NotAttached(reason);
     }
-    if let Some(ending) = ended_oddly(node) {
-        return ChecksVerdict::Ended(ending);
-    }
+    // Judged by the outcome, whatever the status says; a status the model does not know
+    // is named in the message when no failed check says more.
+    let message = match ended_oddly(node) {
+        Some(ending) if failed.is_empty() => ending,
+        _ => message,
+    };
     match &node.outcome {
         Some(WireOutcome::Failed) => ChecksVerdict::Failed(failed, message),
         _ if !failed.is_empty() => ChecksVerdict::Failed(failed, message),
@@ -196,7 +195,9 @@ impl DataVerdict {
 pub fn data_verdict(migrate_level: &StatusNode) -> DataVerdict {
     let mut verdict = DataVerdict {
         core_finished: migrate_level.is_finished(),
-        ended: ended_oddly(migrate_level),
+        ended: ended_oddly(migrate_level).map(|ended| {
+            format!("{ended} (re-migrating may need cleanup in the cloud site first)")
+        }),
         ..DataVerdict::default()
     };
     verdict.after_core = migrate_level
@@ -421,8 +422,15 @@ mod tests {
         assert!(ended.contains("cleanup"), "{ended}");
         let checks = tree(r#"{"data":{"status":"Incomplete","outcome":"failed"}}"#);
         assert!(
-            matches!(checks_verdict(&checks), ChecksVerdict::Ended(message)
-            if message.contains("status Incomplete, outcome FAILED"))
+            matches!(checks_verdict(&checks), ChecksVerdict::Failed(names, message)
+            if names.is_empty() && message.contains("status Incomplete, outcome FAILED"))
+        );
+        let completed = tree(
+            r#"{"data":{"status":"COMPLETED","outcome":"FAILED","children":{"MissingAttachments":{"status":"COMPLETED","outcome":"FAILED"}}}}"#,
+        );
+        assert!(
+            matches!(checks_verdict(&completed), ChecksVerdict::Failed(names, _)
+            if names == ["MissingAttachments".to_string()])
         );
     }
 

@@ -3,6 +3,7 @@
 mod browser;
 mod client;
 mod client_sim;
+mod contact;
 mod crash;
 mod fleet;
 mod hardening;

@@ -123,10 +123,13 @@ impl ServerClient {
 pub(super) fn refusal(endpoint: Endpoint, status: u16, text: Option<&str>) -> Option<ErrorKind> {
     let text = text?.to_lowercase();
     match endpoint {
+        // Any 4xx/5xx with the refusal's words; a 401/403 only when it also speaks of the
+        // cloud site (else it is the server refusing our own credentials).
         Endpoint::Attach
             if status >= 400
-                && !matches!(status, 401 | 403 | 404 | 429)
-                && NOT_CONNECTED_PHRASES.iter().any(|p| text.contains(p)) =>
+                && !matches!(status, 404 | 429)
+                && NOT_CONNECTED_PHRASES.iter().any(|p| text.contains(p))
+                && (!matches!(status, 401 | 403) || text.contains("cloud site")) =>
         {
             Some(ErrorKind::NotConnected)
         }
@@ -157,6 +160,21 @@ mod tests {
                 "{status} {text}"
             );
         }
+        // Other statuses carry it too (the status is undocumented).
+        assert_eq!(
+            refusal(
+                Endpoint::Attach,
+                403,
+                Some(
+                    "The destination cloud site https://a.atlassian.net is not authorized with the server. Reconnect it."
+                )
+            ),
+            Some(ErrorKind::NotConnected)
+        );
+        assert_eq!(
+            refusal(Endpoint::Attach, 409, Some("please reconnect")),
+            Some(ErrorKind::NotConnected)
+        );
         // Credentials problems on the server itself stay what they are.
         assert_eq!(refusal(Endpoint::Attach, 401, Some("not authorized")), None);
         assert_eq!(refusal(Endpoint::Attach, 403, Some("not authorized")), None);

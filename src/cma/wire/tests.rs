@@ -452,6 +452,7 @@ fn a_node_with_an_outcome_has_ended_whatever_its_status_says() {
     let completed: StatusNode =
         serde_json::from_str(r#"{"status":"completed","outcome":"success"}"#).unwrap();
     assert!(completed.is_finished());
+    assert_eq!(completed.odd_ending(), None, "judged by its outcome");
     let running: StatusNode = serde_json::from_str(r#"{"status":"RUNNING"}"#).unwrap();
     assert!(
         !running.is_finished(),
