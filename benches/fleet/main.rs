@@ -22,7 +22,7 @@ mod setup;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use runs::{FleetRun, RunFigures, outcome_text, secs};
+use runs::{FleetRun, Http, RunFigures, outcome_text, secs};
 use setup::{SimProcess, work_dir};
 
 /// Options of one bench run.
@@ -114,7 +114,7 @@ async fn bench(options: Options) {
     if options.wants("efficiency") || options.wants("naive") {
         let dir = work_dir(&root, "check-50");
         let sim = SimProcess::start(&binary, &dir, scale).await;
-        let cmafleet = efficiency(&binary, &sim, &dir, "check", 50, 50).await;
+        let cmafleet = efficiency(&binary, &sim, &dir, "check", 50, 50, Http::H2c).await;
         if options.wants("naive") {
             parallel(&sim, &cmafleet, 50).await;
             let ours = cmafleet.measured.wall;
@@ -128,14 +128,22 @@ async fn bench(options: Options) {
         }
     }
     if options.wants("efficiency") {
-        for (mode, sites, concurrency) in [
-            ("migrate", 50, 50),
-            ("check", 500, 500),
-            ("migrate", 500, 500),
-        ] {
-            let dir = work_dir(&root, &format!("{mode}-{sites}"));
+        // Each scenario over HTTP/2 with prior knowledge (what the simulator and `demo`
+        // speak), then over HTTP/1.1 (what a plain-http server that is not our simulator
+        // gets by default); the check N=50 one over HTTP/2 ran above.
+        let scenarios = [
+            ("check", 50, 50, Http::Http1),
+            ("migrate", 50, 50, Http::H2c),
+            ("migrate", 50, 50, Http::Http1),
+            ("check", 500, 500, Http::H2c),
+            ("check", 500, 500, Http::Http1),
+            ("migrate", 500, 500, Http::H2c),
+            ("migrate", 500, 500, Http::Http1),
+        ];
+        for (mode, sites, concurrency, http) in scenarios {
+            let dir = work_dir(&root, &format!("{mode}-{sites}{}", http.dir_suffix()));
             let sim = SimProcess::start(&binary, &dir, scale).await;
-            efficiency(&binary, &sim, &dir, mode, sites, concurrency).await;
+            efficiency(&binary, &sim, &dir, mode, sites, concurrency, http).await;
             sim.stop().await;
         }
     }
@@ -156,6 +164,7 @@ async fn efficiency(
     mode: &'static str,
     count: usize,
     concurrency: usize,
+    http: Http,
 ) -> RunFigures {
     let figures = FleetRun {
         binary,
@@ -164,12 +173,14 @@ async fn efficiency(
         sites: setup::sites("fleet-", count, 1),
         mode,
         concurrency,
+        http,
     }
     .measure()
     .await;
     let scale = sim.scale;
+    let label = http.label();
     println!(
-        "efficiency {mode} N={count}: bound {:.2} s ({:.0} s simulated, {}), run {}, bound/run {:.3}, 429s {}, sites: {}",
+        "efficiency {mode} N={count} {label}: bound {:.2} s ({:.0} s simulated, {}), run {}, bound/run {:.3}, 429s {}, sites: {}",
         figures.bound_real(scale),
         figures.bound_sim,
         figures.bound_by,
@@ -180,7 +191,7 @@ async fn efficiency(
     );
     let polls = &figures.polls;
     println!(
-        "polling {mode} N={count}: status requests per site mean {:.1}, max {} (bound {:.1}); finished task noticed after {:.1} s mean, {:.1} s max simulated (poll-max {:.0} s; {} tasks)",
+        "polling {mode} N={count} {label}: status requests per site mean {:.1}, max {} (bound {:.1}); finished task noticed after {:.1} s mean, {:.1} s max simulated (poll-max {:.0} s; {} tasks)",
         polls.status_mean,
         polls.status_max,
         polls.status_bound,
@@ -249,6 +260,7 @@ async fn scale_run(binary: &Path, root: &Path, options: &Options) {
         sites: setup::sites("scale-", count, SCALE_USERS),
         mode: "check",
         concurrency: SCALE_CONCURRENCY.min(count),
+        http: Http::H2c,
     }
     .measure()
     .await;

@@ -25,6 +25,33 @@ pub struct FleetRun<'a> {
     /// `check` or `migrate`.
     pub mode: &'static str,
     pub concurrency: usize,
+    /// How cmafleet speaks to the simulator's plain-http API.
+    pub http: Http,
+}
+
+/// The HTTP version of a run against the (plain-http) simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Http {
+    /// `--http2-prior-knowledge`: one connection carries every request.
+    H2c,
+    /// The default for plain http: HTTP/1.1, a pool of connections.
+    Http1,
+}
+
+impl Http {
+    pub fn label(self) -> &'static str {
+        match self {
+            Http::H2c => "(HTTP/2)",
+            Http::Http1 => "(HTTP/1.1)",
+        }
+    }
+
+    pub fn dir_suffix(self) -> &'static str {
+        match self {
+            Http::H2c => "",
+            Http::Http1 => "-http1",
+        }
+    }
 }
 
 /// What a run measured.
@@ -169,6 +196,9 @@ impl FleetRun<'_> {
             "never".into(),
             "-q".into(),
         ];
+        if self.http == Http::H2c {
+            args.push("--http2-prior-knowledge".into());
+        }
         args.extend(scaled_limits(scale));
         args
     }
