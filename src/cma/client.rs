@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use hyper_util::client::proxy::matcher::Matcher as ProxyMatcher;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use tokio_util::sync::CancellationToken;
 
@@ -200,6 +201,10 @@ pub struct HttpClient {
     abandon: CancellationToken,
     /// The run's surprises: answers outside the API model, each kind and value once.
     surprises: Arc<SurpriseLog>,
+    /// The proxies of the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`),
+    /// read as reqwest reads them when the clients are built: a connection failure names the
+    /// proxy it went through, since the proxy is as likely the cause as the host.
+    proxies: Arc<ProxyMatcher>,
 }
 
 impl HttpClient {
@@ -252,6 +257,7 @@ impl HttpClient {
             connect_warned: Arc::default(),
             abandon: CancellationToken::new(),
             surprises: Arc::default(),
+            proxies: Arc::new(ProxyMatcher::from_system()),
         })
     }
 
@@ -296,6 +302,21 @@ impl HttpClient {
 
     pub fn settings(&self) -> &ClientSettings {
         &self.settings
+    }
+
+    /// `HOST:PORT` of the proxy requests to `url` go through, if any (never its credentials).
+    fn proxy_for(&self, url: &url::Url) -> Option<String> {
+        let uri: hyper::Uri = url.as_str().parse().ok()?;
+        let proxy = self.proxies.intercept(&uri)?;
+        let proxy = proxy.uri();
+        let port = proxy
+            .port_u16()
+            .unwrap_or(if proxy.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
+        Some(format!("{}:{port}", proxy.host()?))
     }
 
     /// The pool that speaks to `url`'s origin.
