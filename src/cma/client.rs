@@ -123,7 +123,8 @@ pub struct ClientSettings {
     /// http is HTTP/1.1; over https, HTTP/2 is negotiated (ALPN), falling back to HTTP/1.1.
     pub h2c_origins: Vec<url::Origin>,
     /// CA certificates trusted besides the system's (`--ca-cert`): a customer's own CA, or
-    /// a TLS-inspecting proxy's. (`SSL_CERT_FILE` is read by the system roots themselves.)
+    /// a TLS-inspecting proxy's. (`SSL_CERT_FILE` and `SSL_CERT_DIR`, when set, replace the
+    /// system's certificates: rustls-native-certs reads them when a client is built.)
     pub extra_roots: ExtraRoots,
     /// How often an HTTP/2 connection is pinged, and how long the answer may take before
     /// the connection is given up (its requests then fail as connection errors and are
@@ -246,7 +247,7 @@ impl HttpClient {
                     status: None,
                     kind: ErrorKind::Connect,
                     request_id: None,
-                    message: format!("cannot set up the HTTP client: {err}"),
+                    message: format!("cannot set up the HTTP client: {}", with_causes(&err)),
                 })
         };
         Ok(HttpClient {
@@ -327,6 +328,18 @@ impl HttpClient {
             &self.inner
         }
     }
+}
+
+/// `err` and what caused it, `: `-separated (reqwest's own words alone are "builder error").
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// How to authenticate to a Server/DC instance, resolved.
