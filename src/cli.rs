@@ -278,7 +278,8 @@ pub struct RunArgs {
 }
 
 /// How cmafleet reaches the API: HTTP version and trusted certificates. (Proxies come from
-/// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`, as curl reads them.)
+/// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`, in either case, as curl reads
+/// them but for `HTTP_PROXY` in capitals, which curl ignores.)
 #[derive(Debug, Clone, Default, Args)]
 pub struct NetworkArgs {
     /// Speak HTTP/2 without negotiation to a plain-http --cloud-api-url (the simulator); plain
@@ -287,7 +288,7 @@ pub struct NetworkArgs {
           default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub http2_prior_knowledge: Option<bool>,
     /// Also trust the CA certificates in this PEM file (a private CA, a TLS-inspecting proxy);
-    /// `SSL_CERT_FILE` works too.
+    /// `SSL_CERT_FILE=FILE` instead replaces the system's CA certificates with the file's.
     #[arg(long, value_name = "FILE", env = "CMAFLEET_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use url::Url;
 
 use crate::cli::{ModeArg, NetworkArgs, PolicyArgs, RunArgs, SelectArgs};
-use crate::cma::client::{ClientSettings, ExtraRoots};
+use crate::cma::client::{ClientSettings, ExtraRoots, HttpClient};
 use crate::exit;
 use crate::fleet::Mode;
 use crate::fleet::limits::{Rate, RateConfig};
@@ -523,7 +523,36 @@ fn network_shown(
             ConfigError::Config(format!("--ca-cert {}: {error}", path.display()))
         })?;
     }
+    trusted_roots(&client)?;
     Ok(client)
+}
+
+/// The system's CA certificates (or `SSL_CERT_FILE`'s, which replace them) are read when a
+/// client is built: none at all, and no `--ca-cert`, is a configuration error here rather
+/// than a failure of every request later.
+fn trusted_roots(client: &ClientSettings) -> Result<(), ConfigError> {
+    let observer = std::sync::Arc::new(crate::cma::client::NoopObserver);
+    let Err(error) = HttpClient::new(client.clone(), observer) else {
+        return Ok(());
+    };
+    let set = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .into_iter()
+        .filter_map(|name| {
+            Some(format!(
+                "{name}={}",
+                std::env::var_os(name)?.to_string_lossy()
+            ))
+        })
+        .collect::<Vec<_>>();
+    let hint = if set.is_empty() {
+        "install the system's CA certificates (the ca-certificates package), or name a PEM bundle with --ca-cert".to_owned()
+    } else {
+        format!(
+            "{} replaces the system's CA certificates: it must name readable PEM certificates",
+            set.join(" and ")
+        )
+    };
+    Err(ConfigError::Config(format!("{} ({hint})", error.message)))
 }
 
 /// The rate limits from flags and file (a malformed rate is a configuration error, exit 78).

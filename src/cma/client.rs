@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use hyper_util::client::proxy::matcher::Matcher as ProxyMatcher;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use tokio_util::sync::CancellationToken;
 
@@ -122,7 +123,8 @@ pub struct ClientSettings {
     /// http is HTTP/1.1; over https, HTTP/2 is negotiated (ALPN), falling back to HTTP/1.1.
     pub h2c_origins: Vec<url::Origin>,
     /// CA certificates trusted besides the system's (`--ca-cert`): a customer's own CA, or
-    /// a TLS-inspecting proxy's. (`SSL_CERT_FILE` is read by the system roots themselves.)
+    /// a TLS-inspecting proxy's. (`SSL_CERT_FILE` and `SSL_CERT_DIR`, when set, replace the
+    /// system's certificates: rustls-native-certs reads them when a client is built.)
     pub extra_roots: ExtraRoots,
     /// How often an HTTP/2 connection is pinged, and how long the answer may take before
     /// the connection is given up (its requests then fail as connection errors and are
@@ -200,6 +202,10 @@ pub struct HttpClient {
     abandon: CancellationToken,
     /// The run's surprises: answers outside the API model, each kind and value once.
     surprises: Arc<SurpriseLog>,
+    /// The proxies of the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`),
+    /// read as reqwest reads them when the clients are built: a connection failure names the
+    /// proxy it went through, since the proxy is as likely the cause as the host.
+    proxies: Arc<ProxyMatcher>,
 }
 
 impl HttpClient {
@@ -241,7 +247,7 @@ impl HttpClient {
                     status: None,
                     kind: ErrorKind::Connect,
                     request_id: None,
-                    message: format!("cannot set up the HTTP client: {err}"),
+                    message: format!("cannot set up the HTTP client: {}", with_causes(&err)),
                 })
         };
         Ok(HttpClient {
@@ -252,6 +258,7 @@ impl HttpClient {
             connect_warned: Arc::default(),
             abandon: CancellationToken::new(),
             surprises: Arc::default(),
+            proxies: Arc::new(ProxyMatcher::from_system()),
         })
     }
 
@@ -298,6 +305,21 @@ impl HttpClient {
         &self.settings
     }
 
+    /// `HOST:PORT` of the proxy requests to `url` go through, if any (never its credentials).
+    fn proxy_for(&self, url: &url::Url) -> Option<String> {
+        let uri: hyper::Uri = url.as_str().parse().ok()?;
+        let proxy = self.proxies.intercept(&uri)?;
+        let proxy = proxy.uri();
+        let port = proxy
+            .port_u16()
+            .unwrap_or(if proxy.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
+        Some(format!("{}:{port}", proxy.host()?))
+    }
+
     /// The pool that speaks to `url`'s origin.
     fn pool_for(&self, url: &url::Url) -> &reqwest::Client {
         if url.scheme() == "http" && self.settings.h2c_origins.contains(&url.origin()) {
@@ -306,6 +328,18 @@ impl HttpClient {
             &self.inner
         }
     }
+}
+
+/// `err` and what caused it, `: `-separated (reqwest's own words alone are "builder error").
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// How to authenticate to a Server/DC instance, resolved.

@@ -420,14 +420,19 @@ pub(crate) async fn admit(
     }
 }
 
-/// `http://HOST` of the request, for links and artifact locations.
+/// `http://HOST` of the request, for links and artifact locations; `https://HOST` behind a
+/// front that ended TLS and said so (`X-Forwarded-Proto: https`), as a load balancer does.
 pub(crate) fn origin(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty())
         .unwrap_or("localhost");
-    format!("http://{host}")
+    let scheme = match headers.get("x-forwarded-proto") {
+        Some(proto) if proto.as_bytes().eq_ignore_ascii_case(b"https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
 }
 
 /// Either answer.
@@ -439,6 +444,18 @@ pub(crate) fn respond(result: Result<Response, Response>) -> Response {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn origin_is_the_host_with_the_scheme_a_tls_front_names() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(origin(&headers), "http://localhost");
+        headers.insert(header::HOST, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(origin(&headers), "http://127.0.0.1:8443");
+        headers.insert("x-forwarded-proto", "HTTPS".parse().unwrap());
+        assert_eq!(origin(&headers), "https://127.0.0.1:8443");
+        headers.insert("x-forwarded-proto", "http".parse().unwrap());
+        assert_eq!(origin(&headers), "http://127.0.0.1:8443");
+    }
 
     #[test]
     fn retime_converts_only_timestamps() {

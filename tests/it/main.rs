@@ -10,6 +10,7 @@ mod hardening;
 mod inventory;
 mod lifecycle;
 mod metrics;
+mod network;
 mod ops;
 mod polling;
 mod sim;

@@ -27,7 +27,7 @@ use url::Url;
 
 use super::CloudClient;
 use super::answer::{redact, shown_location};
-use super::transport::{Failure, api_error, cancelled, send_failure, transport_message};
+use super::transport::{Failure, api_error, cancelled, transport_message};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::surprise::SurpriseKind;
 use crate::cma::wire::Artifact;
@@ -140,7 +140,7 @@ impl CloudClient {
                     return Err(idle_timeout(timeout));
                 }
                 Ok(Err(err)) => {
-                    let (code, failure) = send_failure(ENDPOINT, err);
+                    let (code, failure) = self.http.send_failure(ENDPOINT, err);
                     self.report(code, started);
                     return Err(failure);
                 }

@@ -328,7 +328,7 @@ impl HttpClient {
         let (code, result) = match tokio::time::timeout_at(deadline, request.send()).await {
             Err(_) => ("timeout".to_owned(), Err(timed_out(endpoint, self))),
             Ok(Err(err)) => {
-                let (code, failure) = send_failure(endpoint, err);
+                let (code, failure) = self.send_failure(endpoint, err);
                 (code.to_owned(), Err(failure))
             }
             Ok(Ok(response)) => {
@@ -375,30 +375,45 @@ fn timed_out(endpoint: Endpoint, client: &HttpClient) -> Failure {
     }
 }
 
-/// A failure before any answer: `connect` if the request certainly did not leave.
-pub(super) fn send_failure(endpoint: Endpoint, err: reqwest::Error) -> (&'static str, Failure) {
-    let message = transport_message(&err);
-    if err.is_builder() {
-        let error = api_error(endpoint, None, ErrorKind::BadRequest, message);
-        ("error", Failure::Final(error))
-    } else if err.is_connect() {
-        let error = api_error(endpoint, None, ErrorKind::Connect, connect_message(&err));
-        ("connect", Failure::NotSent(error))
-    } else if err.is_timeout() {
-        let error = api_error(endpoint, None, ErrorKind::Timeout, message);
-        let reason = "timeout";
-        ("timeout", Failure::MaybeApplied { error, reason })
-    } else {
-        let message = format!("connection failed before the answer came: {message}");
-        let error = api_error(endpoint, None, ErrorKind::Server, message);
-        let reason = "error";
-        ("error", Failure::MaybeApplied { error, reason })
+impl HttpClient {
+    /// A failure before any answer: `connect` if the request certainly did not leave. A
+    /// certificate refused, or a proxy's demand for credentials, is final: every attempt
+    /// would meet it again.
+    pub(super) fn send_failure(
+        &self,
+        endpoint: Endpoint,
+        err: reqwest::Error,
+    ) -> (&'static str, Failure) {
+        let message = transport_message(&err);
+        if err.is_builder() {
+            let error = api_error(endpoint, None, ErrorKind::BadRequest, message);
+            ("error", Failure::Final(error))
+        } else if err.is_connect() {
+            let proxy = err.url().and_then(|url| self.proxy_for(url));
+            let message = connect_message(&err, proxy.as_deref());
+            let error = api_error(endpoint, None, ErrorKind::Connect, message);
+            if refused_for_good(&err) {
+                ("connect", Failure::Final(error))
+            } else {
+                ("connect", Failure::NotSent(error))
+            }
+        } else if err.is_timeout() {
+            let error = api_error(endpoint, None, ErrorKind::Timeout, message);
+            let reason = "timeout";
+            ("timeout", Failure::MaybeApplied { error, reason })
+        } else {
+            let message = format!("connection failed before the answer came: {message}");
+            let error = api_error(endpoint, None, ErrorKind::Server, message);
+            let reason = "error";
+            ("error", Failure::MaybeApplied { error, reason })
+        }
     }
 }
 
-/// `cannot connect to HOST:PORT: WHY`: where (never the path or query: a presigned URL's
-/// signature) and why, in words a person acts on.
-pub(super) fn connect_message(err: &reqwest::Error) -> String {
+/// `cannot connect to HOST:PORT[ through the proxy HOST:PORT]: WHY`: where (never the path
+/// or query: a presigned URL's signature; never the proxy's credentials) and why, in words a
+/// person acts on.
+fn connect_message(err: &reqwest::Error, proxy: Option<&str>) -> String {
     let place = err
         .url()
         .and_then(|url| {
@@ -409,17 +424,36 @@ pub(super) fn connect_message(err: &reqwest::Error) -> String {
             ))
         })
         .unwrap_or_else(|| "the host".to_owned());
-    format!("cannot connect to {place}: {}", connect_cause(err))
+    let through = proxy
+        .map(|proxy| format!(" through the proxy {proxy}"))
+        .unwrap_or_default();
+    format!("cannot connect to {place}{through}: {}", connect_cause(err))
 }
 
-/// Why a connection failed, from the innermost error that says it.
-fn connect_cause(err: &reqwest::Error) -> String {
-    let mut chain: Vec<&dyn std::error::Error> = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(err);
+/// The errors `err` is made of, outermost first.
+fn causes(err: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    let mut chain: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(current) = source {
         chain.push(current);
         source = current.source();
     }
+    chain
+}
+
+/// A refusal that sending again meets the same way: the other side's certificate refused
+/// (rustls: an unknown issuer, another name, expired), or a proxy that wants credentials.
+fn refused_for_good(err: &reqwest::Error) -> bool {
+    causes(err).iter().any(|error| {
+        let said = error.to_string();
+        said.contains("invalid peer certificate")
+            || said == "tunnel error: proxy authorization required"
+    })
+}
+
+/// Why a connection failed, from the innermost error that says it.
+fn connect_cause(err: &reqwest::Error) -> String {
+    let chain = causes(err);
     let io_kind = chain
         .iter()
         .find_map(|error| error.downcast_ref::<std::io::Error>())
@@ -434,7 +468,15 @@ fn connect_cause(err: &reqwest::Error) -> String {
     let tls = chain
         .iter()
         .any(|error| said(error).contains("certificate") || said(error).contains("tls"));
+    // hyper-util's CONNECT tunnel: the proxy answered, but not 200.
+    let tunnel = |words: &str| {
+        chain
+            .iter()
+            .any(|error| said(error) == format!("tunnel error: {words}"))
+    };
     match io_kind {
+        _ if tunnel("proxy authorization required") => "the proxy asks for credentials (407): give them in the proxy URL, http://USER:PASSWORD@HOST:PORT".to_owned(),
+        _ if tunnel("unsuccessful") => "the proxy refused the tunnel (its answer to CONNECT was not 200)".to_owned(),
         Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".to_owned(),
         Some(std::io::ErrorKind::TimedOut) => "connection timed out".to_owned(),
         Some(std::io::ErrorKind::ConnectionReset) => "connection reset".to_owned(),

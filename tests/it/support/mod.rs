@@ -2,6 +2,8 @@
 
 pub mod browser;
 pub mod fleet;
+pub mod forward_proxy;
 pub mod independent;
 pub mod prometheus;
 pub mod proxy;
+pub mod tls_front;
