@@ -19,6 +19,7 @@ mod download;
 mod paging;
 mod server;
 mod transport;
+mod unreached;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -13,8 +13,11 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 mod artifacts;
+mod conclusion;
 mod task;
 mod watch;
+
+use conclusion::{Conclusion, checks_conclusion, data_conclusion, systemic};
 
 use super::breaker::{FailureSignature, Tripwire};
 use super::events::{EventKind, SiteEvents, StoreUnavailable};
@@ -132,128 +135,6 @@ impl TaskEnd {
             (ChecksVerdict::Warnings(_), None) => Outcome::Warnings,
             _ => Outcome::Succeeded,
         }
-    }
-}
-
-/// Where and how a site failed, when other sites of its cloud user would likely fail the
-/// same way: a 4xx answer (its status and words) or the API out of reach.
-fn systemic(error: &ApiError, stage: Stage) -> Option<FailureSignature> {
-    let answer = match (error.kind.clone(), error.status) {
-        (ErrorKind::Connect, _) => format!("unreachable: {}", error.message),
-        (ErrorKind::RateLimited { .. }, _) => return None,
-        (_, Some(status)) if (400..500).contains(&status) => {
-            format!("HTTP {status}: {}", error.message)
-        }
-        _ => return None,
-    };
-    Some(FailureSignature { stage, answer })
-}
-
-/// How a site ends: its outcome, the one line a person reads first, and whether data was
-/// migrated (a migrated site is not migrated again without `--remigrate`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Conclusion {
-    outcome: Outcome,
-    message: String,
-    migrated: bool,
-}
-
-impl Conclusion {
-    fn new(outcome: Outcome, message: impl Into<String>) -> Conclusion {
-        Conclusion {
-            outcome,
-            message: message.into(),
-            migrated: false,
-        }
-    }
-
-    /// This conclusion said of a Migrate that never moved data.
-    fn no_data_moved(self, prefix: &str) -> Conclusion {
-        Conclusion {
-            message: format!("{prefix}{}; no data moved", self.message),
-            ..self
-        }
-    }
-}
-
-/// What finished checks conclude on their own, or `None` when they let the site go on
-/// (passed, or warned without `block_on_warnings`). The one mapping from a check verdict to
-/// an outcome: check mode, the precheck gate and the Migrate task's check level all use it.
-fn checks_conclusion(checks: &ChecksVerdict, block_on_warnings: bool) -> Option<Conclusion> {
-    let (outcome, message) = match checks {
-        ChecksVerdict::Passed => return None,
-        ChecksVerdict::Warnings(_) if !block_on_warnings => return None,
-        ChecksVerdict::Warnings(names) => (
-            Outcome::Blocked,
-            format!(
-                "checks warned (blocking with --block-on-warnings): {}",
-                names.join(", ")
-            ),
-        ),
-        ChecksVerdict::Failed(names, message) => {
-            (Outcome::Blocked, failed_checks_message(names, message))
-        }
-        ChecksVerdict::NotAttached(message) => (
-            Outcome::Failed,
-            format!("not attached after a re-attach: {message}"),
-        ),
-        ChecksVerdict::Unknown(outcome) => (
-            Outcome::Blocked,
-            format!("checks ended with an unknown outcome `{outcome}`"),
-        ),
-    };
-    Some(Conclusion::new(outcome, message))
-}
-
-/// What a finished data level concludes, with the checks' `warnings` so far.
-fn data_conclusion(data: &verdict::DataVerdict, mut warnings: Vec<String>) -> Conclusion {
-    if let Some(ended) = &data.ended {
-        return Conclusion::new(Outcome::Failed, ended.clone());
-    }
-    if !data.failed.is_empty() {
-        let detail: Vec<String> = data
-            .failed
-            .iter()
-            .map(|(scope, message)| format!("{scope}: {message}"))
-            .collect();
-        return Conclusion::new(
-            Outcome::Failed,
-            format!("migration failed — {}", detail.join("; ")),
-        );
-    }
-    if !data.unknown.is_empty() {
-        let detail: Vec<String> = data
-            .unknown
-            .iter()
-            .map(|(scope, outcome)| format!("{scope}: {outcome}"))
-            .collect();
-        return Conclusion::new(
-            Outcome::Failed,
-            format!(
-                "migration ended with unknown outcomes — {}",
-                detail.join("; ")
-            ),
-        );
-    }
-    warnings.extend(data.warnings.iter().map(|scope| format!("scope {scope}")));
-    // The one line a person reads first says what goes on after this run.
-    let after = if data.running_after_core() {
-        format!("; still running after core: {}", data.after_core.join(", "))
-    } else {
-        String::new()
-    };
-    let (outcome, message) = if warnings.is_empty() {
-        (Outcome::Succeeded, format!("migrated{after}"))
-    } else {
-        (
-            Outcome::Warnings,
-            format!("migrated with warnings: {}{after}", warnings.join(", ")),
-        )
-    };
-    Conclusion {
-        outcome,
-        message,
-        migrated: true,
     }
 }
 
@@ -695,18 +576,6 @@ impl Pipeline {
             request_id: error.request_id.clone(),
             message: error.detail(),
         }
-    }
-}
-
-fn failed_checks_message(names: &[String], message: &str) -> String {
-    if names.is_empty() {
-        if message.is_empty() {
-            "checks failed".into()
-        } else {
-            format!("checks failed: {message}")
-        }
-    } else {
-        format!("checks failed: {}", names.join(", "))
     }
 }
 

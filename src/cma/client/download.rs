@@ -27,7 +27,8 @@ use url::Url;
 
 use super::CloudClient;
 use super::answer::{redact, shown_location};
-use super::transport::{Failure, api_error, cancelled, transport_message};
+use super::transport::{Failure, api_error, cancelled};
+use super::unreached::transport_message;
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::surprise::SurpriseKind;
 use crate::cma::wire::Artifact;
