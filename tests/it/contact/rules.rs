@@ -99,7 +99,14 @@ async fn unknown_statuses_run_on_until_an_outcome_and_are_reported_once() {
     let fleet = Fleet::start(&scenario, FAST, rows).await;
     let check = fleet.run("check", "check", &[]).await;
     assert_eq!(check.code, 0, "{}", check.stderr);
-    let migrate = fleet.run("migrate", "migrate", &[]).await;
+    let textfile = fleet.dir.path().join("cmafleet.prom");
+    let migrate = fleet
+        .run(
+            "migrate",
+            "migrate",
+            &["--metrics-textfile", textfile.to_str().unwrap()],
+        )
+        .await;
     assert_eq!(migrate.code, 0, "{}", migrate.stderr);
     for report in ["check", "migrate"] {
         let summary = fleet.summary(report);
@@ -122,7 +129,16 @@ async fn unknown_statuses_run_on_until_an_outcome_and_are_reported_once() {
         .lines()
         .filter(|line| line.contains(" WARN ") && line.contains("surprise (status)"))
         .count();
-    assert_eq!(warned, seen.len(), "one WARN line each: {}", migrate.stderr);
+    let statuses = seen.iter().filter(|(kind, _)| kind == "status").count();
+    assert_eq!(warned, statuses, "one WARN line each: {}", migrate.stderr);
+    let metrics = std::fs::read_to_string(&textfile).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line
+                == format!("cmafleet_api_surprises_total{{kind=\"status\"}} {statuses}")),
+        "the counter counts each value once:\n{metrics}"
+    );
 }
 
 /// Every task create's answer is lost and the task list spells `taskType` as the client
@@ -192,6 +208,62 @@ async fn no_second_task_when_the_task_list_cannot_be_read() {
     let again = fleet.run("check", "again", &[]).await;
     assert_eq!(again.code, 1, "{}", again.stderr);
     assert_eq!(fleet.counters().await.task_creates.total, 1);
+}
+
+/// A run killed between its task intent and the POST, and meanwhile two tasks appear on the
+/// job that no run recorded (another client, a retried request): the list cannot tell which
+/// is the intent's, so none is adopted and none created — the site fails naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_unrecorded_tasks_are_named_and_none_is_created() {
+    let fleet = Fleet::start(QUICK, FAST, vec![Row::jira("acme")]).await;
+    let mut killed = fleet.command("check", "killed");
+    killed.env(cmafleet::fleet::failpoint::VARIABLE, "task-intent");
+    let run = Fleet::output(killed).await;
+    assert_ne!(
+        run.code, 0,
+        "the crash point aborts the run: {}",
+        run.stderr
+    );
+    assert_eq!(fleet.counters().await.task_creates.total, 0);
+    let job_id: String = fleet
+        .db()
+        .query_row("SELECT job_id FROM sites WHERE site = 'acme'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        let created: serde_json::Value = reqwest::Client::new()
+            .post(format!(
+                "{}/migrations/public/v1/jobs/{job_id}/tasks",
+                fleet.sim.base_url()
+            ))
+            .basic_auth(
+                "alice@example.com",
+                Some(crate::support::fleet::CLOUD_TOKEN),
+            )
+            .json(&serde_json::json!({ "task": "Check" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        others.push(created["taskId"].as_str().unwrap().to_owned());
+    }
+    let resumed = fleet.run("check", "resumed", &[]).await;
+    assert_eq!(resumed.code, 1, "{}", resumed.stderr);
+    assert_eq!(
+        fleet.counters().await.task_creates.total,
+        2,
+        "the resumed run created nothing"
+    );
+    let message = &fleet.summary("resumed")["acme"]["message"];
+    assert!(
+        message.contains("will not create another")
+            && others.iter().all(|id| message.contains(id.as_str())),
+        "{message}"
+    );
 }
 
 /// Jobs cannot be listed: a job create whose answer was lost is sent again once, never a
