@@ -173,7 +173,8 @@ pub async fn execute(
         on_progress: progress::reporter(ui.live, settings.progress_interval),
     };
     let result = coordinator::run(fleet).instrument(span).await;
-    publish_final_metrics(&settings, &metrics).await;
+    let interrupted = matches!(result.exit_code, exit::INTERRUPTED | exit::TERMINATED);
+    publish_final_metrics(&settings, &metrics, interrupted).await;
     server_stop.cancel();
     if let Some(server) = server {
         let _ = server.await;
@@ -205,7 +206,10 @@ fn fail(code: u8, message: &str) -> u8 {
     code
 }
 
-async fn publish_final_metrics(settings: &RunSettings, metrics: &Metrics) {
+/// How long a push may take after a signal: the process must end within seconds then.
+const PUSH_AFTER_SIGNAL: std::time::Duration = std::time::Duration::from_secs(3);
+
+async fn publish_final_metrics(settings: &RunSettings, metrics: &Metrics, interrupted: bool) {
     let text = metrics.encode();
     if let Some(path) = &settings.metrics_textfile {
         match crate::metrics::textfile::write(path, &text) {
@@ -221,9 +225,19 @@ async fn publish_final_metrics(settings: &RunSettings, metrics: &Metrics) {
             .selection
             .shard
             .map(|shard| shard.index.to_string());
-        match crate::metrics::push::push(gateway, shard.as_deref(), text).await {
-            Ok(()) => tracing::info!("final metrics pushed to the Pushgateway"),
-            Err(error) => tracing::error!("{error}"),
+        let push = crate::metrics::push::push(gateway, shard.as_deref(), text);
+        let pushed = if interrupted {
+            tokio::time::timeout(PUSH_AFTER_SIGNAL, push).await
+        } else {
+            Ok(push.await)
+        };
+        match pushed {
+            Ok(Ok(())) => tracing::info!("final metrics pushed to the Pushgateway"),
+            Ok(Err(error)) => tracing::error!("{error}"),
+            Err(_) => tracing::error!(
+                "the final metrics were not pushed: the Pushgateway did not answer within {} of a stop",
+                humantime::format_duration(PUSH_AFTER_SIGNAL)
+            ),
         }
     }
 }
