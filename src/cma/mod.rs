@@ -4,6 +4,7 @@ pub mod client;
 pub mod error;
 pub mod retry;
 pub mod surprise;
+mod text;
 pub mod wire;
 
 pub use client::{ApiObserver, CloudClient, HttpClient, ServerClient, ServerCredentials};

@@ -12,6 +12,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::text::{redact, shorten};
+
 /// The longest sample kept of a surprising answer.
 const SAMPLE_CHARS: usize = 300;
 /// Distinct surprises kept per run (a service answering garbage must not fill the report).
@@ -111,7 +113,7 @@ impl SurpriseLog {
         endpoint: &str,
         secrets: &[String],
     ) -> Option<Surprise> {
-        let value = shorten(value);
+        let value = shorten(value, SAMPLE_CHARS);
         let mut seen = self
             .seen
             .lock()
@@ -119,10 +121,7 @@ impl SurpriseLog {
         if seen.len() >= MAX_KEPT || seen.contains_key(&(kind, value.clone())) {
             return None;
         }
-        let mut sample = shorten(sample);
-        for secret in secrets.iter().filter(|secret| secret.len() >= 4) {
-            sample = sample.replace(secret.as_str(), "***");
-        }
+        let sample = redact(&shorten(sample, SAMPLE_CHARS), secrets);
         let surprise = Surprise {
             kind,
             value: value.clone(),
@@ -142,18 +141,6 @@ impl SurpriseLog {
             .values()
             .cloned()
             .collect()
-    }
-}
-
-/// Whitespace collapsed and cut to [`SAMPLE_CHARS`] characters.
-fn shorten(text: &str) -> String {
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.chars().count() <= SAMPLE_CHARS {
-        collapsed
-    } else {
-        let mut short: String = collapsed.chars().take(SAMPLE_CHARS).collect();
-        short.push('…');
-        short
     }
 }
 

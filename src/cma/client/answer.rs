@@ -141,14 +141,7 @@ fn html_title(html: &str) -> Option<String> {
 
 /// Whitespace collapsed, at most [`MAX_MESSAGE_CHARS`] characters.
 pub(super) fn shorten(text: &str) -> String {
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.chars().count() <= MAX_MESSAGE_CHARS {
-        collapsed
-    } else {
-        let mut short: String = collapsed.chars().take(MAX_MESSAGE_CHARS).collect();
-        short.push('…');
-        short
-    }
+    crate::cma::text::shorten(text, MAX_MESSAGE_CHARS)
 }
 
 /// Decodes a 2xx JSON answer. The error describes the problem without quoting the body
@@ -186,13 +179,9 @@ pub(super) fn decode<T: DeserializeOwned>(
 
 /// Removes every secret value (and its Basic-auth encodings) from an error's text.
 pub(super) fn redact(mut error: ApiError, secrets: &[String]) -> ApiError {
-    for secret in secrets.iter().filter(|secret| secret.len() >= 4) {
-        if error.message.contains(secret.as_str()) {
-            error.message = error.message.replace(secret.as_str(), "***");
-        }
-        if let ErrorKind::Redirect { location } = &mut error.kind {
-            *location = location.replace(secret.as_str(), "***");
-        }
+    error.message = crate::cma::text::redact(&error.message, secrets);
+    if let ErrorKind::Redirect { location } = &mut error.kind {
+        *location = crate::cma::text::redact(location, secrets);
     }
     error
 }

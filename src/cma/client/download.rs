@@ -195,17 +195,18 @@ impl CloudClient {
         let Some(what) = not_a_file(content_type, start) else {
             return Ok(body);
         };
-        let text = String::from_utf8_lossy(start);
-        let first: String = text.chars().take(200).collect();
-        self.http
-            .surprise(SurpriseKind::Artifact, what, &text, ENDPOINT, &self.secrets);
-        let mut message = format!(
-            "the artifact location answered {what} instead of a file (not saved): {}",
-            first.split_whitespace().collect::<Vec<_>>().join(" ")
+        let first = String::from_utf8_lossy(start);
+        self.http.surprise(
+            SurpriseKind::Artifact,
+            what,
+            &first,
+            ENDPOINT,
+            &self.secrets,
         );
-        for secret in self.secrets.iter().filter(|secret| secret.len() >= 4) {
-            message = message.replace(secret.as_str(), "***");
-        }
+        let message = format!(
+            "the artifact location answered {what} instead of a file (not saved): {}",
+            crate::cma::text::redact(&crate::cma::text::shorten(&first, 200), &self.secrets)
+        );
         Err(Failure::Final(api_error(
             ENDPOINT,
             Some(200),
