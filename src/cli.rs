@@ -101,6 +101,32 @@ pub struct ValidateArgs {
     /// Also check that every secret reference resolves (values are never shown).
     #[arg(long)]
     pub secrets: bool,
+    /// Then try every row live, creating nothing: its secrets, its cloud credentials (an
+    /// authenticated read), its server reached and the cloud site attached with the row's
+    /// credentials (attach is the run's own first step). Exit 4 when a row fails.
+    #[arg(long)]
+    pub online: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// How `validate --online` reaches the API: the connection flags of `run` (and its
+/// `--config` file's values for them).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConnectionArgs {
+    /// Cloud API base URL [default: https://api.atlassian.com].
+    #[arg(long, value_name = "URL", env = "CMAFLEET_CLOUD_API_URL")]
+    pub cloud_api_url: Option<String>,
+    #[command(flatten)]
+    pub rates: RateArgs,
+    /// Timeout of one HTTP request [default: 60s].
+    #[arg(long, value_name = "DURATION", env = "CMAFLEET_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<String>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// Settings file of the runs (TOML): its connection settings are used unless flags give them.
+    #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// Which rows of the inventory a run or plan takes.
@@ -153,6 +179,13 @@ pub struct PolicyArgs {
     #[arg(long, env = "CMAFLEET_REMIGRATE", value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub remigrate: Option<bool>,
+    #[command(flatten)]
+    pub rates: RateArgs,
+}
+
+/// The rate limits per cloud user (`run`, `plan`, `validate --online`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RateArgs {
     /// Create-job rate per cloud user [default: 5/min].
     #[arg(long, value_name = "RATE", env = "CMAFLEET_RATE_CREATE_JOB")]
     pub rate_create_job: Option<String>,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 use url::Url;
 
-use crate::cli::{ModeArg, PolicyArgs, RunArgs, SelectArgs};
+use crate::cli::{ModeArg, PolicyArgs, RateArgs, RunArgs, SelectArgs};
 use crate::cma::client::ClientSettings;
 use crate::exit;
 use crate::fleet::Mode;
@@ -24,6 +24,7 @@ mod shard;
 mod values;
 
 pub use file::SettingsFile;
+pub use network::ConnectionSettings;
 use network::network_shown;
 use print::{Layered, layer};
 pub use print::{Origin, Shown, redact_url};
@@ -34,6 +35,9 @@ use values::{
     serialize_poll, serialize_rates, serialize_url, serialize_url_opt,
 };
 pub use values::{is_loopback, night_window};
+
+/// Atlassian's migration API (`--cloud-api-url`'s default).
+pub const DEFAULT_CLOUD_API_URL: &str = "https://api.atlassian.com";
 
 /// A setting that cannot be used, with the exit code it maps to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -217,7 +221,7 @@ impl RunSettings {
             cloud_api_url
                 .value
                 .as_deref()
-                .unwrap_or("https://api.atlassian.com"),
+                .unwrap_or(DEFAULT_CLOUD_API_URL),
         )?;
         sheet.text(
             "cloud-api-url",
@@ -325,7 +329,7 @@ impl RunSettings {
         sheet.duration("poll-min", poll_min.origin, Some(poll.min));
         sheet.duration("poll-max", poll_max.origin, Some(poll.max));
 
-        let rates = rates_shown(policy, &file, &mut sheet)?;
+        let rates = rates_shown(&policy.rates, &file, &mut sheet)?;
 
         let listen = layer(args.metrics_listen.clone(), file.metrics_listen.clone());
         let metrics_listen = listen
@@ -493,12 +497,12 @@ pub fn state_dir(policy: &PolicyArgs, file: &SettingsFile) -> PathBuf {
 }
 
 /// The rate limits from flags and file (a malformed rate is a configuration error, exit 78).
-pub fn rates(policy: &PolicyArgs, file: &SettingsFile) -> Result<RateConfig, ConfigError> {
-    rates_shown(policy, file, &mut Sheet::default())
+pub fn rates(rates: &RateArgs, file: &SettingsFile) -> Result<RateConfig, ConfigError> {
+    rates_shown(rates, file, &mut Sheet::default())
 }
 
 fn rates_shown(
-    policy: &PolicyArgs,
+    rates: &RateArgs,
     file: &SettingsFile,
     sheet: &mut Sheet,
 ) -> Result<RateConfig, ConfigError> {
@@ -521,25 +525,25 @@ fn rates_shown(
     Ok(RateConfig {
         create_job: pick(
             "rate-create-job",
-            &policy.rate_create_job,
+            &rates.rate_create_job,
             &file.rate_create_job,
             defaults.create_job,
         )?,
         create_task: pick(
             "rate-create-task",
-            &policy.rate_create_task,
+            &rates.rate_create_task,
             &file.rate_create_task,
             defaults.create_task,
         )?,
         read: pick(
             "rate-read",
-            &policy.rate_read,
+            &rates.rate_read,
             &file.rate_read,
             defaults.read,
         )?,
         token: pick(
             "rate-token",
-            &policy.rate_token,
+            &rates.rate_token,
             &file.rate_token,
             defaults.token,
         )?,

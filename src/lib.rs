@@ -15,7 +15,8 @@
 //!
 //! # Module map
 //!
-//! - [`cli`]: clap structs, raw flags only; [`config`]: resolved settings; [`exit`]: exit codes.
+//! - [`cli`]: clap structs, raw flags only; [`config`]: resolved settings; [`exit`]: exit codes;
+//!   [`fatal`]: how a fatal error reaches a person (stderr, and stdout for cron).
 //! - [`commands`]: one entry point per command (`demo`, `validate`, `plan`, `run`, …).
 //! - [`inventory`]: CSV → `Site`s, secret references and the `Secret` type.
 //! - [`cma`]: the API: `wire` types, `client`, `error` classification, `retry` rules.
@@ -34,6 +35,7 @@ pub mod cma;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod fatal;
 pub mod fleet;
 pub mod inventory;
 pub mod logging;

@@ -70,6 +70,7 @@ pub fn filter(rust_log: Option<&str>, verbosity: Verbosity) -> EnvFilter {
 /// Installs the global subscriber: `format` on stderr (through the live view's
 /// [`LogWriter`]), ANSI colour only when stderr is a terminal and `NO_COLOR` is unset.
 pub fn init(format: LogFormat, verbosity: Verbosity) {
+    crate::fatal::set_format(format);
     let rust_log = std::env::var("RUST_LOG").ok();
     if let Some(text) = rust_log.as_deref()
         && !text.trim().is_empty()

@@ -56,7 +56,7 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli, shutdown: Shutdown) -> u8 {
     match &cli.command {
         Command::Demo(args) => commands::demo::run(args, &cli.output, shutdown).await,
-        Command::Validate(args) => commands::validate::run(args),
+        Command::Validate(args) => commands::validate::run_all(args, shutdown.graceful()).await,
         Command::Plan(args) => commands::plan::run(args),
         Command::Run(args) => commands::run::run(args, &cli.output, shutdown).await,
         Command::Status(args) => commands::status::run(args),
@@ -135,7 +135,7 @@ fn settle_from_config(cli: &mut Cli, matches: &ArgMatches) -> Result<(), u8> {
     };
     let Some(path) = config else { return Ok(()) };
     let file = SettingsFile::load(Some(&path)).map_err(|error| {
-        eprintln!("error: {error}");
+        cmafleet::fatal::report(error.exit_code(), &error.to_string());
         error.exit_code()
     })?;
     let defaulted = matches

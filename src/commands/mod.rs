@@ -3,6 +3,7 @@
 //! logging and signals, and exits.
 
 pub mod demo;
+mod online;
 pub mod plan;
 pub mod report;
 pub mod run;

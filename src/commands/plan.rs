@@ -79,7 +79,7 @@ pub fn run(args: &PlanArgs) -> u8 {
         Ok(file) => file,
         Err(error) => return fail(error.exit_code(), &error.to_string()),
     };
-    let rates = match config::rates(&args.policy, &file) {
+    let rates = match config::rates(&args.policy.rates, &file) {
         Ok(rates) => rates,
         Err(error) => return fail(error.exit_code(), &error.to_string()),
     };
@@ -134,7 +134,7 @@ pub fn run(args: &PlanArgs) -> u8 {
 }
 
 fn fail(code: u8, message: &str) -> u8 {
-    eprintln!("error: {message}");
+    crate::fatal::report(code, message);
     code
 }
 

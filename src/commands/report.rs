@@ -53,6 +53,6 @@ pub fn run(args: &ReportArgs) -> u8 {
 }
 
 fn fail(code: u8, message: &str) -> u8 {
-    eprintln!("error: {message}");
+    crate::fatal::report(code, message);
     code
 }

@@ -202,7 +202,7 @@ impl Executed {
 }
 
 fn fail(code: u8, message: &str) -> u8 {
-    eprintln!("error: {message}");
+    crate::fatal::report(code, message);
     code
 }
 
@@ -438,12 +438,14 @@ pub fn resolve_credentials(sites: &[Arc<Site>]) -> Result<Credentials, u8> {
         Ok(Credentials { cloud, servers })
     } else {
         for problem in &problems {
-            eprintln!("error: {problem}");
+            eprintln!("{problem}");
         }
-        eprintln!(
-            "error: {} secret reference(s) do not resolve; set them and run again",
-            problems.len()
-        );
-        Err(exit::CONFIG)
+        Err(fail(
+            exit::CONFIG,
+            &format!(
+                "{} secret reference(s) do not resolve; set them and run again",
+                problems.len()
+            ),
+        ))
     }
 }

@@ -27,7 +27,7 @@ pub fn run(args: &StatusArgs) -> u8 {
     let status = match load(&args.state_dir) {
         Ok(status) => status,
         Err(error) => {
-            eprintln!("error: {error}");
+            crate::fatal::report(error.exit_code(), &error.to_string());
             return error.exit_code();
         }
     };

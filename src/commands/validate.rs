@@ -1,5 +1,6 @@
-//! `cmafleet validate INVENTORY [--secrets]`: offline validation of an inventory, a summary of
-//! the fleet it describes and, with `--secrets`, a check that every secret reference resolves.
+//! `cmafleet validate INVENTORY [--secrets] [--online]`: offline validation of an inventory, a
+//! summary of the fleet it describes, with `--secrets` a check that every secret reference
+//! resolves, and with `--online` every row tried live (`online`).
 //!
 //! Exit codes: 0 valid; 65 (`exit::DATA`) unreadable or invalid, every problem printed with its
 //! line; 78 (`exit::CONFIG`) a secret reference that does not resolve. No network, and never a
@@ -7,8 +8,12 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::ValidateArgs;
+use crate::config::ConnectionSettings;
 use crate::exit;
 use crate::inventory::{self, InventoryError, Problem, SecretError, SecretRef, Site};
 
@@ -16,6 +21,49 @@ use crate::inventory::{self, InventoryError, Problem, SecretError, SecretRef, Si
 const LIST_LIMIT: usize = 10;
 /// How many rows of one server the summary lists.
 const SERVER_ROWS_LIMIT: usize = 5;
+
+/// `validate`, and with `--online` the live check of every row after the offline checks
+/// (which then include `--secrets`) passed; returns the exit code.
+pub async fn run_all(args: &ValidateArgs, cancel: &CancellationToken) -> u8 {
+    let offline = ValidateArgs {
+        secrets: args.secrets || args.online,
+        ..args.clone()
+    };
+    let code = run(&offline);
+    if !args.online || code != exit::OK {
+        return code;
+    }
+    let settings = match ConnectionSettings::resolve(&args.connection) {
+        Ok(settings) => settings,
+        Err(error) => {
+            crate::fatal::report(error.exit_code(), &error.to_string());
+            return error.exit_code();
+        }
+    };
+    let sites: Vec<Arc<Site>> = match inventory::load(&args.inventory) {
+        Ok(sites) => sites.into_iter().map(Arc::new).collect(),
+        Err(error) => {
+            crate::fatal::report(exit::DATA, &error.to_string());
+            return exit::DATA;
+        }
+    };
+    let credentials = match super::run::resolve_credentials(&sites) {
+        Ok(credentials) => credentials,
+        Err(code) => return code,
+    };
+    let mut out = io::stdout().lock();
+    let checked = super::online::check(
+        &sites,
+        credentials.cloud,
+        credentials.servers,
+        settings,
+        cancel,
+        &mut out,
+    )
+    .await;
+    // A closed stdout (`| head`) must not change the verdict; nothing else fails here.
+    checked.unwrap_or(exit::OK)
+}
 
 /// Validates offline; prints a summary or every problem; returns the exit code.
 pub fn run(args: &ValidateArgs) -> u8 {
@@ -274,6 +322,8 @@ mod tests {
         let args = ValidateArgs {
             inventory: path.clone(),
             secrets,
+            online: false,
+            connection: Default::default(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run_with(&args, &mut out, &mut err);
@@ -360,6 +410,8 @@ mod tests {
         let args = ValidateArgs {
             inventory: PathBuf::from("/nonexistent/cmafleet/fleet.csv"),
             secrets: false,
+            online: false,
+            connection: Default::default(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(run_with(&args, &mut out, &mut err), exit::DATA);

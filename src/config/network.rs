@@ -4,9 +4,45 @@
 use url::Url;
 
 use super::print::layer;
-use super::{ConfigError, SettingsFile, Sheet};
-use crate::cli::NetworkArgs;
+use super::values::{duration_opt, parse_url};
+use super::{ConfigError, DEFAULT_CLOUD_API_URL, SettingsFile, Sheet, rates_shown};
+use crate::cli::{ConnectionArgs, NetworkArgs};
 use crate::cma::client::{ClientSettings, ExtraRoots, HttpClient};
+use crate::fleet::limits::RateConfig;
+
+/// What `validate --online` needs to reach the API, resolved as `run` resolves it (flags
+/// and `CMAFLEET_*` variables, then the `--config` file, then the defaults).
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    pub cloud_api_url: Url,
+    /// Per cloud user, as in a run: checking a fleet never bursts past Atlassian's limits.
+    pub rates: RateConfig,
+    pub client: ClientSettings,
+}
+
+impl ConnectionSettings {
+    pub fn resolve(args: &ConnectionArgs) -> Result<ConnectionSettings, ConfigError> {
+        let file = SettingsFile::load(args.config.as_deref())?;
+        let mut sheet = Sheet::default();
+        let url = layer(args.cloud_api_url.clone(), file.cloud_api_url.clone());
+        let cloud_api_url = parse_url(
+            "--cloud-api-url",
+            url.value.as_deref().unwrap_or(DEFAULT_CLOUD_API_URL),
+        )?;
+        let rates = rates_shown(&args.rates, &file, &mut sheet)?;
+        let mut client = ClientSettings::default();
+        let timeout = layer(args.request_timeout.clone(), file.request_timeout.clone());
+        if let Some(timeout) = duration_opt("--request-timeout", timeout.value.as_ref())? {
+            client.request_timeout = timeout;
+        }
+        let client = network_shown(&args.network, &file, &cloud_api_url, client, &mut sheet)?;
+        Ok(ConnectionSettings {
+            cloud_api_url,
+            rates,
+            client,
+        })
+    }
+}
 
 /// The HTTP settings of `--http2-prior-knowledge` and `--ca-cert` (flags over the file) on
 /// top of `client`, for the cloud API at `api`. A CA file that cannot be used, or no CA

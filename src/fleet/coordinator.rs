@@ -666,7 +666,7 @@ impl Coordinator {
         } else if any(&[Outcome::Failed, Outcome::Blocked]) {
             exit::SITES_FAILED
         } else if any(&[Outcome::Detached]) {
-            exit::TEMP_FAIL
+            exit::DETACHED
         } else {
             exit::OK
         };

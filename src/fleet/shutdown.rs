@@ -11,7 +11,7 @@ use crate::exit;
 /// Why a run stopped early, in order of severity (a later reason never hides an earlier one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CancelReason {
-    /// `--deadline` passed: polling stops, in-flight sites stay resumable (exit 75).
+    /// `--deadline` passed: polling stops, in-flight sites stay resumable (exit 3).
     Deadline,
     /// The state store refused a write: the run stops cleanly (exit 73).
     StoreFailure,
@@ -24,7 +24,7 @@ pub enum CancelReason {
 impl CancelReason {
     pub fn exit_code(self) -> u8 {
         match self {
-            CancelReason::Deadline => exit::TEMP_FAIL,
+            CancelReason::Deadline => exit::DETACHED,
             CancelReason::StoreFailure => exit::CANT_CREATE,
             CancelReason::Terminate => exit::TERMINATED,
             CancelReason::Interrupt => exit::INTERRUPTED,
@@ -127,7 +127,7 @@ mod tests {
         shutdown.trigger(CancelReason::Deadline);
         assert_eq!(
             shutdown.reason().map(CancelReason::exit_code),
-            Some(exit::TEMP_FAIL)
+            Some(exit::DETACHED)
         );
         shutdown.trigger(CancelReason::Terminate);
         assert_eq!(

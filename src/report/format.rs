@@ -59,6 +59,14 @@ pub fn exit_meaning(code: i32) -> &'static str {
         ),
         (exit::SITES_FAILED, "at least one site failed or is blocked"),
         (exit::USAGE, "usage error"),
+        (
+            exit::DETACHED,
+            "sites left detached (resumable): the deadline, or an unreadable status",
+        ),
+        (
+            exit::ONLINE_CHECK_FAILED,
+            "a row failed a live check (validate --online)",
+        ),
         (exit::DATA, "inventory data error"),
         (
             exit::CANT_CREATE,
@@ -66,7 +74,7 @@ pub fn exit_meaning(code: i32) -> &'static str {
         ),
         (
             exit::TEMP_FAIL,
-            "temporary: sites left detached, or another run held the lock",
+            "temporary: another run held the lock; nothing was done",
         ),
         (exit::CONFIG, "configuration error"),
         (exit::INTERRUPTED, "interrupted by SIGINT"),

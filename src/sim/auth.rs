@@ -10,14 +10,24 @@ use base64::engine::general_purpose::STANDARD;
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Credentials {
     Basic { user: String, secret: String },
-    Bearer,
+    Bearer(String),
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::Basic { user, .. } => write!(f, "Basic({user}:***)"),
-            Credentials::Bearer => f.write_str("Bearer(***)"),
+            Credentials::Bearer(_) => f.write_str("Bearer(***)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// The secret part: a PAT, or a Basic password (or API token).
+    pub(crate) fn secret(&self) -> &str {
+        match self {
+            Credentials::Basic { secret, .. } => secret,
+            Credentials::Bearer(token) => token,
         }
     }
 }
@@ -38,7 +48,7 @@ pub(crate) fn credentials(headers: &HeaderMap) -> Option<Credentials> {
             secret: secret.to_owned(),
         })
     } else if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
-        Some(Credentials::Bearer)
+        Some(Credentials::Bearer(rest.to_owned()))
     } else {
         None
     }
@@ -67,11 +77,11 @@ mod tests {
         );
         assert_eq!(
             credentials(&headers("Bearer abc")),
-            Some(Credentials::Bearer)
+            Some(Credentials::Bearer("abc".into()))
         );
         assert_eq!(
             credentials(&headers("bearer abc")),
-            Some(Credentials::Bearer)
+            Some(Credentials::Bearer("abc".into()))
         );
     }
 

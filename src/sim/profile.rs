@@ -36,6 +36,8 @@ pub(crate) struct ServerProfile {
     pub name: String,
     pub server_id: String,
     pub connected: bool,
+    /// The only credential the server accepts, when pinned (a PAT or a Basic password).
+    pub token: Option<String>,
     pub save_token_fails: bool,
     /// Simulated seconds an attach stays valid.
     pub attach_validity: f64,
@@ -187,6 +189,7 @@ impl Scenario {
             name: server.to_owned(),
             server_id: own.server_id.clone().unwrap_or_else(|| server.to_owned()),
             connected: own.connected.or(defaults.connected).unwrap_or(true),
+            token: own.token.clone().or_else(|| defaults.token.clone()),
             save_token_fails: own
                 .save_token_fails
                 .or(defaults.save_token_fails)

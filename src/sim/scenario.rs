@@ -231,6 +231,9 @@ pub(crate) struct ServerSpec {
     pub server_id: Option<String>,
     /// Whether the server is connected to every cloud site (attach allowed). Default true.
     pub connected: Option<bool>,
+    /// Pins the server's credential (a PAT, or a Basic password): any other answers 401.
+    /// Default: any credential is accepted.
+    pub token: Option<String>,
     /// Make `cloud/save/token` fail even with a valid token.
     pub save_token_fails: Option<bool>,
     /// Overrides `api.attach_validity` for this server.

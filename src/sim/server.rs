@@ -14,14 +14,22 @@ use crate::cma::wire::{AttachResponse, SaveTokenRequest, SaveTokenResponse};
 use super::auth::credentials;
 use super::routes::{AppState, Attribution, Shared, Side, admit, json_answer, respond, text_error};
 
-/// Bearer (PAT) or Basic, or 401.
-fn server_auth(headers: &HeaderMap) -> Result<(), Response> {
-    credentials(headers).map(|_| ()).ok_or_else(|| {
+/// Bearer (PAT) or Basic — the server's pinned credential, when it has one — or 401.
+fn server_auth(state: &Shared, server: &str, headers: &HeaderMap) -> Result<(), Response> {
+    let given = credentials(headers).ok_or_else(|| {
         text_error(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: send a personal access token (Bearer) or Basic credentials",
         )
-    })
+    })?;
+    let pinned = state.world().profile(server).token.clone();
+    if pinned.is_some_and(|pinned| pinned != given.secret()) {
+        return Err(text_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: the personal access token or password is not valid",
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) async fn attach(
@@ -42,7 +50,7 @@ async fn attach_inner(
     headers: &HeaderMap,
 ) -> Result<Response, Response> {
     who.set(server);
-    server_auth(headers)?;
+    server_auth(state, server, headers)?;
     let cloud_url = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(key, _)| key == "cloudUrl")
         .map(|(_, value)| value.trim().to_owned())
@@ -88,7 +96,7 @@ pub(crate) async fn save_token(
     respond(
         async {
             who.set(&server);
-            server_auth(&headers)?;
+            server_auth(&state, &server, &headers)?;
             let request: SaveTokenRequest = serde_json::from_slice(&body).map_err(|_| {
                 text_error(
                     StatusCode::INTERNAL_SERVER_ERROR,

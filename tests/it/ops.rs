@@ -17,6 +17,7 @@ use crate::support::fleet::{Fleet, Row};
 mod cli;
 mod deploy;
 mod logs;
+mod online;
 mod progress;
 mod prometheus;
 mod shard;

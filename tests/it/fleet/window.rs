@@ -1,5 +1,5 @@
 //! The night window (`--no-new-tasks-after`) and `--deadline`: no task is created after the
-//! window closes; at the deadline polling stops, running sites end `detached` (exit 75), and
+//! window closes; at the deadline polling stops, running sites end `detached` (exit 3), and
 //! the next run adopts their tasks — never a second one — and finishes them.
 
 use super::FAST;
@@ -61,8 +61,8 @@ async fn the_deadline_detaches_running_sites_and_the_next_run_adopts_their_tasks
     let fleet = Fleet::start(scenario, FAST, rows).await;
     let first = fleet.run("check", "first", &["--deadline", "600ms"]).await;
     assert_eq!(
-        first.code, 75,
-        "the deadline left sites detached\n{}",
+        first.code, 3,
+        "the deadline left sites detached (not 75: that is the lock)\n{}",
         first.stderr
     );
     let summary = fleet.summary("first");
@@ -81,7 +81,7 @@ async fn the_deadline_detaches_running_sites_and_the_next_run_adopts_their_tasks
         summary["queued"]["message"]
     );
     let run = fleet.run_json("first");
-    assert_eq!(run["exit_code"], 75);
+    assert_eq!(run["exit_code"], 3);
     assert_eq!(run["counts"]["detached"], 2);
     let created = fleet.counters().await.task_creates.total;
     assert_eq!(created, 3);

@@ -177,3 +177,46 @@ async fn a_run_at_trace_level_logs_no_secret() {
     );
     assert_no_secret(&output, "a failed secret reference");
 }
+
+/// A fatal error (here an unset secret, exit 78) is said where cron mails it: on stdout as
+/// well as on stderr (which a cron line sends to a log file), and as JSON with
+/// `--log-format json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_error_reaches_stdout_in_the_log_format() {
+    let fleet = fleet().await;
+    let mut text = fleet.command("check", "text");
+    text.env_remove("FLEET_CLOUD_TOKEN");
+    let run = Fleet::output(text).await;
+    assert_eq!(run.code, 78, "{}", run.stderr);
+    let said = "secret reference(s) do not resolve; set them and run again";
+    let on = |stream: &str| {
+        stream
+            .lines()
+            .any(|line| line.starts_with("error: ") && line.ends_with(said))
+    };
+    assert!(on(&run.stdout), "stdout: {}", run.stdout);
+    assert!(on(&run.stderr), "stderr: {}", run.stderr);
+
+    let mut json = fleet.command("check", "json");
+    json.env_remove("FLEET_CLOUD_TOKEN")
+        .args(["--log-format", "json"]);
+    let run = Fleet::output(json).await;
+    assert_eq!(run.code, 78, "{}", run.stderr);
+    let fatal: Value = serde_json::from_str(run.stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|error| panic!("not JSON ({error}): {}", run.stdout));
+    assert_eq!(fatal["level"], "ERROR");
+    assert_eq!(fatal["exit_code"], 78);
+    assert!(
+        fatal["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("secret reference(s) do not resolve")),
+        "{fatal}"
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|line| line == run.stdout.lines().last().unwrap()),
+        "the same line on stderr: {}",
+        run.stderr
+    );
+}
