@@ -347,6 +347,11 @@ pub struct StatusArgs {
     /// Settings file of the runs (TOML): its `state-dir` is used unless --state-dir is given.
     #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
     pub config: Option<PathBuf>,
+    /// First read again the sites whose apps were still migrating when their migration
+    /// ended (a migrate run of just those sites, with the latest migrate run's inventory and
+    /// cloud API URL; it creates no task), then show the state.
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -59,7 +59,7 @@ async fn dispatch(cli: Cli, shutdown: Shutdown) -> u8 {
         Command::Validate(args) => commands::validate::run_all(args, shutdown.graceful()).await,
         Command::Plan(args) => commands::plan::run(args),
         Command::Run(args) => commands::run::run(args, &cli.output, shutdown).await,
-        Command::Status(args) => commands::status::run(args),
+        Command::Status(args) => commands::status::run_all(args, &cli.output, shutdown).await,
         Command::Report(args) => commands::report::run(args),
         Command::Sim(args) => commands::sim::run(args, shutdown.graceful().clone()).await,
         Command::Completions(args) => {

@@ -100,6 +100,7 @@ pub async fn run(args: &DemoArgs, output: &OutputArgs, shutdown: Shutdown) -> u8
             Ui {
                 live,
                 announce_status_page: true,
+                summary: true,
             },
         )
         .await;

@@ -5,6 +5,7 @@
 pub mod demo;
 mod online;
 pub mod plan;
+mod refresh;
 pub mod report;
 pub mod run;
 pub mod sim;

@@ -273,8 +273,16 @@ fn site_plan(site: &Site, state: Option<&SiteState>, policy: &PlanPolicy) -> Sit
                     matches!(task.outcome.as_deref(), Some("succeeded" | "warnings"))
                 })
     });
+    let apps_pending = state
+        .and_then(SiteState::apps_pending)
+        .and_then(|task| task.task_id.clone());
     if policy.mode == Mode::Migrate && migrated && !policy.remigrate && migrate_open.is_none() {
-        plan.action = "skip: done (already migrated)".into();
+        plan.action = match apps_pending {
+            Some(task_id) => {
+                format!("follow up the apps of migrate task {task_id} (no task created)")
+            }
+            None => "skip: done (already migrated)".into(),
+        };
         return plan;
     }
     match state
@@ -476,6 +484,7 @@ mod tests {
             outcome: Some("succeeded".into()),
             finished_at: finished.then_some(at),
             abandoned: false,
+            apps_pending: false,
         }
     }
 

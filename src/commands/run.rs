@@ -28,6 +28,11 @@ use crate::state::{RunLock, Store};
 
 /// `cmafleet run`.
 pub async fn run(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 {
+    run_as(args, output, shutdown, true).await
+}
+
+/// `cmafleet run`, its summary on stdout or not (`status --refresh` prints the state instead).
+pub async fn run_as(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown, summary: bool) -> u8 {
     let resolved = match RunSettings::resolve(args) {
         Ok(resolved) => resolved,
         Err(error) => return fail(error.exit_code(), &error.to_string()),
@@ -49,6 +54,7 @@ pub async fn run(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 
     let ui = Ui {
         live: progress::live_enabled(output.progress),
         announce_status_page: false,
+        summary,
     };
     execute(settings, sites, unselected, credentials, shutdown, ui)
         .await
@@ -61,6 +67,8 @@ pub struct Ui {
     pub live: bool,
     /// Print the status page's address when the metrics server is up (the demo does).
     pub announce_status_page: bool,
+    /// Print the run's summary on stdout at the end.
+    pub summary: bool,
 }
 
 /// The part of a run after the inventory and secrets: lock, store, report dir, metrics server,
@@ -179,7 +187,9 @@ pub async fn execute(
     if let Some(server) = server {
         let _ = server.await;
     }
-    print_summary(&result);
+    if ui.summary {
+        print_summary(&result);
+    }
     Executed {
         exit_code: result.exit_code,
         result: Some(result),

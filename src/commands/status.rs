@@ -15,12 +15,24 @@ use std::path::Path;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::cli::{Format, StatusArgs};
+use crate::cli::{Format, OutputArgs, StatusArgs};
 use crate::cma::wire::TaskKind;
 use crate::exit;
 use crate::fleet::Mode;
+use crate::fleet::shutdown::Shutdown;
 use crate::report::model::RunInfo;
 use crate::state::{SiteState, StateError, Store};
+
+/// `status`, after `--refresh`'s follow-up when asked; returns the exit code.
+pub async fn run_all(args: &StatusArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 {
+    if args.refresh {
+        let code = super::refresh::run(args, output, shutdown).await;
+        if !matches!(code, exit::OK | exit::SITES_FAILED) {
+            return code;
+        }
+    }
+    run(args)
+}
 
 /// Shows the state; returns the exit code.
 pub fn run(args: &StatusArgs) -> u8 {
@@ -336,6 +348,7 @@ mod tests {
             outcome: None,
             finished_at: None,
             abandoned: false,
+            apps_pending: false,
         }
     }
 

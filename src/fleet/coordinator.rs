@@ -204,6 +204,7 @@ impl Coordinator {
             override_checks: settings.override_checks.clone(),
             connect: settings.connect,
             wait_apps: settings.wait_apps,
+            remigrate: settings.remigrate,
             no_new_tasks_after: settings.no_new_tasks_after,
             poll: settings.poll,
             young_task_grace: settings.young_task_grace,

@@ -82,6 +82,18 @@ pub enum EventKind {
         intent_id: i64,
         outcome: String,
     },
+    /// A Migrate task's core finished while these scopes still ran (`running`: apps,
+    /// whatever their name); empty once they have ended. Until then later runs follow the
+    /// task up (read its status, create nothing).
+    AfterCore {
+        intent_id: i64,
+        running: Vec<String>,
+    },
+    /// This run follows up a Migrate task an earlier run concluded while its apps ran on.
+    FollowUp {
+        intent_id: i64,
+        task_id: String,
+    },
     Checks(Vec<CheckResult>),
     Scopes(Vec<ScopeResult>),
     Artifact(ArtifactRecord),

@@ -189,6 +189,14 @@ impl Ledger {
                     finished_at: None,
                 });
             }
+            EventKind::AfterCore { running, .. } => entry.report.still_running.clone_from(running),
+            EventKind::FollowUp { intent_id, task_id } => {
+                entry.tasks_by_intent.insert(*intent_id, task_id.clone());
+                entry.report.task_id = Some(task_id.clone());
+                entry.report.notes.push(format!(
+                    "followed up migrate task {task_id}: its apps were still migrating when an earlier run ended"
+                ));
+            }
             EventKind::TaskResumed {
                 intent_id,
                 kind,

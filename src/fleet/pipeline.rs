@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+mod apps;
 mod artifacts;
 mod conclusion;
 mod task;
@@ -50,6 +51,9 @@ pub struct PipelinePolicy {
     pub connect: bool,
     /// Poll until apps finish too.
     pub wait_apps: bool,
+    /// Migrate again sites already migrated (a migration whose apps ran on is then not
+    /// followed up but started anew).
+    pub remigrate: bool,
     /// No task is created at or after this instant (the night window).
     pub no_new_tasks_after: Option<DateTime<Utc>>,
     pub poll: PollPolicy,
@@ -245,6 +249,15 @@ impl Pipeline {
     }
 
     async fn drive(&mut self) -> Step<Conclusion> {
+        // A migration whose apps ran on is followed up first (a re-migration asked for
+        // starts anew instead).
+        let remigrate = self.policy.mode == Mode::Migrate && self.policy.remigrate;
+        if let Some(task) = self.plan.state.apps_pending().cloned()
+            && !remigrate
+            && let Some(conclusion) = self.follow_up_apps(task).await?
+        {
+            return Ok(conclusion);
+        }
         let job_id = self.ensure_job().await?;
         match self.policy.mode {
             Mode::Check => {

@@ -190,6 +190,15 @@ impl DataVerdict {
     pub fn running_after_core(&self) -> bool {
         self.core_finished && !self.after_core.is_empty()
     }
+
+    /// The core migrated well (nothing failed, ended badly or unknown) and apps run on: the
+    /// site is migrated, and its task is to be followed up until they end.
+    pub fn migrated_with_apps_running(&self) -> bool {
+        self.running_after_core()
+            && self.failed.is_empty()
+            && self.unknown.is_empty()
+            && self.ended.is_none()
+    }
 }
 
 pub fn data_verdict(migrate_level: &StatusNode) -> DataVerdict {

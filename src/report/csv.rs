@@ -1,8 +1,9 @@
 //! `summary.csv`: one row per selected site, in report order, for spreadsheets and scripts.
 //!
-//! The first eleven columns are SPEC.md's; three more follow: the site's `stage`, its
-//! `duration_seconds` and the names of its `failed_check_names` (`;`-separated), so a
-//! spreadsheet can filter the fleet by failing check. Timestamps are RFC 3339 in UTC; empty
+//! The first eleven columns are SPEC.md's; four more follow: the site's `stage`, its
+//! `duration_seconds`, the names of its `failed_check_names` (`;`-separated), so a
+//! spreadsheet can filter the fleet by failing check, and the scopes `still_running` after
+//! the core migrated (apps: the site is migrated, and later runs follow it up). Timestamps are RFC 3339 in UTC; empty
 //! cells mean "not known yet" (a running site has no `outcome` and no `finished_at`).
 //!
 //! **Formula neutralisation.** Messages and check names come from the service and from
@@ -32,6 +33,7 @@ pub const COLUMNS: &[&str] = &[
     "stage",
     "duration_seconds",
     "failed_check_names",
+    "still_running",
 ];
 
 pub fn render(report: &RunReport) -> Vec<u8> {
@@ -53,7 +55,7 @@ pub fn render(report: &RunReport) -> Vec<u8> {
 }
 
 /// One site's cells, in [`COLUMNS`] order.
-fn row(site: &SiteReport) -> [String; 14] {
+fn row(site: &SiteReport) -> [String; 15] {
     let failed_names: Vec<&str> = site
         .checks
         .iter()
@@ -79,6 +81,7 @@ fn row(site: &SiteReport) -> [String; 14] {
             .map(|s| s.to_string())
             .unwrap_or_default(),
         failed_names.join(";"),
+        site.still_running.join(";"),
     ]
 }
 

@@ -73,6 +73,10 @@ pub struct SiteReport {
     pub checks: Vec<Arc<CheckResult>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<ScopeResult>,
+    /// Scopes (apps) still running after the core migration finished when this run ended:
+    /// the site is migrated, not yet done — later runs follow its task up until they end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub still_running: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ArtifactRecord>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -101,6 +105,7 @@ impl SiteReport {
             stages: Vec::new(),
             checks: Vec::new(),
             scopes: Vec::new(),
+            still_running: Vec::new(),
             artifacts: Vec::new(),
             errors: Vec::new(),
             notes: Vec::new(),

@@ -38,6 +38,10 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "runs.surprises: the answers outside the API model a run met, each kind and value once",
         sql: V4,
     },
+    Migration {
+        description: "tasks.apps_pending: a Migrate task whose core finished while apps still migrated, followed up by later runs",
+        sql: V5,
+    },
 ];
 
 /// The schema version this cmafleet writes.
@@ -140,6 +144,10 @@ SELECT site_runs.run_id, site_runs.site,
 
 const V4: &str = "
 ALTER TABLE runs ADD COLUMN surprises TEXT NOT NULL DEFAULT '[]';
+";
+
+const V5: &str = "
+ALTER TABLE tasks ADD COLUMN apps_pending INTEGER NOT NULL DEFAULT 0;
 ";
 
 /// The schema version recorded in the open database.

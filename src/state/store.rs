@@ -161,6 +161,9 @@ pub struct TaskRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// The intent was given up (reconciliation found no task): a new intent follows.
     pub abandoned: bool,
+    /// A Migrate task whose core finished while apps (scopes after the core) still ran: the
+    /// site is migrated, and later runs read the task's status until the apps end.
+    pub apps_pending: bool,
 }
 
 impl TaskRecord {
@@ -214,6 +217,14 @@ impl SiteState {
             .iter()
             .rev()
             .find(|task| &task.kind == kind && !task.abandoned)
+    }
+
+    /// The Migrate task this site migrated with, when its apps still ran as it finished:
+    /// later runs follow it up (read its status, create nothing) until the apps end.
+    pub fn apps_pending(&self) -> Option<&TaskRecord> {
+        self.last_task(&TaskKind::Migrate).filter(|task| {
+            task.apps_pending && task.finished_at.is_some() && task.task_id.is_some()
+        })
     }
 
     /// The newest task of any kind that is not abandoned.

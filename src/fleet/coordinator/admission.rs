@@ -120,14 +120,21 @@ impl Coordinator {
         window_closed: bool,
     ) -> Option<(Outcome, String)> {
         let entry = &self.ledger.entries[index];
-        let in_flight = entry.has_task_in_flight();
+        // A migration whose apps ran on is followed up (its status read, nothing created),
+        // whatever the window: like a task in flight, it creates nothing.
+        let follows_up = entry.state.apps_pending().is_some() && !self.settings.remigrate;
+        let in_flight = entry.has_task_in_flight() || follows_up;
         // Only an open Migrate task (the newest) is resumed on a migrated site: an open Check
         // task (e.g. of a killed check run) must not let a new migration start.
         let migrate_open = entry
             .state
             .last_task(&TaskKind::Migrate)
             .is_some_and(|task| task.finished_at.is_none());
-        if self.settings.mode == Mode::Migrate && !self.settings.remigrate && !migrate_open {
+        if self.settings.mode == Mode::Migrate
+            && !self.settings.remigrate
+            && !migrate_open
+            && !follows_up
+        {
             let migrated = entry.state.migrated_at.or_else(|| {
                 entry
                     .state

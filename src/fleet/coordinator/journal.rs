@@ -57,6 +57,9 @@ pub(super) fn record(
         } => tx
             .record_task_id(*intent_id, task_id, *created_at, *adopted)
             .map(|()| None)?,
+        EventKind::AfterCore { intent_id, running } => tx
+            .record_apps_pending(*intent_id, !running.is_empty())
+            .map(|()| None)?,
         EventKind::TaskAbandoned { intent_id } => {
             tx.abandon_task_intent(*intent_id).map(|()| None)?
         }

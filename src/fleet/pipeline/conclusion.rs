@@ -37,6 +37,14 @@ impl Conclusion {
         }
     }
 
+    /// A site whose data migrated.
+    pub(super) fn migrated(outcome: Outcome, message: impl Into<String>) -> Conclusion {
+        Conclusion {
+            migrated: true,
+            ..Conclusion::new(outcome, message)
+        }
+    }
+
     /// This conclusion said of a Migrate that never moved data.
     pub(super) fn no_data_moved(self, prefix: &str) -> Conclusion {
         Conclusion {

@@ -160,6 +160,20 @@ impl Pipeline {
             .poll_task(kind, job_id, intent_id, &task_id, created_at)
             .await?;
         let outcome = end.judgement().as_str().to_owned();
+        // Journalled before the judgement: a crash in between must not lose that the apps
+        // are to be followed up.
+        if let Some(data) = end
+            .data
+            .as_ref()
+            .filter(|data| data.migrated_with_apps_running())
+        {
+            self.events
+                .send(EventKind::AfterCore {
+                    intent_id,
+                    running: data.after_core.clone(),
+                })
+                .await?;
+        }
         self.events
             .send_durable(EventKind::TaskFinished { intent_id, outcome })
             .await?;
@@ -239,6 +253,7 @@ impl Pipeline {
                 outcome: None,
                 finished_at: None,
                 abandoned: false,
+                apps_pending: false,
             });
         }
         Ok(())

@@ -14,7 +14,7 @@ const SITE_COLUMNS: &str = "site, job_id, definition_hash, job_created_at, job_i
     cloud_url, attached_at, attach_expires_at, last_mode, last_outcome, updated_at, migrated_at";
 
 const TASK_COLUMNS: &str = "intent_id, site, run_id, job_id, kind, intent_at, task_id, \
-    created_at, adopted, abandoned, status, outcome, finished_at";
+    created_at, adopted, abandoned, status, outcome, finished_at, apps_pending";
 
 fn site_from_row(row: &Row<'_>) -> rusqlite::Result<SiteState> {
     let job = match row.get::<_, Option<String>>("job_id")? {
@@ -65,6 +65,7 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<(String, TaskRecord)> {
         outcome: row.get("outcome")?,
         finished_at: codec::opt_time(row, "finished_at")?,
         abandoned: codec::flag(row, "abandoned")?,
+        apps_pending: codec::flag(row, "apps_pending")?,
     };
     Ok((row.get("site")?, task))
 }
@@ -353,6 +354,17 @@ impl Tx<'_> {
         )
         .map_err(self.sqlite())?;
         self.touch_site(&site)
+    }
+
+    /// Whether a Migrate task's apps still migrate after its core finished: later runs read
+    /// its status (no new task) until they end.
+    pub fn record_apps_pending(&self, intent_id: i64, pending: bool) -> Result<(), StateError> {
+        self.cached_execute(
+            "UPDATE tasks SET apps_pending = ?2 WHERE intent_id = ?1",
+            params![intent_id, pending],
+        )
+        .map_err(self.sqlite())?;
+        Ok(())
     }
 
     /// Concludes a site's tasks when its report is recorded: each task in `finished` (task id,

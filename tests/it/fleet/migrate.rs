@@ -419,3 +419,159 @@ async fn block_on_warnings_stops_a_warning_before_any_data_moves() {
         "no Migrate task for the warning site"
     );
 }
+
+/// Apps still migrating when the run ends: the site is migrated, marked as still running
+/// after core in every report, and followed up. A check run meanwhile starts no task on the
+/// server; the next migrate run reads the task again (creating nothing) and, the apps having
+/// ended with a failure, makes the site `warnings` in the service's words; after that the
+/// site is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_still_migrating_are_followed_up_by_later_runs_without_a_new_task() {
+    let scenario = format!(
+        r#"{QUICK}
+        [servers.wayne]
+        apps_duration = "2h"
+        [servers.wayne.scopes.apps]
+        outcome = "FAILED"
+        message = "Tempo Timesheets could not be migrated: its cloud app is not installed"
+        "#
+    );
+    let rows = vec![Row::jira("wayne").apps("com.tempoplugin.tempo-timesheets")];
+    let fleet = Fleet::start(&scenario, FAST, rows).await;
+    let first = fleet.run("migrate", "first", &[]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let row = &fleet.summary("first")["wayne"];
+    assert_eq!(row["outcome"], "succeeded");
+    assert_eq!(row["still_running"], "apps", "marked in summary.csv");
+    let report = fleet.site_report("first", "wayne");
+    assert_eq!(report["still_running"], serde_json::json!(["apps"]));
+
+    // A check run while the apps run: no Check task beside the Migrate task.
+    let check = fleet.run("check", "check", &[]).await;
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let row = &fleet.summary("check")["wayne"];
+    assert_eq!(row["outcome"], "skipped", "{}", row["message"]);
+    assert!(
+        row["message"].contains("still migrates apps"),
+        "{}",
+        row["message"]
+    );
+    assert_eq!(fleet.counters().await.task_creates.total, 1);
+
+    fleet
+        .wait_for_tasks("the apps to end", |tasks| {
+            tasks
+                .first()
+                .is_some_and(|task| task.apps_finished_at.is_some())
+        })
+        .await;
+    let second = fleet.run("migrate", "second", &[]).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let row = &fleet.summary("second")["wayne"];
+    assert_eq!(row["outcome"], "warnings", "{}", row["message"]);
+    assert!(
+        row["message"].contains(
+            "apps FAILED: Tempo Timesheets could not be migrated: its cloud app is not installed"
+        ),
+        "{}",
+        row["message"]
+    );
+    assert_eq!(row["still_running"], "");
+    assert_eq!(
+        fleet.counters().await.task_creates.total,
+        1,
+        "the follow-up created no task"
+    );
+
+    let third = fleet.run("migrate", "third", &[]).await;
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    let row = &fleet.summary("third")["wayne"];
+    assert_eq!(row["outcome"], "skipped", "done now: {}", row["message"]);
+    assert!(
+        row["message"].contains("already migrated"),
+        "{}",
+        row["message"]
+    );
+    assert_eq!(fleet.counters().await.task_creates.total, 1);
+}
+
+/// `status --refresh` reads again the apps of a site whose migration ended while they ran
+/// (with the latest migrate run's inventory and API URL), creating nothing, and shows how
+/// they ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_refresh_follows_up_apps_without_a_new_task() {
+    let scenario = format!(
+        r#"{QUICK}
+        [servers.wayne]
+        apps_duration = "1h"
+        "#
+    );
+    let rows = vec![
+        Row::jira("wayne").apps("com.tempoplugin.tempo-timesheets"),
+        Row::jira("plain"),
+    ];
+    let fleet = Fleet::start(&scenario, FAST, rows).await;
+    let first = fleet.run("migrate", "first", &[]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(fleet.summary("first")["wayne"]["still_running"], "apps");
+    fleet
+        .wait_for_tasks("the apps to end", |tasks| {
+            tasks.iter().any(|task| task.apps_finished_at.is_some())
+        })
+        .await;
+    let state_dir = fleet.state_dir();
+    let refreshed = fleet
+        .cli_run(&[
+            "status",
+            "--refresh",
+            "--format",
+            "json",
+            "--state-dir",
+            state_dir.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
+    assert!(
+        refreshed
+            .stderr
+            .contains("refresh: reading again the apps of 1 site(s): wayne"),
+        "{}",
+        refreshed.stderr
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&refreshed.stdout).unwrap_or_else(|error| {
+            panic!(
+                "stdout is the status JSON alone ({error}): {}",
+                refreshed.stdout
+            )
+        });
+    let wayne = status["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|site| site["site"] == "wayne")
+        .unwrap();
+    assert_eq!(wayne["outcome"], "succeeded", "{wayne}");
+    let counters = fleet.counters().await;
+    assert_eq!(
+        counters.task_creates.total, 2,
+        "one Migrate task a site, none more"
+    );
+    // Nothing is left to follow up.
+    let again = fleet
+        .cli_run(&[
+            "status",
+            "--refresh",
+            "--state-dir",
+            state_dir.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("refresh: no site has apps still migrating"),
+        "{}",
+        again.stderr
+    );
+}
