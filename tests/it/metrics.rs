@@ -18,6 +18,7 @@ use url::Url;
 use crate::support::prometheus::{self, Prometheus, Pushgateway, ScrapeJob};
 
 pub(crate) mod dashboard;
+mod final_values;
 mod synthetic;
 
 use dashboard::{
