@@ -108,7 +108,7 @@ pub async fn execute(
         Ok(writer) => writer,
         Err(error) => return Executed::failed(exit::CANT_CREATE, &error.to_string()),
     };
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::new(settings.mode));
     let status = Arc::new(Mutex::new(initial_status(
         &run_id,
         settings.mode,
@@ -220,7 +220,7 @@ fn fail(code: u8, message: &str) -> u8 {
 const PUSH_AFTER_SIGNAL: std::time::Duration = std::time::Duration::from_secs(3);
 
 async fn publish_final_metrics(settings: &RunSettings, metrics: &Metrics, interrupted: bool) {
-    let text = metrics.encode();
+    let text = metrics.encode_final();
     if let Some(path) = &settings.metrics_textfile {
         match crate::metrics::textfile::write(path, &text) {
             Ok(()) => tracing::info!("final metrics written to {}", path.display()),
@@ -235,7 +235,7 @@ async fn publish_final_metrics(settings: &RunSettings, metrics: &Metrics, interr
             .selection
             .shard
             .map(|shard| shard.index.to_string());
-        let push = crate::metrics::push::push(gateway, shard.as_deref(), text);
+        let push = crate::metrics::push::push(gateway, metrics.mode(), shard.as_deref(), text);
         let pushed = if interrupted {
             tokio::time::timeout(PUSH_AFTER_SIGNAL, push).await
         } else {

@@ -9,7 +9,6 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use super::events::EventKind;
-use super::verdict;
 use super::{Mode, Outcome, Stage};
 use crate::inventory::Site;
 use crate::metrics::Metrics;
@@ -43,8 +42,6 @@ pub struct SiteEntry {
     stage_since: Instant,
     /// Task ids by intent id, for status events.
     tasks_by_intent: HashMap<i64, String>,
-    /// This site's item counters (item → total, processed), for the fleet sums.
-    items: Vec<(String, u64, u64)>,
     /// The site's last finished task of the run's main kind took this long (admission order).
     pub expected_seconds: i64,
 }
@@ -76,7 +73,6 @@ impl SiteEntry {
             progress: Progress::Pending,
             stage_since: Instant::now(),
             tasks_by_intent,
-            items: Vec::new(),
             expected_seconds,
         }
     }
@@ -92,6 +88,7 @@ impl SiteEntry {
         let now = Utc::now();
         self.move_to(Stage::Done, now, metrics);
         self.report.outcome = Some(outcome);
+        metrics.set_site_outcome(&self.site.name, outcome);
         self.report.message = message;
         self.report.finished_at = Some(now);
         self.progress = Progress::Done;
@@ -131,8 +128,6 @@ impl SiteEntry {
 pub struct Ledger {
     pub entries: Vec<SiteEntry>,
     metrics: Arc<Metrics>,
-    /// Fleet sums of item counters (item → total, processed).
-    items: BTreeMap<String, (u64, u64)>,
     /// The latest errors across the fleet, for the live page: (site, message).
     recent_errors: Vec<(String, String, DateTime<Utc>)>,
     /// Every distinct check node seen, shared by the reports that carry it: a fleet's sites
@@ -147,7 +142,6 @@ impl Ledger {
         Ledger {
             entries,
             metrics,
-            items: BTreeMap::new(),
             recent_errors: Vec::new(),
             checks: HashSet::new(),
         }
@@ -255,22 +249,7 @@ impl Ledger {
                     .collect();
             }
             EventKind::Scopes(scopes) => {
-                let items = verdict::item_counts(scopes);
-                for (name, total, processed) in &entry.items {
-                    if let Some(sum) = self.items.get_mut(name) {
-                        sum.0 -= total;
-                        sum.1 -= processed;
-                    }
-                }
-                for (name, total, processed) in &items {
-                    let sum = self.items.entry(name.clone()).or_default();
-                    sum.0 += total;
-                    sum.1 += processed;
-                }
-                for (name, (total, processed)) in &self.items {
-                    metrics.set_migration_items(name, *total, *processed);
-                }
-                entry.items = items;
+                metrics.observe_scopes(&entry.site.name, scopes);
                 entry.report.scopes.clone_from(scopes);
             }
             EventKind::Artifact(artifact) => entry.report.artifacts.push(artifact.clone()),

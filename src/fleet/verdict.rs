@@ -251,22 +251,6 @@ pub fn data_verdict(migrate_level: &StatusNode) -> DataVerdict {
     verdict
 }
 
-/// Fleet-wide item counters of one site: (item, total, processed) summed over its scopes.
-pub fn item_counts(scopes: &[ScopeResult]) -> Vec<(String, u64, u64)> {
-    let mut items: Vec<(String, u64, u64)> = Vec::new();
-    for counter in scopes.iter().flat_map(|scope| &scope.progress) {
-        let (total, processed) = (counter.total.unwrap_or(0), counter.processed.unwrap_or(0));
-        match items.iter_mut().find(|(name, _, _)| *name == counter.name) {
-            Some(entry) => {
-                entry.1 += total;
-                entry.2 += processed;
-            }
-            None => items.push((counter.name.clone(), total, processed)),
-        }
-    }
-    items
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,15 +463,5 @@ mod tests {
         let bare =
             tree(r#"{"data":{"status":"FINISHED","outcome":"SUCCESS","children":{"A":{}}}}"#);
         assert_eq!(level(&bare, "check").outcome, Some(WireOutcome::Success));
-    }
-
-    #[test]
-    fn items_are_summed_per_name() {
-        let scopes = scope_results(&tree(
-            r#"{"data":{"children":{
-                "projects":{"status":"IN_PROGRESS","progressDetails":{"data":[{"name":"Issues","total":100,"processed":40}]}},
-                "jsm":{"status":"IN_PROGRESS","progressDetails":{"data":[{"name":"Issues","total":10,"processed":10}]}}}}}"#,
-        ));
-        assert_eq!(item_counts(&scopes), vec![("Issues".to_string(), 110, 50)]);
     }
 }

@@ -1,6 +1,8 @@
-//! Every metric of SPEC.md, each name spelled once ([`registry`]); the `/metrics` server;
-//! the Pushgateway push; the node_exporter textfile; the shape of `/status.json`.
+//! Every metric of SPEC.md, each name spelled once ([`registry`]), with the item counts kept
+//! after their scope ends (`items`); the `/metrics` server; the Pushgateway push (grouped by
+//! mode and shard); the node_exporter textfile; the shape of `/status.json`.
 
+mod items;
 mod labels;
 pub mod push;
 pub mod registry;

@@ -1,7 +1,9 @@
-//! `--pushgateway`: PUT the final metrics to `/metrics/job/cmafleet[/shard/I]` with our own
-//! async reqwest client (the prometheus crate's `push` feature drags in blocking reqwest).
+//! `--pushgateway`: PUT the final metrics to `/metrics/job/cmafleet/mode/M[/shard/I]` with
+//! our own async reqwest client (the prometheus crate's `push` feature drags in blocking
+//! reqwest).
 //!
-//! PUT replaces the whole group, so a shard's previous run never leaves stale series behind.
+//! PUT replaces the whole group, so a shard's previous run never leaves stale series behind;
+//! the `mode` in the group keeps a check night and a migration night apart.
 //! The gateway URL may carry a path prefix (`https://gw.example/pushgateway/`) and basic-auth
 //! credentials (`https://user:pass@gw.example/`); credentials never appear in an error.
 
@@ -10,6 +12,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use reqwest::header::CONTENT_TYPE;
 use url::Url;
+
+use super::registry::MODE_LABEL;
+use crate::fleet::Mode;
 
 /// The Pushgateway `job` grouping label (SPEC.md).
 pub const JOB: &str = "cmafleet";
@@ -34,9 +39,15 @@ pub struct PushError {
     pub status: Option<u16>,
 }
 
-/// Pushes `body` (text format); `shard` adds the `shard` grouping label.
-pub async fn push(gateway: &Url, shard: Option<&str>, body: String) -> Result<(), PushError> {
-    let url = group_url(gateway, shard)?;
+/// Pushes `body` (text format) to the group of `mode`; `shard` adds the `shard` grouping
+/// label.
+pub async fn push(
+    gateway: &Url,
+    mode: Mode,
+    shard: Option<&str>,
+    body: String,
+) -> Result<(), PushError> {
+    let url = group_url(gateway, mode, shard)?;
     let shown = redacted(&url);
     let fail = |reason: String, status: Option<u16>| PushError {
         url: shown.clone(),
@@ -76,10 +87,10 @@ pub async fn push(gateway: &Url, shard: Option<&str>, body: String) -> Result<()
     ))
 }
 
-/// `{gateway}/metrics/job/cmafleet[/shard/{shard}]`, keeping any path prefix of `gateway`.
-/// A shard value a path segment cannot carry (empty, or with a `/`) uses the gateway's
-/// `shard@base64/…` form.
-pub fn group_url(gateway: &Url, shard: Option<&str>) -> Result<Url, PushError> {
+/// `{gateway}/metrics/job/cmafleet/mode/{mode}[/shard/{shard}]`, keeping any path prefix of
+/// `gateway`. A shard value a path segment cannot carry (empty, or with a `/`) uses the
+/// gateway's `shard@base64/…` form.
+pub fn group_url(gateway: &Url, mode: Mode, shard: Option<&str>) -> Result<Url, PushError> {
     let invalid = |reason: &str| PushError {
         url: redacted(gateway),
         reason: reason.to_owned(),
@@ -95,7 +106,9 @@ pub fn group_url(gateway: &Url, shard: Option<&str>) -> Result<Url, PushError> {
         let mut segments = url
             .path_segments_mut()
             .map_err(|()| invalid("the gateway URL cannot take a path"))?;
-        segments.pop_if_empty().extend(["metrics", "job", JOB]);
+        segments
+            .pop_if_empty()
+            .extend(["metrics", "job", JOB, MODE_LABEL, mode.as_str()]);
         match shard {
             None => {}
             Some(value) if !value.is_empty() && !value.contains('/') => {
@@ -169,42 +182,49 @@ mod tests {
     }
 
     #[test]
-    fn group_urls_keep_the_prefix_and_add_the_shard() {
-        let plain = group_url(&url("http://127.0.0.1:9091"), None).unwrap();
-        assert_eq!(plain.as_str(), "http://127.0.0.1:9091/metrics/job/cmafleet");
-        let sharded = group_url(&url("http://127.0.0.1:9091/"), Some("3")).unwrap();
+    fn group_urls_keep_the_prefix_and_add_the_mode_and_shard() {
+        let plain = group_url(&url("http://127.0.0.1:9091"), Mode::Check, None).unwrap();
+        assert_eq!(
+            plain.as_str(),
+            "http://127.0.0.1:9091/metrics/job/cmafleet/mode/check"
+        );
+        let sharded = group_url(&url("http://127.0.0.1:9091/"), Mode::Migrate, Some("3")).unwrap();
         assert_eq!(
             sharded.as_str(),
-            "http://127.0.0.1:9091/metrics/job/cmafleet/shard/3"
+            "http://127.0.0.1:9091/metrics/job/cmafleet/mode/migrate/shard/3"
         );
         for prefix in ["https://gw.example/push", "https://gw.example/push/"] {
-            let prefixed = group_url(&url(prefix), Some("0")).unwrap();
+            let prefixed = group_url(&url(prefix), Mode::Check, Some("0")).unwrap();
             assert_eq!(
                 prefixed.as_str(),
-                "https://gw.example/push/metrics/job/cmafleet/shard/0"
+                "https://gw.example/push/metrics/job/cmafleet/mode/check/shard/0"
             );
         }
-        let query = group_url(&url("http://gw.example/?x=1#y"), None).unwrap();
-        assert_eq!(query.as_str(), "http://gw.example/metrics/job/cmafleet");
+        let query = group_url(&url("http://gw.example/?x=1#y"), Mode::Migrate, None).unwrap();
+        assert_eq!(
+            query.as_str(),
+            "http://gw.example/metrics/job/cmafleet/mode/migrate"
+        );
     }
 
     #[test]
     fn awkward_shard_values_use_the_base64_form() {
-        let slash = group_url(&url("http://gw.example"), Some("1/4")).unwrap();
+        let slash = group_url(&url("http://gw.example"), Mode::Check, Some("1/4")).unwrap();
         assert_eq!(
             slash.as_str(),
-            "http://gw.example/metrics/job/cmafleet/shard@base64/MS80"
+            "http://gw.example/metrics/job/cmafleet/mode/check/shard@base64/MS80"
         );
-        let empty = group_url(&url("http://gw.example"), Some("")).unwrap();
+        let empty = group_url(&url("http://gw.example"), Mode::Check, Some("")).unwrap();
         assert_eq!(
             empty.as_str(),
-            "http://gw.example/metrics/job/cmafleet/shard@base64/="
+            "http://gw.example/metrics/job/cmafleet/mode/check/shard@base64/="
         );
     }
 
     #[test]
     fn only_http_gateways_are_accepted_and_errors_hide_credentials() {
-        let error = group_url(&url("ftp://user:secret@gw.example/"), None).unwrap_err();
+        let error =
+            group_url(&url("ftp://user:secret@gw.example/"), Mode::Check, None).unwrap_err();
         assert!(!error.to_string().contains("secret"), "{error}");
         assert!(
             error
@@ -212,7 +232,7 @@ mod tests {
                 .starts_with("push metrics to ftp://gw.example/"),
             "{error}"
         );
-        assert!(group_url(&url("mailto:ops@example.com"), None).is_err());
+        assert!(group_url(&url("mailto:ops@example.com"), Mode::Check, None).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The metric names and their owned `Registry`. Labels come from bounded sets only:
-//! outcomes, stages, route templates, status codes, bucket classes, check names, site names.
+//! outcomes, stages, route templates, status codes, bucket classes, check names, site names,
+//! and the run's `mode`, which every series carries.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -11,15 +12,18 @@ use prometheus::{
     TextEncoder,
 };
 
+use super::items::ItemCounts;
 use super::labels;
 use crate::cma::client::ApiObserver;
 use crate::cma::{Endpoint, RateClass, SurpriseKind};
-use crate::fleet::{Outcome, Stage};
+use crate::fleet::{Mode, Outcome, Stage};
+use crate::report::model::ScopeResult;
 
 /// Every metric name of SPEC.md, spelled here and nowhere else in the program.
 pub mod names {
     pub const SITES: &str = "cmafleet_sites";
     pub const SITE_STAGE: &str = "cmafleet_site_stage";
+    pub const SITE_OUTCOME: &str = "cmafleet_site_outcome";
     pub const API_SURPRISES_TOTAL: &str = "cmafleet_api_surprises_total";
     pub const STAGE_DURATION_SECONDS: &str = "cmafleet_stage_duration_seconds";
     pub const API_REQUESTS_TOTAL: &str = "cmafleet_api_requests_total";
@@ -34,9 +38,10 @@ pub mod names {
     pub const BUILD_INFO: &str = "cmafleet_build_info";
 
     /// All of them, in SPEC.md's order.
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 15] = [
         SITES,
         SITE_STAGE,
+        SITE_OUTCOME,
         API_SURPRISES_TOTAL,
         STAGE_DURATION_SECONDS,
         API_REQUESTS_TOTAL,
@@ -67,19 +72,29 @@ const REQUEST_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// The label every series of a run carries: `check` or `migrate`.
+pub const MODE_LABEL: &str = "mode";
+
 /// The run's metrics. Cheap to update from any task.
 pub struct Metrics {
+    /// Which kind of run these are the metrics of; every series carries it as `mode`.
+    mode: Mode,
     /// Owned, so tests and several runs in one process never share series (the
-    /// process-global default registry would).
+    /// process-global default registry would). What the textfile and the push carry.
     registry: Registry,
+    /// The process collector's `process_*` series, for the live `/metrics` only:
+    /// node_exporter and the Pushgateway export their own, and ours would clash there.
+    live_only: Registry,
     /// Every collector we registered, to list the names the registry holds even before a
     /// family has its first series (the text format omits empty families).
     collectors: Vec<Box<dyn Collector>>,
     sites: IntGaugeVec,
     site_stage: IntGaugeVec,
-    /// The stage each site's single `cmafleet_site_stage` series carries now, so a move
-    /// removes exactly that series whatever the caller believes the old stage was.
-    current_stage: Mutex<HashMap<String, Stage>>,
+    site_outcome: IntGaugeVec,
+    /// The stage and outcome each site's single `cmafleet_site_stage` and
+    /// `cmafleet_site_outcome` series carry now, so a change removes exactly the old series
+    /// whatever the caller believes it was.
+    site_series: Mutex<HashMap<String, SiteSeries>>,
     api_surprises: IntCounterVec,
     stage_duration: HistogramVec,
     api_requests: IntCounterVec,
@@ -89,14 +104,26 @@ pub struct Metrics {
     rate_wait: CounterVec,
     check_results: IntCounterVec,
     migration_items: IntGaugeVec,
+    /// The last counts seen per site, scope and item behind `migration_items`.
+    items: Mutex<ItemCounts>,
     run_start: Gauge,
     last_success: Gauge,
 }
 
+/// What a site's per-site series say now.
+#[derive(Debug, Clone, Copy)]
+struct SiteSeries {
+    stage: Stage,
+    outcome: Option<Outcome>,
+}
+
 impl Metrics {
-    /// Registers every metric; series for every outcome and stage start at zero.
-    pub fn new() -> Metrics {
-        let registry = Registry::new();
+    /// Registers every metric for a run of `mode`; series for every outcome and stage start
+    /// at zero.
+    pub fn new(mode: Mode) -> Metrics {
+        let common = HashMap::from([(MODE_LABEL.to_owned(), mode.as_str().to_owned())]);
+        let registry = Registry::new_custom(None, Some(common))
+            .expect("no prefix, and the common label is valid");
         let mut collectors: Vec<Box<dyn Collector>> = Vec::new();
         let mut add = |collector: &dyn CloneCollector| {
             registry
@@ -117,6 +144,12 @@ impl Metrics {
             &["site", "stage"],
         );
         add(&site_stage);
+        let site_outcome = int_gauge_vec(
+            names::SITE_OUTCOME,
+            "1 for each inventory row that has an outcome in this run, labelled with it.",
+            &["site", "outcome"],
+        );
+        add(&site_outcome);
         let api_surprises = int_counter_vec(
             names::API_SURPRISES_TOTAL,
             "Answers outside the API model cmafleet knows (unknown status, error envelope, …), each kind and value counted once per run.",
@@ -175,7 +208,7 @@ impl Metrics {
         add(&check_results);
         let migration_items = int_gauge_vec(
             names::MIGRATION_ITEMS,
-            "Fleet sums of the migration progress counters, by item and state (total, processed).",
+            "Fleet sums of the last migration progress counters seen per site and scope, by item and state (total, processed).",
             &["item", "state"],
         );
         add(&migration_items);
@@ -198,8 +231,9 @@ impl Metrics {
         );
         add(&build_info);
 
+        let live_only = Registry::new();
         #[cfg(target_os = "linux")]
-        registry
+        live_only
             .register(Box::new(
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))
@@ -223,12 +257,15 @@ impl Metrics {
         }
 
         Metrics {
+            mode,
             registry,
+            live_only,
             collectors,
             sites,
             site_stage,
+            site_outcome,
+            site_series: Mutex::new(HashMap::new()),
             api_surprises,
-            current_stage: Mutex::new(HashMap::new()),
             stage_duration,
             api_requests,
             api_duration,
@@ -237,32 +274,43 @@ impl Metrics {
             rate_wait,
             check_results,
             migration_items,
+            items: Mutex::new(ItemCounts::default()),
             run_start,
             last_success,
         }
     }
 
-    /// `cmafleet_site_stage`: one series per inventory row, all at `queued`.
-    /// Site names come validated from the inventory (`[a-z0-9][a-z0-9._-]*`). Calling it
-    /// again replaces the previous set of sites.
+    /// The kind of run these metrics describe (their `mode` label).
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// `cmafleet_site_stage`: one series per inventory row, all at `queued`; no
+    /// `cmafleet_site_outcome` series yet. Site names come validated from the inventory
+    /// (`[a-z0-9][a-z0-9._-]*`). Calling it again replaces the previous set of sites.
     pub fn init_sites<'a>(&self, sites: impl IntoIterator<Item = &'a str>) {
-        let mut current = self.stages();
+        let mut current = self.sites();
         self.site_stage.reset();
+        self.site_outcome.reset();
         current.clear();
         for site in sites {
             self.site_stage
                 .with_label_values(&[site, Stage::Queued.as_str()])
                 .set(1);
-            current.insert(site.to_owned(), Stage::Queued);
+            current.insert(site.to_owned(), SiteSeries::QUEUED);
         }
     }
 
     /// Moves a site's `cmafleet_site_stage` series to `stage`: the old series is removed,
     /// so the site keeps exactly one. A site not seen before gets its series here.
     pub fn set_site_stage(&self, site: &str, from: Stage, to: Stage) {
-        let mut current = self.stages();
-        let previous = current.insert(site.to_owned(), to);
-        for old in [previous, Some(from)].into_iter().flatten() {
+        let mut current = self.sites();
+        let series = current.entry(site.to_owned()).or_insert(SiteSeries {
+            stage: to,
+            outcome: None,
+        });
+        let previous = std::mem::replace(&mut series.stage, to);
+        for old in [previous, from] {
             if old != to {
                 // Absent already is fine: the series we remove may never have existed.
                 let _ = self.site_stage.remove_label_values(&[site, old.as_str()]);
@@ -270,6 +318,24 @@ impl Metrics {
         }
         self.site_stage
             .with_label_values(&[site, to.as_str()])
+            .set(1);
+    }
+
+    /// Gives a site its `cmafleet_site_outcome` series, or moves it to a new outcome (the
+    /// old series is removed): one series per site that has an outcome.
+    pub fn set_site_outcome(&self, site: &str, outcome: Outcome) {
+        let mut current = self.sites();
+        let series = current.entry(site.to_owned()).or_insert(SiteSeries {
+            stage: Stage::Done,
+            outcome: None,
+        });
+        if let Some(old) = series.outcome.replace(outcome)
+            && old != outcome
+        {
+            let _ = self.site_outcome.remove_label_values(&[site, old.as_str()]);
+        }
+        self.site_outcome
+            .with_label_values(&[site, outcome.as_str()])
             .set(1);
     }
 
@@ -311,13 +377,17 @@ impl Metrics {
             .inc();
     }
 
-    /// `cmafleet_migration_items{item, state}` (fleet sums).
-    pub fn set_migration_items(&self, item: &str, total: u64, processed: u64) {
-        let item = labels::opaque_name(item);
-        for (state, value) in [("total", total), ("processed", processed)] {
-            self.migration_items
-                .with_label_values(&[item, state])
-                .set(i64::try_from(value).unwrap_or(i64::MAX));
+    /// `cmafleet_migration_items{item, state}`: takes in one status snapshot of a site's
+    /// scopes and publishes the fleet sums of the last counts seen (see [`ItemCounts`]).
+    pub fn observe_scopes(&self, site: &str, scopes: &[ScopeResult]) {
+        let mut items = self.items.lock().unwrap_or_else(PoisonError::into_inner);
+        for item in items.observe(site, scopes) {
+            let sum = items.sum(&item);
+            for (state, value) in [("total", sum.total), ("processed", sum.processed)] {
+                self.migration_items
+                    .with_label_values(&[&item, state])
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            }
         }
     }
 
@@ -331,15 +401,18 @@ impl Metrics {
         self.last_success.set(epoch_seconds);
     }
 
-    /// The Prometheus text format (0.0.4) of every metric.
+    /// The Prometheus text format (0.0.4) of every metric, and the process's own `process_*`
+    /// series: what the live `/metrics` serves.
     pub fn encode(&self) -> String {
-        TextEncoder::new()
-            .encode_to_string(&self.registry.gather())
-            .unwrap_or_else(|error| {
-                // Only malformed families fail to encode; ours are built from static options.
-                tracing::error!(%error, "failed to encode metrics");
-                String::new()
-            })
+        let mut families = self.registry.gather();
+        families.extend(self.live_only.gather());
+        encode(&families)
+    }
+
+    /// The final metrics for the textfile and the Pushgateway: every `cmafleet_*` metric,
+    /// and no `process_*` series (node_exporter and the gateway export their own).
+    pub fn encode_final(&self) -> String {
+        encode(&self.registry.gather())
     }
 
     /// The names of every registered `cmafleet_*` metric family, whether or not it has a
@@ -352,18 +425,30 @@ impl Metrics {
             .collect()
     }
 
-    fn stages(&self) -> std::sync::MutexGuard<'_, HashMap<String, Stage>> {
+    fn sites(&self) -> std::sync::MutexGuard<'_, HashMap<String, SiteSeries>> {
         // The map is rebuilt from plain inserts; a panic elsewhere cannot leave it torn.
-        self.current_stage
+        self.site_series
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new()
-    }
+impl SiteSeries {
+    const QUEUED: SiteSeries = SiteSeries {
+        stage: Stage::Queued,
+        outcome: None,
+    };
+}
+
+/// The text format of `families`.
+fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
+    TextEncoder::new()
+        .encode_to_string(families)
+        .unwrap_or_else(|error| {
+            // Only malformed families fail to encode; ours are built from static options.
+            tracing::error!(%error, "failed to encode metrics");
+            String::new()
+        })
 }
 
 impl ApiObserver for Metrics {

@@ -99,7 +99,7 @@ mod tests {
     use super::*;
 
     fn app() -> Router {
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(crate::fleet::Mode::Check));
         metrics.set_site_counts(&[("running", 2), ("succeeded", 3)]);
         let status: StatusSource =
             Arc::new(|| serde_json::json!({"total": 5, "counts": {"running": 2}}));
@@ -135,9 +135,12 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(content_type, TEXT_FORMAT);
         assert!(
-            body.contains("cmafleet_sites{outcome=\"succeeded\"} 3\n"),
+            body.contains("cmafleet_sites{outcome=\"succeeded\",mode=\"check\"} 3\n"),
             "{body}"
         );
+        // The live endpoint keeps the process's own series.
+        #[cfg(target_os = "linux")]
+        assert!(body.contains("\nprocess_resident_memory_bytes "), "{body}");
     }
 
     #[tokio::test]
@@ -179,7 +182,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(crate::fleet::Mode::Migrate));
         let status: StatusSource = Arc::new(|| serde_json::json!({}));
         let server = tokio::spawn(serve(listener, metrics, status, shutdown.clone()));
 

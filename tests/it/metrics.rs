@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cmafleet::cma::{ApiObserver, Endpoint, RateClass};
+use cmafleet::fleet::Mode;
 use cmafleet::metrics::push::push;
 use cmafleet::metrics::{Metrics, textfile};
 use serde_json::Value;
@@ -17,6 +18,7 @@ use url::Url;
 use crate::support::prometheus::{self, Prometheus, Pushgateway, ScrapeJob};
 
 pub(crate) mod dashboard;
+mod final_values;
 mod synthetic;
 
 use dashboard::{
@@ -375,52 +377,81 @@ fn gateway_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64>
 }
 
 #[tokio::test]
-async fn pushes_land_in_the_gateway_grouped_by_job_and_shard() {
+async fn pushes_land_in_the_gateway_grouped_by_job_mode_and_shard() {
     // Behind a path prefix, as a gateway behind a reverse proxy is.
     let Some(gateway) = Pushgateway::start(Some("/pushgateway")).await else {
         return;
     };
-    let fleet = Metrics::new();
+    let fleet = Metrics::new(Mode::Migrate);
     fleet.init_sites(["acme-jira", "globex"]);
     fleet.set_site_counts(&[("succeeded", 1), ("failed", 1)]);
-    push(gateway.url(), None, fleet.encode()).await.unwrap();
+    push(gateway.url(), Mode::Migrate, None, fleet.encode_final())
+        .await
+        .unwrap();
 
-    let shard = Metrics::new();
+    let shard = Metrics::new(Mode::Migrate);
     shard.init_sites(["initech", "hooli"]);
     shard.set_site_counts(&[("succeeded", 2)]);
-    push(gateway.url(), Some("1"), shard.encode())
+    push(
+        gateway.url(),
+        Mode::Migrate,
+        Some("1"),
+        shard.encode_final(),
+    )
+    .await
+    .unwrap();
+    // The same shard's check night has a group of its own: it replaces nothing above.
+    let check = Metrics::new(Mode::Check);
+    check.init_sites(["initech", "hooli"]);
+    check.set_site_counts(&[("blocked", 2)]);
+    push(gateway.url(), Mode::Check, Some("1"), check.encode_final())
         .await
         .unwrap();
 
     let text = gateway.metrics().await;
     let sites = "cmafleet_sites";
-    let unsharded = [("job", "cmafleet"), ("outcome", "failed")];
-    assert_eq!(gateway_value(&text, sites, &unsharded), Some(1.0), "{text}");
-    let sharded = [
+    let unsharded = [
         ("job", "cmafleet"),
-        ("shard", "1"),
-        ("outcome", "succeeded"),
+        ("mode", "migrate"),
+        ("outcome", "failed"),
     ];
-    assert_eq!(gateway_value(&text, sites, &sharded), Some(2.0), "{text}");
-    let pushed = [("job", "cmafleet"), ("shard", "1")];
-    assert!(gateway_value(&text, "push_time_seconds", &pushed).unwrap() > 0.0);
+    assert_eq!(gateway_value(&text, sites, &unsharded), Some(1.0), "{text}");
+    let sharded = |mode, outcome| {
+        let labels = [
+            ("job", "cmafleet"),
+            ("mode", mode),
+            ("shard", "1"),
+            ("outcome", outcome),
+        ];
+        gateway_value(&text, sites, &labels)
+    };
+    assert_eq!(sharded("migrate", "succeeded"), Some(2.0), "{text}");
+    assert_eq!(sharded("migrate", "blocked"), Some(0.0), "{text}");
+    assert_eq!(sharded("check", "blocked"), Some(2.0), "{text}");
+    assert_eq!(sharded("check", "succeeded"), Some(0.0), "{text}");
+    for mode in ["check", "migrate"] {
+        let pushed = [("job", "cmafleet"), ("mode", mode), ("shard", "1")];
+        assert!(gateway_value(&text, "push_time_seconds", &pushed).unwrap() > 0.0);
+    }
 
-    // A PUT replaces the shard's group: last run's sites do not linger.
-    let again = Metrics::new();
+    // A PUT replaces the shard's group of that mode: last run's sites do not linger.
+    let again = Metrics::new(Mode::Migrate);
     again.init_sites(["hooli"]);
-    push(gateway.url(), Some("1"), again.encode())
-        .await
-        .unwrap();
+    push(
+        gateway.url(),
+        Mode::Migrate,
+        Some("1"),
+        again.encode_final(),
+    )
+    .await
+    .unwrap();
     let text = gateway.metrics().await;
     let stage = "cmafleet_site_stage";
-    assert_eq!(
-        gateway_value(&text, stage, &[("shard", "1"), ("site", "initech")]),
-        None
-    );
-    assert_eq!(
-        gateway_value(&text, stage, &[("shard", "1"), ("site", "hooli")]),
-        Some(1.0)
-    );
+    let migrated = |site| [("mode", "migrate"), ("shard", "1"), ("site", site)];
+    assert_eq!(gateway_value(&text, stage, &migrated("initech")), None);
+    assert_eq!(gateway_value(&text, stage, &migrated("hooli")), Some(1.0));
+    let checked = [("mode", "check"), ("shard", "1"), ("site", "initech")];
+    assert_eq!(gateway_value(&text, stage, &checked), Some(1.0), "{text}");
     assert_eq!(
         gateway_value(&text, stage, &[("site", "acme-jira")]),
         Some(1.0),
@@ -428,15 +459,20 @@ async fn pushes_land_in_the_gateway_grouped_by_job_and_shard() {
     );
 
     // The gateway refuses what is not the text format: the error says how, and no panic.
-    let refused = push(gateway.url(), Some("2"), "this is { not metrics".to_owned())
-        .await
-        .unwrap_err();
+    let refused = push(
+        gateway.url(),
+        Mode::Check,
+        Some("2"),
+        "this is { not metrics".to_owned(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(refused.status, Some(400), "{refused}");
     assert!(refused.reason.contains("400 Bad Request: "), "{refused}");
     assert!(
         refused
             .url
-            .ends_with("/pushgateway/metrics/job/cmafleet/shard/2"),
+            .ends_with("/pushgateway/metrics/job/cmafleet/mode/check/shard/2"),
         "{refused}"
     );
 }
@@ -466,9 +502,14 @@ async fn the_shard_variable_selects_pushed_and_scraped_shards() {
         .await
         .expect("required above");
     let finished = previous_run();
-    push(gateway.url(), Some("1"), finished.encode())
-        .await
-        .unwrap();
+    push(
+        gateway.url(),
+        Mode::Migrate,
+        Some("1"),
+        finished.encode_final(),
+    )
+    .await
+    .unwrap();
     let (live, stop) = serve_metrics(Arc::new(current_run())).await;
     let jobs = [
         ScrapeJob::new("pushgateway", &[gateway.address()])
@@ -512,7 +553,8 @@ async fn the_shard_variable_selects_pushed_and_scraped_shards() {
 async fn a_push_to_a_gateway_that_is_down_fails_without_leaking_credentials() {
     let port = prometheus::free_port();
     let gateway = Url::parse(&format!("http://pusher:s3cret@127.0.0.1:{port}/gw/")).unwrap();
-    let error = push(&gateway, Some("0"), Metrics::new().encode())
+    let metrics = Metrics::new(Mode::Check);
+    let error = push(&gateway, Mode::Check, Some("0"), metrics.encode_final())
         .await
         .unwrap_err();
     let message = error.to_string();
@@ -523,7 +565,7 @@ async fn a_push_to_a_gateway_that_is_down_fails_without_leaking_credentials() {
     );
     assert!(
         message.starts_with(&format!(
-            "push metrics to http://127.0.0.1:{port}/gw/metrics/job/cmafleet/shard/0: could not connect"
+            "push metrics to http://127.0.0.1:{port}/gw/metrics/job/cmafleet/mode/check/shard/0: could not connect"
         )),
         "{message}"
     );
@@ -537,19 +579,17 @@ fn the_textfile_holds_the_metrics_whole_and_nothing_else_is_left() {
     let path = dir.path().join("cmafleet.prom");
     let metrics = current_run();
     std::fs::write(&path, "cmafleet_sites{outcome=\"failed\"} 99\n").unwrap();
-    let text = metrics.encode();
+    let text = metrics.encode_final();
     textfile::write(&path, &text).unwrap();
 
     let written = std::fs::read_to_string(&path).unwrap();
     assert_eq!(written, text);
-    assert!(written.contains("cmafleet_sites{outcome=\"failed\"} 1\n"));
+    assert!(written.contains("cmafleet_sites{outcome=\"failed\",mode=\"migrate\"} 1\n"));
     for line in written.lines().filter(|line| !line.starts_with('#')) {
         let (series, value) = line.rsplit_once(' ').expect("`series value`");
         assert!(value.parse::<f64>().is_ok(), "{line}");
-        assert!(
-            series.starts_with("cmafleet_") || series.starts_with("process_"),
-            "{line}"
-        );
+        // node_exporter exports its own process_* series: ours would clash there.
+        assert!(series.starts_with("cmafleet_"), "{line}");
     }
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "only the textfile: {left:?}");

@@ -1,8 +1,10 @@
-//! Unit tests of the registry: names, zero series, stage moves, label hygiene.
+//! Unit tests of the registry: names, zero series, the mode label, per-site series, items
+//! kept after their scope ends, label hygiene.
 
 use std::collections::BTreeSet;
 
 use super::*;
+use crate::report::model::ProgressCounter;
 
 type Labels = Vec<(String, String)>;
 
@@ -30,9 +32,17 @@ fn samples(text: &str) -> Vec<(String, Labels, f64)> {
         .collect()
 }
 
+/// The value of the sample of `name` with exactly the labels `want`, besides `mode`.
 fn value_of(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
     samples(text)
         .into_iter()
+        .map(|(name, labels, value)| {
+            let labels: Labels = labels
+                .into_iter()
+                .filter(|(k, _)| k != MODE_LABEL)
+                .collect();
+            (name, labels, value)
+        })
         .find(|(n, labels, _)| {
             n == name
                 && labels.len() == want.len()
@@ -45,7 +55,7 @@ fn value_of(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
 
 #[test]
 fn every_spec_name_is_registered_exactly_once() {
-    let metrics = Metrics::new();
+    let metrics = Metrics::new(Mode::Migrate);
     let registered = metrics.metric_names();
     let unique: BTreeSet<&str> = registered.iter().map(String::as_str).collect();
     assert_eq!(
@@ -75,8 +85,38 @@ fn every_spec_name_is_registered_exactly_once() {
 }
 
 #[test]
+fn every_final_series_carries_the_mode_and_none_is_a_process_series() {
+    for mode in [Mode::Check, Mode::Migrate] {
+        let metrics = Metrics::new(mode);
+        metrics.init_sites(["acme-jira"]);
+        metrics.set_site_outcome("acme-jira", Outcome::Succeeded);
+        metrics.observe_stage(Stage::Check, Duration::from_secs(40));
+        metrics.on_response(Endpoint::TaskStatus, "200", Duration::from_millis(40));
+        let text = metrics.encode_final();
+        let all = samples(&text);
+        assert!(all.len() > 100, "{text}");
+        for (name, labels, _) in all {
+            assert!(name.starts_with("cmafleet_"), "{name} in\n{text}");
+            let modes: Vec<&str> = labels
+                .iter()
+                .filter(|(k, _)| k == MODE_LABEL)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            assert_eq!(modes, [mode.as_str()], "{name}{labels:?}");
+        }
+        assert!(!text.contains("process_"), "{text}");
+        // The live text is the same plus the process's own series.
+        let live = metrics.encode();
+        for line in text.lines() {
+            assert!(live.lines().any(|live| live == line), "{line}");
+        }
+        assert_eq!(metrics.mode(), mode);
+    }
+}
+
+#[test]
 fn every_outcome_stage_endpoint_and_bucket_starts_at_zero() {
-    let text = Metrics::new().encode();
+    let text = Metrics::new(Mode::Check).encode();
     for outcome in Outcome::ALL
         .map(Outcome::as_str)
         .into_iter()
@@ -120,7 +160,7 @@ fn every_outcome_stage_endpoint_and_bucket_starts_at_zero() {
 
 #[test]
 fn a_site_keeps_exactly_one_stage_series_as_it_moves() {
-    let metrics = Metrics::new();
+    let metrics = Metrics::new(Mode::Migrate);
     metrics.init_sites(["acme-jira", "acme-wiki", "globex"]);
     metrics.set_site_stage("acme-jira", Stage::Queued, Stage::Job);
     metrics.set_site_stage("acme-jira", Stage::Job, Stage::Attach);
@@ -169,7 +209,7 @@ fn a_site_keeps_exactly_one_stage_series_as_it_moves() {
 
 #[test]
 fn site_counts_are_a_snapshot_of_the_known_outcomes() {
-    let metrics = Metrics::new();
+    let metrics = Metrics::new(Mode::Check);
     metrics.set_site_counts(&[("running", 3), ("pending", 5), ("failed", 1)]);
     metrics.set_site_counts(&[("running", 2), ("succeeded", 6), ("exploded", 9)]);
     let text = metrics.encode();
@@ -183,7 +223,7 @@ fn site_counts_are_a_snapshot_of_the_known_outcomes() {
 
 #[test]
 fn api_telemetry_lands_in_its_metrics() {
-    let metrics = Metrics::new();
+    let metrics = Metrics::new(Mode::Migrate);
     metrics.on_response(Endpoint::TaskStatus, "200", Duration::from_millis(40));
     metrics.on_response(Endpoint::TaskStatus, "200", Duration::from_millis(60));
     metrics.on_response(Endpoint::CreateTask, "429", Duration::from_millis(5));
@@ -194,7 +234,7 @@ fn api_telemetry_lands_in_its_metrics() {
     metrics.observe_stage(Stage::Migrate, Duration::from_secs(5400));
     metrics.count_check("AnonPermission", "warning");
     metrics.count_check("AnonPermission", "WARNING");
-    metrics.set_migration_items("Issues", 1200, 300);
+    metrics.observe_scopes("acme-jira", &[scope("projects", None, "Issues", 1200, 300)]);
     metrics.set_run_start(1_700_000_000.0);
 
     let text = metrics.encode();
@@ -248,12 +288,21 @@ fn api_telemetry_lands_in_its_metrics() {
 
 #[test]
 fn labels_never_carry_urls_emails_or_error_text() {
-    let metrics = Metrics::new();
+    let metrics = Metrics::new(Mode::Migrate);
     metrics.init_sites(["acme-jira"]);
     metrics.count_check("https://acme.atlassian.net/wiki", "FAILED");
     metrics.count_check("admin@acme.example", "FAILED");
     metrics.count_check("We couldn't check: java.net.SocketTimeoutException", "oops");
-    metrics.set_migration_items("http://jira.acme.example/servers/a", 1, 1);
+    metrics.observe_scopes(
+        "acme-jira",
+        &[scope(
+            "projects",
+            None,
+            "http://jira.acme.example/servers/a",
+            1,
+            1,
+        )],
+    );
     metrics.on_response(
         Endpoint::GetJob,
         "error sending request for url (https://x/)",
@@ -275,4 +324,91 @@ fn labels_never_carry_urls_emails_or_error_text() {
     let checks = names::CHECK_RESULTS_TOTAL;
     let other = [("check", labels::OTHER), ("outcome", "FAILED")];
     assert_eq!(value_of(&text, checks, &other), Some(2.0));
+}
+
+/// A scope snapshot with one counter; `outcome` set means finished.
+fn scope(name: &str, outcome: Option<&str>, item: &str, total: u64, done: u64) -> ScopeResult {
+    ScopeResult {
+        name: name.to_owned(),
+        status: if outcome.is_some() {
+            "FINISHED"
+        } else {
+            "IN_PROGRESS"
+        }
+        .to_owned(),
+        outcome: outcome.map(str::to_owned),
+        message: None,
+        percent: None,
+        progress: if outcome.is_some() {
+            Vec::new()
+        } else {
+            vec![ProgressCounter {
+                name: item.to_owned(),
+                total: Some(total),
+                processed: Some(done),
+            }]
+        },
+    }
+}
+
+#[test]
+fn finished_scopes_keep_their_item_counts() {
+    let metrics = Metrics::new(Mode::Migrate);
+    metrics.observe_scopes(
+        "acme-jira",
+        &[scope("projects", None, "Issues", 5200, 1000)],
+    );
+    metrics.observe_scopes("globex", &[scope("projects", None, "Issues", 800, 790)]);
+    // Both scopes end; the service shows no counters for finished scopes.
+    metrics.observe_scopes("acme-jira", &[scope("projects", Some("SUCCESS"), "", 0, 0)]);
+    metrics.observe_scopes("globex", &[scope("projects", Some("FAILED"), "", 0, 0)]);
+
+    let text = metrics.encode_final();
+    let items = |state| {
+        value_of(
+            &text,
+            names::MIGRATION_ITEMS,
+            &[("item", "Issues"), ("state", state)],
+        )
+    };
+    assert_eq!(items("total"), Some(6000.0), "{text}");
+    assert_eq!(items("processed"), Some(5990.0), "{text}");
+}
+
+#[test]
+fn a_site_has_one_outcome_series_once_it_has_an_outcome() {
+    let metrics = Metrics::new(Mode::Migrate);
+    metrics.init_sites(["acme-jira", "acme-wiki", "globex"]);
+    let outcomes = |metrics: &Metrics| -> Vec<(String, String)> {
+        samples(&metrics.encode_final())
+            .into_iter()
+            .filter(|(name, _, _)| name == names::SITE_OUTCOME)
+            .map(|(_, labels, value)| {
+                assert_eq!(value, 1.0);
+                let get = |key: &str| labels.iter().find(|(k, _)| k == key).unwrap().1.clone();
+                (get("site"), get("outcome"))
+            })
+            .collect()
+    };
+    assert_eq!(outcomes(&metrics), [], "no outcome before a site ends");
+
+    metrics.set_site_outcome("acme-jira", Outcome::Detached);
+    metrics.set_site_outcome("acme-wiki", Outcome::Warnings);
+    metrics.set_site_outcome("acme-wiki", Outcome::Warnings);
+    // A resumed site ends again: its old outcome series goes.
+    metrics.set_site_outcome("acme-jira", Outcome::Succeeded);
+    let pair = |site: &str, outcome: &str| (site.to_owned(), outcome.to_owned());
+    assert_eq!(
+        outcomes(&metrics),
+        [
+            pair("acme-jira", "succeeded"),
+            pair("acme-wiki", "warnings")
+        ]
+    );
+    // The outcome and the stage of a site are independent series.
+    metrics.set_site_stage("acme-jira", Stage::Queued, Stage::Done);
+    assert_eq!(outcomes(&metrics).len(), 2);
+
+    metrics.init_sites(["initech"]);
+    assert_eq!(outcomes(&metrics), []);
 }

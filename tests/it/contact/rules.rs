@@ -133,10 +133,10 @@ async fn unknown_statuses_run_on_until_an_outcome_and_are_reported_once() {
     assert_eq!(warned, statuses, "one WARN line each: {}", migrate.stderr);
     let metrics = std::fs::read_to_string(&textfile).unwrap();
     assert!(
-        metrics
-            .lines()
-            .any(|line| line
-                == format!("cmafleet_api_surprises_total{{kind=\"status\"}} {statuses}")),
+        metrics.lines().any(|line| line
+            == format!(
+                "cmafleet_api_surprises_total{{kind=\"status\",mode=\"migrate\"}} {statuses}"
+            )),
         "the counter counts each value once:\n{metrics}"
     );
 }

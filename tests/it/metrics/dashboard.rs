@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use cmafleet::fleet::Mode;
 use cmafleet::metrics::Metrics;
 use serde_json::Value;
 
@@ -172,5 +173,8 @@ pub fn is_registered(registered: &BTreeSet<String>, name: &str) -> bool {
 }
 
 pub fn registered_names() -> BTreeSet<String> {
-    Metrics::new().metric_names().into_iter().collect()
+    Metrics::new(Mode::Check)
+        .metric_names()
+        .into_iter()
+        .collect()
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cmafleet::cma::{ApiObserver, Endpoint, RateClass};
-use cmafleet::fleet::Stage;
+use cmafleet::fleet::{Mode, Stage};
 use cmafleet::metrics::Metrics;
 use cmafleet::metrics::server::{StatusSource, serve};
+use cmafleet::report::model::{ProgressCounter, ScopeResult};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +42,7 @@ pub const FLEET: [(&str, &[Stage], &str); 10] = {
 /// The current run, two hours in: sites across outcomes and stages, API traffic, checks,
 /// migrated items.
 pub fn current_run() -> Metrics {
-    let metrics = Metrics::new();
+    let metrics = Metrics::new(Mode::Migrate);
     metrics.set_run_start(now() - 2.0 * 3600.0);
     metrics.set_last_success(now() - 22.0 * 3600.0);
     metrics.init_sites(FLEET.iter().map(|(site, _, _)| *site));
@@ -67,8 +68,8 @@ pub fn current_run() -> Metrics {
             metrics.count_check(check, outcome);
         }
     }
-    metrics.set_migration_items("Issues", 5000, 1200);
-    metrics.set_migration_items("Attachments", 800, 800);
+    metrics.observe_scopes("umbrella", &[scope("projects", "Issues", 5000, 1200)]);
+    metrics.observe_scopes("acme-wiki", &[scope("spaces", "Attachments", 800, 800)]);
     metrics.on_response(Endpoint::CreateJob, "200", Duration::from_millis(300));
     metrics.on_response(Endpoint::CreateTask, "429", Duration::from_millis(40));
     metrics.on_rate_limited(Endpoint::CreateTask);
@@ -79,7 +80,7 @@ pub fn current_run() -> Metrics {
 
 /// Last night's run of the same fleet, as the Pushgateway would still hold it: all done.
 pub fn previous_run() -> Metrics {
-    let metrics = Metrics::new();
+    let metrics = Metrics::new(Mode::Migrate);
     metrics.set_run_start(now() - 26.0 * 3600.0);
     metrics.init_sites(FLEET.iter().map(|(site, _, _)| *site));
     for (site, _, _) in FLEET {
@@ -89,8 +90,24 @@ pub fn previous_run() -> Metrics {
     for _ in 0..5 {
         metrics.count_check("AnonPermission", "FAILED");
     }
-    metrics.set_migration_items("Issues", 5000, 5000);
+    metrics.observe_scopes("acme-jira", &[scope("projects", "Issues", 5000, 5000)]);
     metrics
+}
+
+/// A scope in progress with one progress counter, as a status poll reports it.
+fn scope(name: &str, item: &str, total: u64, processed: u64) -> ScopeResult {
+    ScopeResult {
+        name: name.to_owned(),
+        status: "IN_PROGRESS".to_owned(),
+        outcome: None,
+        message: None,
+        percent: None,
+        progress: vec![ProgressCounter {
+            name: item.to_owned(),
+            total: Some(total),
+            processed: Some(processed),
+        }],
+    }
 }
 
 /// Serves `metrics` like `--metrics-listen` does, until the token is cancelled.

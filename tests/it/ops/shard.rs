@@ -195,8 +195,10 @@ async fn a_sharded_run_names_its_shard_in_logs_run_json_and_the_pushgateway_grou
     assert!(!pushed.is_empty(), "{text}");
     for line in &pushed {
         assert!(
-            line.contains("job=\"cmafleet\"") && line.contains("shard=\"1\""),
-            "grouped by job and shard: {line}"
+            line.contains("job=\"cmafleet\"")
+                && line.contains("mode=\"check\"")
+                && line.contains("shard=\"1\""),
+            "grouped by job, mode and shard: {line}"
         );
     }
     let succeeded = pushed
