@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use super::eta::Eta;
 use super::events::EventKind;
 use super::{Mode, Outcome, Stage};
 use crate::inventory::Site;
@@ -134,6 +135,11 @@ pub struct Ledger {
     /// mostly report the same nodes word for word, and every finished site's report stays
     /// in memory for the summaries (a 10,000-site run would otherwise hold 160,000 copies).
     checks: HashSet<Arc<CheckResult>>,
+    /// Sites that finished after running a pipeline: the finish rate the ETA is drawn from
+    /// (sites skipped without one finish in no time).
+    worked: usize,
+    /// The ETA shown so far, eased from one refresh to the next.
+    eta: Eta,
 }
 
 impl Ledger {
@@ -144,6 +150,8 @@ impl Ledger {
             metrics,
             recent_errors: Vec::new(),
             checks: HashSet::new(),
+            worked: 0,
+            eta: Eta::default(),
         }
     }
 
@@ -276,7 +284,10 @@ impl Ledger {
             EventKind::Note(note) => entry.report.notes.push(note.clone()),
             EventKind::Finished {
                 outcome, message, ..
-            } => entry.conclude(*outcome, message.clone(), &metrics),
+            } => {
+                entry.conclude(*outcome, message.clone(), &metrics);
+                self.worked += 1;
+            }
         }
     }
 
@@ -349,13 +360,15 @@ impl Ledger {
     }
 
     /// The live status document (`/status.json`, the terminal view, progress lines).
-    pub fn status(&self, run: &RunInfo, started: Instant) -> RunStatus {
+    pub fn status(&mut self, run: &RunInfo, started: Instant) -> RunStatus {
         let (counts, pending, running) = self.counts();
         let total = self.entries.len();
-        let done = total - pending - running;
-        let elapsed = started.elapsed().as_secs_f64();
-        let eta_seconds =
-            (done > 0 && done < total).then(|| elapsed / done as f64 * (total - done) as f64);
+        let eta_seconds = self.eta.update(
+            Instant::now(),
+            started.elapsed(),
+            self.worked,
+            pending + running,
+        );
         let now = Utc::now();
         let mut in_flight: Vec<InFlightSite> = self
             .entries

@@ -3,6 +3,7 @@
 
 pub mod breaker;
 pub mod coordinator;
+pub mod eta;
 pub mod events;
 pub mod failpoint;
 pub mod ledger;
