@@ -33,8 +33,7 @@ pub async fn run(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 
         Err(error) => return fail(error.exit_code(), &error.to_string()),
     };
     if args.print_config {
-        print!("{}", resolved.print());
-        return exit::OK;
+        return crate::stdout::print(&resolved.print(), exit::OK);
     }
     let settings = resolved.settings;
     let Selected { sites, unselected } =
@@ -116,7 +115,7 @@ pub async fn execute(
                     .unwrap_or_default();
                 tracing::info!("serving /metrics and the live status page on http://{bound}/");
                 if ui.announce_status_page {
-                    println!(
+                    crate::outln!(
                         "Live status page: http://{bound}/   (metrics: http://{bound}/metrics)"
                     );
                 }
@@ -251,7 +250,7 @@ fn print_summary(result: &RunResult) {
         .filter(|(_, count)| **count > 0)
         .map(|(outcome, count)| format!("{count} {outcome}"))
         .collect();
-    println!(
+    crate::outln!(
         "{} run {}: {} site(s): {} — exit {}",
         result.report.run.mode,
         result.report.run.run_id,
@@ -268,7 +267,7 @@ fn print_summary(result: &RunResult) {
             site.outcome,
             Some(Outcome::Failed | Outcome::Blocked | Outcome::Detached)
         ) {
-            println!(
+            crate::outln!(
                 "  {:<28} {:<9} {}",
                 site.site,
                 site.outcome.map(Outcome::as_str).unwrap_or(""),
@@ -276,7 +275,7 @@ fn print_summary(result: &RunResult) {
             );
         }
     }
-    println!(
+    crate::outln!(
         "Reports: {}",
         result.report_dir.join("report.html").display()
     );
