@@ -3,6 +3,13 @@
 //! Run options are `Option`s so that `--config FILE` can fill what the flags leave out; the
 //! on/off options take `--flag`, `--flag=false` or `CMAFLEET_FLAG=false`, so a flag can also
 //! switch off what the file switched on.
+//!
+//! Given twice, a flag's last value wins (`args_override_self`), as in ripgrep and cargo: a
+//! wrapper script can append to a base set of flags. Repeatable selections (`--site`,
+//! `--wave`, `--override-checks`) add up instead. [`command`] is the clap command with the
+//! help's headings, examples and exit codes.
+
+mod help;
 
 use std::path::PathBuf;
 
@@ -10,10 +17,18 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::HELP_TABLE;
+pub use help::command;
 
 /// Migrate a fleet of Jira and Confluence Server/DC instances to Atlassian Cloud.
 #[derive(Debug, Parser)]
-#[command(name = "cmafleet", version, about, after_help = HELP_TABLE, propagate_version = true)]
+#[command(
+    name = "cmafleet",
+    version,
+    about,
+    after_help = HELP_TABLE,
+    propagate_version = true,
+    args_override_self = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -27,12 +42,15 @@ pub enum Command {
     Demo(DemoArgs),
     /// Validate an inventory offline; every problem with its line number.
     Validate(ValidateArgs),
-    /// Dry run: what a run would do per site and per cloud user, and how long it must take.
+    /// Dry run: what a run would do per site and per cloud user, and how long it must take
+    /// (takes every flag of `run`).
     Plan(Box<PlanArgs>),
     /// Run checks or migrations for every selected site of an inventory.
     Run(Box<RunArgs>),
-    /// Show the fleet's state from the state store.
+    /// Show the fleet's state from the state store, or one site's and what to do next.
     Status(StatusArgs),
+    /// List past runs from the state store: id, mode, start, duration, counts, exit code.
+    Runs(RunsArgs),
     /// Re-render the reports of a past run from the state store.
     Report(ReportArgs),
     /// Run the simulator of the CMA migration API until interrupted.
@@ -43,14 +61,22 @@ pub enum Command {
     Man,
 }
 
-/// Logging and progress, for every command.
+/// Logging, for every command (under their own heading in every command's help).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct OutputArgs {
-    /// Log line format on stderr.
-    #[arg(long, global = true, value_enum, env = "CMAFLEET_LOG_FORMAT")]
+    /// Log line format on stderr (and of a fatal error on stdout).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        env = "CMAFLEET_LOG_FORMAT"
+    )]
     pub log_format: Option<LogFormat>,
-    /// Live progress view: auto (on a terminal), always, never.
-    #[arg(long, global = true, value_enum, env = "CMAFLEET_PROGRESS")]
+    /// The live progress view of `run` and `demo` (their `--progress`, else the `--config`
+    /// file's `progress`); `None`: auto.
+    #[arg(skip)]
     pub progress: Option<ProgressMode>,
     /// More logging (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
@@ -63,21 +89,28 @@ pub struct OutputArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Lines for people.
     Text,
+    /// One JSON object a line, for a log pipeline.
     Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProgressMode {
+    /// The live view on a terminal, periodic lines otherwise.
     Auto,
+    /// The live view even when stderr is not a terminal.
     Always,
+    /// Periodic progress lines only.
     Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
+    /// Pre-migration checks only: a Check task per site.
     Check,
+    /// Checks, then data: a Migrate task per site.
     Migrate,
 }
 
@@ -92,6 +125,9 @@ pub struct DemoArgs {
     /// Address of the demo's /metrics and live status page.
     #[arg(long, default_value = "127.0.0.1:0", env = "CMAFLEET_METRICS_LISTEN")]
     pub metrics_listen: String,
+    /// Live progress view: auto (on a terminal), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", env = "CMAFLEET_PROGRESS")]
+    pub progress: Option<ProgressMode>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -200,29 +236,18 @@ pub struct RateArgs {
     pub rate_token: Option<String>,
 }
 
+/// `plan` takes the whole command line of `run` (swap the word to preview a run); the flags
+/// that only matter once requests are sent are accepted and ignored, under their own heading
+/// in `plan --help`.
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
-    /// The inventory CSV.
-    pub inventory: PathBuf,
-    #[arg(long, value_enum, env = "CMAFLEET_MODE")]
-    pub mode: ModeArg,
     #[command(flatten)]
-    pub select: SelectArgs,
-    #[command(flatten)]
-    pub policy: PolicyArgs,
-    /// Settings file (TOML); flags override it.
-    #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Sites in flight at once [default: 50].
-    #[arg(long, value_name = "N", env = "CMAFLEET_CONCURRENCY")]
-    pub concurrency: Option<usize>,
-    /// Active tasks per source server [default: 1].
-    #[arg(long, value_name = "N", env = "CMAFLEET_PER_SERVER")]
-    pub per_server: Option<usize>,
-    /// Assume every task takes at least this long [default: the shortest seen in the state store].
+    pub run: RunArgs,
+    /// Assume every task takes at least this long, a duration like 20m [default: the shortest
+    /// seen in the state store].
     #[arg(long, value_name = "DURATION")]
     pub task_duration: Option<String>,
-    /// Output format.
+    /// Output: table (for people) or json (for scripts).
     #[arg(long, value_enum, default_value = "table", env = "CMAFLEET_FORMAT")]
     pub format: Format,
 }
@@ -232,7 +257,7 @@ pub struct RunArgs {
     /// The inventory CSV [or `inventory` in the --config file].
     pub inventory: Option<PathBuf>,
     /// check: pre-migration checks only; migrate: checks, then data [or `mode` in the file].
-    #[arg(long, value_enum, env = "CMAFLEET_MODE")]
+    #[arg(long, value_enum, value_name = "MODE", env = "CMAFLEET_MODE")]
     pub mode: Option<ModeArg>,
     #[command(flatten)]
     pub select: SelectArgs,
@@ -293,7 +318,11 @@ pub struct RunArgs {
     /// Write final metrics here for node_exporter's textfile collector.
     #[arg(long, value_name = "PATH", env = "CMAFLEET_METRICS_TEXTFILE")]
     pub metrics_textfile: Option<PathBuf>,
-    /// Seconds between progress lines when not on a terminal [default: 30s].
+    /// Live progress view: auto (on a terminal), always, never [or `progress` in the file].
+    #[arg(long, value_enum, value_name = "WHEN", env = "CMAFLEET_PROGRESS")]
+    pub progress: Option<ProgressMode>,
+    /// Time between progress lines when not on a terminal, a duration like 30s or 2m
+    /// [default: 30s].
     #[arg(long, value_name = "DURATION", env = "CMAFLEET_PROGRESS_INTERVAL")]
     pub progress_interval: Option<String>,
     /// Timeout of one HTTP request [default: 60s].
@@ -328,7 +357,9 @@ pub struct NetworkArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// Aligned columns for people.
     Table,
+    /// A JSON document for scripts (field names are stable).
     Json,
 }
 
@@ -342,16 +373,38 @@ pub struct StatusArgs {
         env = "CMAFLEET_STATE_DIR"
     )]
     pub state_dir: PathBuf,
+    /// Output: table (for people) or json (for scripts).
     #[arg(long, value_enum, default_value = "table", env = "CMAFLEET_FORMAT")]
     pub format: Format,
     /// Settings file of the runs (TOML): its `state-dir` is used unless --state-dir is given.
     #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Only this site: its last outcome and message, its failed checks, and what to do next.
+    #[arg(long, value_name = "S")]
+    pub site: Option<String>,
     /// First read again the sites whose apps were still migrating when their migration
     /// ended (a migrate run of just those sites, with the latest migrate run's inventory and
     /// cloud API URL; it creates no task), then show the state.
     #[arg(long)]
     pub refresh: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunsArgs {
+    /// State dir [default: ./cmafleet-state].
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "cmafleet-state",
+        env = "CMAFLEET_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Output: table (for people) or json (for scripts).
+    #[arg(long, value_enum, default_value = "table", env = "CMAFLEET_FORMAT")]
+    pub format: Format,
+    /// Settings file of the runs (TOML): its `state-dir` is used unless --state-dir is given.
+    #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

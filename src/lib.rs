@@ -27,7 +27,7 @@
 //! - [`metrics`]: metric names, `/metrics` server, Pushgateway, textfile.
 //! - [`report`]: the report model, pure renderers and the writer.
 //! - [`logging`]: log filter and formats (text, JSON lines); [`progress`]: the live terminal
-//!   view and periodic progress lines.
+//!   view and periodic progress lines; [`stdout`]: command output, quiet on a closed pipe.
 //! - [`sim`]: the simulator.
 
 pub mod cli;
@@ -44,3 +44,4 @@ pub mod progress;
 pub mod report;
 pub mod sim;
 pub mod state;
+pub mod stdout;

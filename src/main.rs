@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use cmafleet::cli::{Cli, Command, LogFormat};
+use clap::{ArgMatches, FromArgMatches};
+use cmafleet::cli::{self, Cli, Command, LogFormat};
 use cmafleet::commands;
 use cmafleet::config::SettingsFile;
 use cmafleet::exit;
@@ -19,7 +19,7 @@ use cmafleet::logging::{self, Verbosity};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = cli::command().get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
@@ -60,22 +60,25 @@ async fn dispatch(cli: Cli, shutdown: Shutdown) -> u8 {
         Command::Plan(args) => commands::plan::run(args),
         Command::Run(args) => commands::run::run(args, &cli.output, shutdown).await,
         Command::Status(args) => commands::status::run_all(args, &cli.output, shutdown).await,
+        Command::Runs(args) => commands::runs::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Sim(args) => commands::sim::run(args, shutdown.graceful().clone()).await,
+        // Written whole, then printed: a reader that closes the pipe early (`| head`) ends
+        // the output quietly (exit 0), where writing straight to stdout would panic.
         Command::Completions(args) => {
-            clap_complete::generate(
-                args.shell,
-                &mut Cli::command(),
-                "cmafleet",
-                &mut std::io::stdout(),
-            );
-            exit::OK
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut cli::command(), "cmafleet", &mut script);
+            cmafleet::stdout::print(&String::from_utf8_lossy(&script), exit::OK)
         }
         Command::Man => {
-            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Ok(()) => exit::OK,
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(cli::command()).render(&mut page) {
+                Ok(()) => cmafleet::stdout::print(&String::from_utf8_lossy(&page), exit::OK),
                 Err(error) => {
-                    eprintln!("error: cannot write the man page: {error}");
+                    cmafleet::fatal::report(
+                        exit::CANT_CREATE,
+                        &format!("cannot render the man page: {error}"),
+                    );
                     exit::CANT_CREATE
                 }
             }
@@ -116,20 +119,25 @@ async fn handle_signals(shutdown: Shutdown) {
 }
 
 /// What a `--config` file decides before a command starts: the log format and progress view
-/// of `run` (flags win; a file that cannot be read is reported by `run` itself, with its exit
-/// code), and the state dir of `status` and `report` unless `--state-dir` was given.
+/// of `run` and `plan` (flags win; a file that cannot be read is reported by the command
+/// itself, with its exit code), and the state dir of `status`, `runs` and `report` unless
+/// `--state-dir` was given.
 fn settle_from_config(cli: &mut Cli, matches: &ArgMatches) -> Result<(), u8> {
     let (name, config, state_dir) = match &mut cli.command {
         Command::Run(args) => {
-            if let Some(path) = args.config.as_deref()
-                && let Ok(file) = SettingsFile::load(Some(path))
-            {
-                cli.output.log_format = cli.output.log_format.or(file.log_format);
-                cli.output.progress = cli.output.progress.or(file.progress);
-            }
+            settle_run(&mut cli.output, args);
+            return Ok(());
+        }
+        Command::Plan(args) => {
+            settle_run(&mut cli.output, &args.run);
+            return Ok(());
+        }
+        Command::Demo(args) => {
+            cli.output.progress = args.progress;
             return Ok(());
         }
         Command::Status(args) => ("status", args.config.clone(), &mut args.state_dir),
+        Command::Runs(args) => ("runs", args.config.clone(), &mut args.state_dir),
         Command::Report(args) => ("report", args.config.clone(), &mut args.state_dir),
         _ => return Ok(()),
     };
@@ -146,4 +154,15 @@ fn settle_from_config(cli: &mut Cli, matches: &ArgMatches) -> Result<(), u8> {
         *state_dir = dir;
     }
     Ok(())
+}
+
+/// The log format and progress view of a `run` line: flags, then its `--config` file.
+fn settle_run(output: &mut cli::OutputArgs, args: &cli::RunArgs) {
+    output.progress = args.progress;
+    if let Some(path) = args.config.as_deref()
+        && let Ok(file) = SettingsFile::load(Some(path))
+    {
+        output.log_format = output.log_format.or(file.log_format);
+        output.progress = output.progress.or(file.progress);
+    }
 }

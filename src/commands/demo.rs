@@ -55,7 +55,7 @@ pub async fn run(args: &DemoArgs, output: &OutputArgs, shutdown: Shutdown) -> u8
         }
     };
     let base = simulator.base_url();
-    println!(
+    crate::outln!(
         "cmafleet demo: simulator of the CMA migration API at {base} (time ×{})",
         args.time_scale
     );
@@ -88,7 +88,7 @@ pub async fn run(args: &DemoArgs, output: &OutputArgs, shutdown: Shutdown) -> u8
         if shutdown.is_draining() {
             break;
         }
-        println!("\n== {} run: {} sites ==", mode, sites.len());
+        crate::outln!("\n== {} run: {} sites ==", mode, sites.len());
         let settings = demo_settings(args, mode, &base, &inventory_path, metrics_listen);
         let credentials = demo_credentials(&sites);
         let executed = run_command::execute(
@@ -115,11 +115,11 @@ pub async fn run(args: &DemoArgs, output: &OutputArgs, shutdown: Shutdown) -> u8
     }
     simulator.shutdown.cancel();
     let _ = simulator.join.await;
-    println!();
+    crate::outln!();
     for (mode, path) in &reports {
-        println!("{mode} report: {}", path.display());
+        crate::outln!("{mode} report: {}", path.display());
     }
-    println!(
+    crate::outln!(
         "State store: {} (try: cmafleet status --state-dir {})",
         args.out.join("state").display(),
         args.out.join("state").display()

@@ -3,11 +3,14 @@
 //! logging and signals, and exits.
 
 pub mod demo;
+mod locate;
 mod online;
 pub mod plan;
 mod refresh;
 pub mod report;
 pub mod run;
+pub mod runs;
 pub mod sim;
 pub mod status;
+mod table;
 pub mod validate;

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::table::{Align, Table};
 use crate::cli::{Format, PlanArgs};
 use crate::cma::wire::TaskKind;
-use crate::config::{self, Selection, SettingsFile};
+use crate::config::RunSettings;
 use crate::exit;
 use crate::fleet::Mode;
 use crate::fleet::limits::{Rate, RateConfig};
@@ -73,20 +74,17 @@ pub struct PlanPolicy {
     pub task_duration: Option<Duration>,
 }
 
-/// `cmafleet plan`.
+/// `cmafleet plan`: the settings of the same `run` line, resolved and checked as a run
+/// would (its flags, `CMAFLEET_*` variables and `--config` file), then the plan.
 pub fn run(args: &PlanArgs) -> u8 {
-    let file = match SettingsFile::load(args.config.as_deref()) {
-        Ok(file) => file,
+    let resolved = match RunSettings::resolve(&args.run) {
+        Ok(resolved) => resolved,
         Err(error) => return fail(error.exit_code(), &error.to_string()),
     };
-    let rates = match config::rates(&args.policy.rates, &file) {
-        Ok(rates) => rates,
-        Err(error) => return fail(error.exit_code(), &error.to_string()),
-    };
-    let selection = match Selection::from_args(&args.select) {
-        Ok(selection) => selection,
-        Err(error) => return fail(error.exit_code(), &error.to_string()),
-    };
+    if args.run.print_config {
+        return crate::stdout::print(&resolved.print(), exit::OK);
+    }
+    let settings = resolved.settings;
     let task_duration = match args
         .task_duration
         .as_deref()
@@ -96,15 +94,14 @@ pub fn run(args: &PlanArgs) -> u8 {
         Ok(duration) => duration,
         Err(error) => return fail(exit::USAGE, &format!("bad --task-duration: {error}")),
     };
-    let sites = match super::run::load_selected(&args.inventory, &selection) {
+    let sites = match super::run::load_selected(&settings.inventory, &settings.selection) {
         Ok(selected) => selected.sites,
         Err(code) => return code,
     };
     for notice in crate::inventory::inferred_wire_forms(sites.iter().map(|site| &**site)) {
         tracing::warn!("{notice}");
     }
-    let state_dir = config::state_dir(&args.policy, &file);
-    let states: Vec<SiteState> = match Store::open_existing(&state_dir) {
+    let states: Vec<SiteState> = match Store::open_existing(&settings.state_dir) {
         Ok(store) => match store.sites() {
             Ok(states) => states,
             Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
@@ -112,25 +109,26 @@ pub fn run(args: &PlanArgs) -> u8 {
         Err(StateError::Missing(_)) => Vec::new(),
         Err(error) => return fail(error.exit_code(), &error.to_string()),
     };
-    let mode = config::mode_of(args.mode);
+    let mode = settings.mode;
     let policy = PlanPolicy {
         mode,
-        precheck: args.policy.precheck.or(file.precheck).unwrap_or(false),
-        remigrate: args.policy.remigrate.or(file.remigrate).unwrap_or(false),
-        rates,
-        concurrency: args.concurrency.or(file.concurrency).unwrap_or(50).max(1),
-        per_server: args.per_server.or(file.per_server).unwrap_or(1).max(1),
+        precheck: settings.precheck,
+        remigrate: settings.remigrate,
+        rates: settings.rates,
+        concurrency: settings.concurrency,
+        per_server: settings.per_server,
         task_duration: task_duration.or_else(|| shortest_task(&states, mode)),
     };
     let plan = plan(&sites, &states, &policy);
-    match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&plan).unwrap_or_default()
+    let text = match args.format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&plan).expect("a plan serialises: plain data")
         ),
-        Format::Table => print!("{}", render(&plan)),
-    }
-    exit::OK
+        Format::Table => render(&plan),
+    };
+    // `cmafleet plan … | head -1`: the reader has what it wanted.
+    crate::stdout::print(&text, exit::OK)
 }
 
 fn fail(code: u8, message: &str) -> u8 {
@@ -327,57 +325,50 @@ fn site_plan(site: &Site, state: Option<&SiteState>, policy: &PlanPolicy) -> Sit
     plan
 }
 
-/// The table for people.
+/// The tables for people, each sized to its content, and the bound.
 pub fn render(plan: &Plan) -> String {
-    let mut out = String::new();
-    let width = plan
-        .sites
-        .iter()
-        .map(|site| site.site.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    out.push_str(&format!("{:<width$}  {:<44}  ACTION\n", "SITE", "JOB"));
+    let mut sites = Table::new([
+        ("SITE", Align::Left),
+        ("JOB", Align::Left),
+        ("ACTION", Align::Left),
+    ]);
     for site in &plan.sites {
-        out.push_str(&format!(
-            "{:<width$}  {:<44}  {}\n",
-            site.site, site.job, site.action
-        ));
+        sites.row([site.site.clone(), site.job.clone(), site.action.clone()]);
     }
-    out.push('\n');
-    out.push_str("CLOUD USER                                SITES  CREATE JOB  CREATE TASK  RATE-LIMITED TIME\n");
+    let mut users = Table::new([
+        ("CLOUD USER", Align::Left),
+        ("SITES", Align::Right),
+        ("CREATE JOB", Align::Right),
+        ("CREATE TASK", Align::Right),
+        ("RATE-LIMITED TIME", Align::Right),
+    ]);
     for user in &plan.users {
-        out.push_str(&format!(
-            "{:<40}  {:>5}  {:>10}  {:>11}  {}\n",
-            user.cloud_user,
-            user.sites,
-            user.create_job,
-            user.create_task,
-            seconds(user.rate_bound_seconds)
-        ));
+        users.row([
+            user.cloud_user.clone(),
+            user.sites.to_string(),
+            user.create_job.to_string(),
+            user.create_task.to_string(),
+            seconds(user.rate_bound_seconds),
+        ]);
     }
-    out.push('\n');
-    match plan.task_seconds {
-        Some(task) => out.push_str(&format!(
+    let bound = match plan.task_seconds {
+        Some(task) => format!(
             "Lower bound on the run's length: {} (bound by {}; assuming tasks take at least {})\n",
             seconds(plan.bound_seconds),
             plan.bound_by,
             seconds(task)
-        )),
-        None => out.push_str(&format!(
+        ),
+        None => format!(
             "Lower bound on the run's length: {} plus the last task's duration (unknown: pass --task-duration)\n",
             seconds(plan.bound_seconds)
-        )),
-    }
-    out
+        ),
+    };
+    format!("{}\n{}\n{bound}", sites.render(), users.render())
 }
 
+/// Seconds as every duration of cmafleet reads: `0s`, `12s`, `3m 20s`, `1h 05m`.
 fn seconds(value: f64) -> String {
-    if value < 10.0 {
-        format!("{value:.2}s")
-    } else {
-        humantime::format_duration(Duration::from_secs(value.round() as u64)).to_string()
-    }
+    crate::report::format::duration(value.round() as i64)
 }
 
 #[cfg(test)]
@@ -467,6 +458,36 @@ mod tests {
         );
         assert_eq!(plan.bound_seconds, 900.0);
         assert!(plan.bound_by.contains("--per-server"));
+    }
+
+    #[test]
+    fn the_tables_fit_a_reused_job_and_durations_read_alike() {
+        let sites = sites(&[("a", "srv1", "a@x.com"), ("bb", "srv2", "a@x.com")]);
+        let state = SiteState {
+            site: "a".into(),
+            job: Some(crate::state::JobRecord {
+                job_id: "3f2c9e1a-7b4d-4c8e-9f10-2a6b5c4d3e21".into(),
+                definition_hash: definition_hash(&sites[0].job_definition()),
+                created_at: chrono::Utc::now(),
+            }),
+            ..SiteState::default()
+        };
+        let mut policy = policy(Mode::Check);
+        policy.task_duration = Some(Duration::from_millis(400));
+        let text = render(&plan(&sites, &[state], &policy));
+        assert_eq!(
+            text,
+            "\
+SITE  JOB                                             ACTION
+a     reuse job 3f2c9e1a-7b4d-4c8e-9f10-2a6b5c4d3e21  create check task
+bb    create job                                      create check task
+
+CLOUD USER  SITES  CREATE JOB  CREATE TASK  RATE-LIMITED TIME
+a@x.com         2           1            2                12s
+
+Lower bound on the run's length: 12s (bound by rate limits of a@x.com; assuming tasks take at least 0s)
+"
+        );
     }
 
     fn task(intent_id: i64, kind: TaskKind, finished: bool) -> crate::state::TaskRecord {

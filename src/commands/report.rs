@@ -4,12 +4,11 @@
 use crate::cli::ReportArgs;
 use crate::exit;
 use crate::report::ReportWriter;
-use crate::state::Store;
 
 pub fn run(args: &ReportArgs) -> u8 {
-    let store = match Store::open_existing(&args.state_dir) {
+    let store = match super::locate::open(&args.state_dir, args.config.as_deref()) {
         Ok(store) => store,
-        Err(error) => return fail(error.exit_code(), &error.to_string()),
+        Err(code) => return code,
     };
     let run_id = match &args.run_id {
         Some(run_id) => run_id.clone(),
@@ -28,7 +27,7 @@ pub fn run(args: &ReportArgs) -> u8 {
             return fail(
                 exit::USAGE,
                 &format!(
-                    "no run {run_id} in {}; `cmafleet status` lists runs",
+                    "no run {run_id} in {}; `cmafleet runs` lists the runs",
                     args.state_dir.display()
                 ),
             );
@@ -43,13 +42,15 @@ pub fn run(args: &ReportArgs) -> u8 {
     if let Err(error) = writer.write_all(&report, previous.as_ref(), &[]) {
         return fail(exit::CANT_CREATE, &error.to_string());
     }
-    println!(
-        "{} reports of run {run_id} written to {}",
-        report.sites.len(),
-        args.out.display()
-    );
-    println!("Open {}", args.out.join("report.html").display());
-    exit::OK
+    crate::stdout::print(
+        &format!(
+            "{} reports of run {run_id} written to {}\nOpen {}\n",
+            report.sites.len(),
+            args.out.display(),
+            args.out.join("report.html").display()
+        ),
+        exit::OK,
+    )
 }
 
 fn fail(code: u8, message: &str) -> u8 {

@@ -38,8 +38,7 @@ pub async fn run_as(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown, sum
         Err(error) => return fail(error.exit_code(), &error.to_string()),
     };
     if args.print_config {
-        print!("{}", resolved.print());
-        return exit::OK;
+        return crate::stdout::print(&resolved.print(), exit::OK);
     }
     let settings = resolved.settings;
     let Selected { sites, unselected } =
@@ -124,7 +123,7 @@ pub async fn execute(
                     .unwrap_or_default();
                 tracing::info!("serving /metrics and the live status page on http://{bound}/");
                 if ui.announce_status_page {
-                    println!(
+                    crate::outln!(
                         "Live status page: http://{bound}/   (metrics: http://{bound}/metrics)"
                     );
                 }
@@ -261,7 +260,7 @@ fn print_summary(result: &RunResult) {
         .filter(|(_, count)| **count > 0)
         .map(|(outcome, count)| format!("{count} {outcome}"))
         .collect();
-    println!(
+    crate::outln!(
         "{} run {}: {} site(s): {} — exit {}",
         result.report.run.mode,
         result.report.run.run_id,
@@ -278,7 +277,7 @@ fn print_summary(result: &RunResult) {
             site.outcome,
             Some(Outcome::Failed | Outcome::Blocked | Outcome::Detached)
         ) {
-            println!(
+            crate::outln!(
                 "  {:<28} {:<9} {}",
                 site.site,
                 site.outcome.map(Outcome::as_str).unwrap_or(""),
@@ -286,7 +285,7 @@ fn print_summary(result: &RunResult) {
             );
         }
     }
-    println!(
+    crate::outln!(
         "Reports: {}",
         result.report_dir.join("report.html").display()
     );
@@ -393,69 +392,88 @@ fn join(items: &[&String]) -> String {
 }
 
 /// Resolves every secret reference of the selected sites, each once (exit 78 naming every
-/// reference that does not resolve, never a value).
+/// reference that does not resolve with the lines that use it, as `validate --secrets`
+/// does; never a value).
 pub fn resolve_credentials(sites: &[Arc<Site>]) -> Result<Credentials, u8> {
     let mut resolved: HashMap<SecretRef, Result<Secret, String>> = HashMap::new();
-    let mut resolve = |reference: &SecretRef| -> Result<Secret, String> {
-        resolved
+    // The references that fail, in order of first use, with every line that uses them.
+    let mut unresolved: Vec<(SecretRef, Vec<usize>, String)> = Vec::new();
+    let mut resolve = |reference: &SecretRef, line: usize| -> Option<Secret> {
+        let result = resolved
             .entry(reference.clone())
-            .or_insert_with(|| reference.resolve().map_err(|error| error.to_string()))
-            .clone()
+            .or_insert_with(|| reference.resolve().map_err(|error| error.to_string()));
+        match result {
+            Ok(secret) => Some(secret.clone()),
+            Err(error) => {
+                match unresolved
+                    .iter_mut()
+                    .find(|(known, _, _)| known == reference)
+                {
+                    Some((_, lines, _)) if lines.last() != Some(&line) => lines.push(line),
+                    Some(_) => {}
+                    None => unresolved.push((reference.clone(), vec![line], error.clone())),
+                }
+                None
+            }
+        }
     };
-    let mut problems: Vec<String> = Vec::new();
+    let mut mismatches: Vec<String> = Vec::new();
     let mut cloud: HashMap<String, Secret> = HashMap::new();
     let mut cloud_refs: HashMap<String, (SecretRef, usize)> = HashMap::new();
     let mut servers = Vec::with_capacity(sites.len());
     for site in sites {
+        let token = resolve(&site.cloud_token, site.line);
         match cloud_refs.get(&site.cloud_user) {
-            Some((reference, line)) if reference != &site.cloud_token => problems.push(format!(
+            Some((reference, line)) if reference != &site.cloud_token => mismatches.push(format!(
                 "line {}: cloud user {} has token {} here but {} on line {line}; use one token per cloud user",
                 site.line, site.cloud_user, site.cloud_token, reference
             )),
             Some(_) => {}
             None => {
                 cloud_refs.insert(site.cloud_user.clone(), (site.cloud_token.clone(), site.line));
-                match resolve(&site.cloud_token) {
-                    Ok(secret) => {
-                        cloud.insert(site.cloud_user.clone(), secret);
-                    }
-                    Err(error) => problems.push(format!("line {}: cloud_token {}: {error}", site.line, site.cloud_token)),
+                if let Some(secret) = token {
+                    cloud.insert(site.cloud_user.clone(), secret);
                 }
             }
         }
         let credentials = match &site.server_auth {
-            ServerAuth::Bearer(reference) => resolve(reference).map(ServerCredentials::Bearer),
+            ServerAuth::Bearer(reference) => {
+                resolve(reference, site.line).map(ServerCredentials::Bearer)
+            }
             ServerAuth::Basic { username, password } => {
-                resolve(password).map(|password| ServerCredentials::Basic {
+                resolve(password, site.line).map(|password| ServerCredentials::Basic {
                     username: username.clone(),
                     password,
                 })
             }
         };
-        match credentials {
-            Ok(credentials) => servers.push(credentials),
-            Err(error) => {
-                problems.push(format!(
-                    "line {}: server_auth {}: {error}",
-                    site.line,
-                    site.server_auth.secret_ref()
-                ));
-                servers.push(ServerCredentials::Bearer(Secret::new(String::new())));
-            }
-        }
+        servers.push(
+            credentials.unwrap_or_else(|| ServerCredentials::Bearer(Secret::new(String::new()))),
+        );
     }
-    if problems.is_empty() {
-        Ok(Credentials { cloud, servers })
-    } else {
-        for problem in &problems {
-            eprintln!("{problem}");
-        }
-        Err(fail(
-            exit::CONFIG,
-            &format!(
-                "{} secret reference(s) do not resolve; set them and run again",
-                problems.len()
-            ),
-        ))
+    if unresolved.is_empty() && mismatches.is_empty() {
+        return Ok(Credentials { cloud, servers });
     }
+    let mut text = String::new();
+    for (reference, lines, error) in &unresolved {
+        text.push_str(&format!(
+            "secret {reference} ({}): {error}\n",
+            super::validate::lines_list(lines)
+        ));
+    }
+    for mismatch in &mismatches {
+        text.push_str(mismatch);
+        text.push('\n');
+    }
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+    let message = match (unresolved.len(), mismatches.len()) {
+        (n, 0) => format!("{n} secret reference(s) do not resolve; set them and run again"),
+        (0, m) => {
+            format!("{m} row(s) give a cloud user a second token; use one token per cloud user")
+        }
+        (n, m) => format!(
+            "{n} secret reference(s) do not resolve and {m} row(s) give a cloud user a second token; fix them and run again"
+        ),
+    };
+    Err(fail(exit::CONFIG, &message))
 }

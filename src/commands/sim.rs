@@ -1,7 +1,6 @@
 //! `cmafleet sim`: runs the simulator until shut down, printing the address it listens on
 //! and the shapes it serves.
 
-use std::io::Write;
 use std::net::SocketAddr;
 
 use tokio_util::sync::CancellationToken;
@@ -59,10 +58,7 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> u8 {
             return exit::CONFIG;
         }
     };
-    let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "listening on {}", handle.base_url());
-    let _ = writeln!(stdout, "{shapes}");
-    let _ = stdout.flush();
+    crate::stdout::say(&format!("listening on {}\n{shapes}\n", handle.base_url()));
     tracing::info!(addr = %handle.addr, time_scale = args.time_scale, "simulator running");
     shutdown.cancelled().await;
     handle.shutdown.cancel();

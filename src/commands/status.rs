@@ -1,15 +1,16 @@
 //! `cmafleet status [--state-dir DIR] [--format table|json]`: the fleet's state as the state
 //! store knows it — per site its stage, last mode, outcome, job and newest task, and when it
-//! last changed — plus the latest run and a count by outcome.
+//! last changed — plus the latest run and a count by outcome. With `--site S`, that site
+//! alone and what to do next (`status/site.rs`).
 //!
 //! It only reads, takes no run lock, and works while a run is writing (WAL readers never
-//! block the writer). Exit codes: 0 when shown; 2 when the dir holds no state store (the
-//! command was pointed at the wrong `--state-dir`, or nothing ran yet: nothing failed, the
-//! invocation is wrong); 78 for a store from a newer cmafleet; 73 when the store cannot be
-//! read.
+//! block the writer). Exit codes: 0 when shown; 73 when the dir holds no state store (saying
+//! where one might be) or the store cannot be read; 78 for a store from a newer cmafleet; 2
+//! for a `--site` the store does not know.
+
+mod site;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -36,7 +37,14 @@ pub async fn run_all(args: &StatusArgs, output: &OutputArgs, shutdown: Shutdown)
 
 /// Shows the state; returns the exit code.
 pub fn run(args: &StatusArgs) -> u8 {
-    let status = match load(&args.state_dir) {
+    let store = match super::locate::open(&args.state_dir, args.config.as_deref()) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    if let Some(site) = &args.site {
+        return site::run(&store, site, args.format);
+    }
+    let status = match read(&store) {
         Ok(status) => status,
         Err(error) => {
             crate::fatal::report(error.exit_code(), &error.to_string());
@@ -47,24 +55,17 @@ pub fn run(args: &StatusArgs) -> u8 {
         Format::Table => render_table(&status),
         Format::Json => render_json(&status),
     };
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => exit::OK,
-        // `cmafleet status | head`: the reader has what it wanted.
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
-        Err(error) => {
-            eprintln!("error: cannot write to stdout: {error}");
-            exit::CANT_CREATE
-        }
-    }
+    // `cmafleet status | head`: the reader has what it wanted.
+    crate::stdout::print(&text, exit::OK)
 }
 
 /// Reads what `status` shows from the store in `state_dir`.
 pub fn load(state_dir: &Path) -> Result<FleetStatus, StateError> {
-    let store = Store::open_existing(state_dir)?;
+    read(&Store::open_existing(state_dir)?)
+}
+
+/// Reads what `status` shows from an open store.
+pub fn read(store: &Store) -> Result<FleetStatus, StateError> {
     let latest = store.latest_run()?;
     let sites = store.sites()?;
     Ok(FleetStatus::build(store.path(), latest.as_ref(), &sites))

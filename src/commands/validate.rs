@@ -82,8 +82,8 @@ type Outcome = Result<u8, (u8, io::Error)>;
 
 fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
     let shown = args.inventory.display().to_string();
-    let sites = match inventory::load(&args.inventory) {
-        Ok(sites) => sites,
+    let inventory = match inventory::load_inventory(&args.inventory) {
+        Ok(inventory) => inventory,
         Err(error @ InventoryError::Read { .. }) => {
             writeln!(err, "error: {error}").map_err(|e| (exit::DATA, e))?;
             return Ok(exit::DATA);
@@ -93,12 +93,38 @@ fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Ou
             return Ok(exit::DATA);
         }
     };
-    out.write_all(summary(&shown, &sites).as_bytes())
-        .map_err(|e| (exit::OK, e))?;
-    for notice in inventory::notices(&sites) {
-        writeln!(err, "warning: {shown}: {notice}").map_err(|e| (exit::OK, e))?;
+    let sites = &inventory.sites;
+    let total = distinct_references(sites).len();
+    // Resolved before the summary, so that its first line never says "no problems" of an
+    // inventory whose secrets then fail.
+    let failures = if args.secrets {
+        unresolved_secrets(sites)
+    } else {
+        Vec::new()
+    };
+    let code = if failures.is_empty() {
+        exit::OK
+    } else {
+        exit::CONFIG
+    };
+    let verdict = if failures.is_empty() {
+        "no problems".to_owned()
+    } else {
+        format!(
+            "{} of {total} secret references do not resolve",
+            failures.len()
+        )
+    };
+    let mut text = summary(&shown, sites, &verdict);
+    text.push_str(&format!(
+        "  delimiter:    {} (lists in a cell: `{}`)\n",
+        inventory.delimiter,
+        inventory.delimiter.list_separator()
+    ));
+    out.write_all(text.as_bytes()).map_err(|e| (code, e))?;
+    for notice in inventory::notices(sites) {
+        writeln!(err, "warning: {shown}: {notice}").map_err(|e| (code, e))?;
     }
-    let total = distinct_references(&sites).len();
     if !args.secrets {
         writeln!(
             out,
@@ -107,12 +133,6 @@ fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Ou
         .map_err(|e| (exit::OK, e))?;
         return Ok(exit::OK);
     }
-    let failures = unresolved_secrets(&sites);
-    let code = if failures.is_empty() {
-        exit::OK
-    } else {
-        exit::CONFIG
-    };
     write_secrets(&shown, total, &failures, out, err).map_err(|e| (code, e))?;
     Ok(code)
 }
@@ -135,11 +155,11 @@ fn write_problems(shown: &str, problems: &[Problem], err: &mut dyn Write) -> io:
     err.write_all(text.as_bytes())
 }
 
-/// The fleet at a glance: sites per product, wave, cloud site and cloud user, and the servers
-/// that appear in several rows.
-pub fn summary(shown: &str, sites: &[Site]) -> String {
+/// The fleet at a glance after its first line (`INVENTORY: N sites, <verdict>`): sites per
+/// product, wave, cloud site and cloud user, and the servers that appear in several rows.
+pub fn summary(shown: &str, sites: &[Site], verdict: &str) -> String {
     let mut text = format!(
-        "{shown}: {} {}, no problems\n",
+        "{shown}: {} {}, {verdict}\n",
         sites.len(),
         if sites.len() == 1 { "site" } else { "sites" }
     );
@@ -283,6 +303,11 @@ fn write_secrets(
             "  secrets:      all {total} references resolve (values not shown)"
         );
     }
+    writeln!(
+        out,
+        "  secrets:      {} of {total} references do not resolve (listed on stderr)",
+        failures.len()
+    )?;
     let mut text = String::new();
     for (reference, lines, error) in failures {
         text.push_str(&format!(
@@ -298,7 +323,7 @@ fn write_secrets(
 }
 
 /// `line 3`, `lines 3, 7`, or the first few and the count.
-fn lines_list(lines: &[usize]) -> String {
+pub(crate) fn lines_list(lines: &[usize]) -> String {
     const SHOWN: usize = 8;
     let listed: Vec<String> = lines.iter().take(SHOWN).map(usize::to_string).collect();
     match lines.len() {
@@ -374,6 +399,7 @@ mod tests {
              \x20   AAAA  https://jira.a.com (2 rows)\n\
              \x20     a-jira → https://a.atlassian.net\n\
              \x20     a-hr → https://a-hr.atlassian.net\n\
+             \x20 delimiter:    , (lists in a cell: `;`)\n\
              \x20 secrets:      4 distinct references, not resolved (add --secrets to check them)\n"
         );
     }
@@ -450,7 +476,15 @@ mod tests {
             "fleet.csv: secret env:CMAFLEET_UNIT_SURELY_UNSET_1 (lines 2, 3): environment variable CMAFLEET_UNIT_SURELY_UNSET_1 is not set\n\
              1 of 2 secret references do not resolve\n"
         );
-        assert!(out.contains("2 sites, no problems"), "{out}");
+        assert!(
+            out.starts_with("fleet.csv: 2 sites, 1 of 2 secret references do not resolve\n"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with("  secrets:      1 of 2 references do not resolve (listed on stderr)\n"),
+            "{out}"
+        );
+        assert!(!out.contains("no problems"), "{out}");
     }
 
     #[test]

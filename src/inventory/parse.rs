@@ -1,11 +1,13 @@
 //! CSV parsing and validation of an inventory: text → [`Site`]s, or every [`Problem`] at once,
 //! each with its file line and column.
 //!
-//! The parts: `columns` (the header row), `row` (one row's values, using `fields`, `keys` and
-//! `urls`) and `fleet` (checks across rows). Values that could be secrets
+//! The parts: `delimiter` (`,`, `;` or tab, from the header line), `columns` (the header
+//! row), `row` (one row's values, using `fields`, `keys` and `urls`) and `fleet` (checks
+//! across rows). Values that could be secrets
 //! are never repeated in a message.
 
 mod columns;
+mod delimiter;
 mod fields;
 mod fleet;
 mod keys;
@@ -17,6 +19,7 @@ use std::fmt;
 use std::path::Path;
 
 use self::columns::Header;
+pub use self::delimiter::Delimiter;
 pub use self::urls::is_loopback as is_loopback_host;
 use super::site::Site;
 
@@ -56,8 +59,20 @@ pub enum InventoryError {
     },
 }
 
+/// A valid inventory: its sites, and the field delimiter its file uses.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub sites: Vec<Site>,
+    pub delimiter: Delimiter,
+}
+
 /// Reads and validates an inventory file.
 pub fn load(path: &Path) -> Result<Vec<Site>, InventoryError> {
+    load_inventory(path).map(|inventory| inventory.sites)
+}
+
+/// Reads and validates an inventory file, saying which delimiter it uses.
+pub fn load_inventory(path: &Path) -> Result<Inventory, InventoryError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| InventoryError::Read {
         path: shown.clone(),
@@ -75,9 +90,9 @@ pub fn load(path: &Path) -> Result<Vec<Site>, InventoryError> {
     }
     let mut problems = Problems::default();
     let text = decode(&bytes, &mut problems);
-    let parsed = parse(&text);
+    let (delimiter, parsed) = parse_delimited(&text);
     let problems = match parsed {
-        Ok(sites) if problems.is_empty() => return Ok(sites),
+        Ok(sites) if problems.is_empty() => return Ok(Inventory { sites, delimiter }),
         Ok(_) => problems.into_sorted(),
         Err(found) => {
             let mut all = problems.into_sorted();
@@ -95,9 +110,20 @@ pub fn load(path: &Path) -> Result<Vec<Site>, InventoryError> {
 
 /// Validates inventory text; every problem at once.
 pub fn parse(text: &str) -> Result<Vec<Site>, Vec<Problem>> {
+    parse_delimited(text).1
+}
+
+/// Validates inventory text whose delimiter is recognised from its header line.
+pub fn parse_delimited(text: &str) -> (Delimiter, Result<Vec<Site>, Vec<Problem>>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let delimiter = Delimiter::sniff(text);
+    (delimiter, parse_with(text, delimiter))
+}
+
+fn parse_with(text: &str, delimiter: Delimiter) -> Result<Vec<Site>, Vec<Problem>> {
     let mut problems = Problems::default();
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter.byte())
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
@@ -146,15 +172,16 @@ pub fn parse(text: &str) -> Result<Vec<Site>, Vec<Problem>> {
                 0,
                 None,
                 format!(
-                    "this row has {} fields but the header has {} (a value containing a comma \
+                    "this row has {} fields but the header has {} (a value containing {} \
                      must be in double quotes)",
                     record.len(),
-                    header.width
+                    header.width,
+                    delimiter.described()
                 ),
             );
             continue;
         }
-        let (row_facts, site) = row::check_row(&record, header, line, &mut problems);
+        let (row_facts, site) = row::check_row(&record, header, delimiter, line, &mut problems);
         facts.push(row_facts);
         sites.extend(site);
     }

@@ -60,6 +60,8 @@ pub enum StateError {
     /// The database opened read-only (file or dir not writable) where a run needs to write.
     #[error("cannot write state store {0}: it is read-only for this user")]
     ReadOnly(String),
+    /// No `state.db` in the dir a reading command was given (exit 73: there is nothing to
+    /// read; 2 stays for bad flags).
     #[error("no state store at {0}; run `cmafleet run` first")]
     Missing(String),
     /// A state.db written by a newer cmafleet (exit 78).
@@ -106,13 +108,13 @@ impl StateError {
     }
 
     /// The process exit code for this error (SPEC.md): 78 for a store from a newer
-    /// cmafleet, 2 when there is no store to read, 73 for every failure to create, write or
-    /// read the store.
+    /// cmafleet, 73 for every failure to create, write or read the store — a missing one
+    /// included.
     pub fn exit_code(&self) -> u8 {
         match self {
             StateError::TooNew { .. } => exit::CONFIG,
-            StateError::Missing(_) => exit::USAGE,
-            StateError::CreateDir { .. }
+            StateError::Missing(_)
+            | StateError::CreateDir { .. }
             | StateError::CreateDb { .. }
             | StateError::ReadOnly(_)
             | StateError::Sqlite { .. }

@@ -252,8 +252,19 @@ fn secrets_resolve_or_each_failing_reference_is_named_with_its_lines() {
 
     let (code, stdout, stderr) = validate(&inventory, true, &values[..2]);
     assert_eq!(code, 78, "{stdout}{stderr}");
-    assert!(stdout.contains("3 sites, no problems"), "{stdout}");
     let shown = inventory.display().to_string();
+    // The summary's first line says the verdict: never "no problems" before an exit 78.
+    assert!(
+        stdout.starts_with(&format!(
+            "{shown}: 3 sites, 1 of 4 secret references do not resolve\n"
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("no problems"), "{stdout}");
+    assert!(
+        stdout.contains("secrets:      1 of 4 references do not resolve"),
+        "{stdout}"
+    );
     assert_eq!(
         without_warnings(&stderr),
         format!(
@@ -283,6 +294,57 @@ fn secrets_resolve_or_each_failing_reference_is_named_with_its_lines() {
         assert!(!stderr.contains(value) && !stdout.contains(value));
     }
     assert!(!stdout.contains("file-secret-V4lue") && !stderr.contains("file-secret-V4lue"));
+}
+
+/// The example fleet saved by a spreadsheet in a European locale (`;` between fields, so `,`
+/// between list items) and as tab-separated text: the same fleet, its delimiter said.
+#[test]
+fn semicolon_and_tab_separated_inventories_are_recognised_and_said() {
+    let example = std::fs::read_to_string(repo().join("inventories/example.csv")).unwrap();
+    let mut reader = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_reader(example.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let save = |delimiter: u8, list: &str| {
+        let mut writer = csv::WriterBuilder::new()
+            .delimiter(delimiter)
+            .from_writer(Vec::new());
+        writer.write_record(&header).unwrap();
+        for record in &records {
+            let cells = header.iter().zip(record).map(|(column, cell)| {
+                if ["keys", "apps", "global_entities"].contains(&column) {
+                    cell.replace(';', list)
+                } else {
+                    cell.to_owned()
+                }
+            });
+            writer.write_record(cells).unwrap();
+        }
+        String::from_utf8(writer.into_inner().unwrap()).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, original, _) = validate(Path::new("inventories/example.csv"), false, &[]);
+    assert!(
+        original.contains("  delimiter:    , (lists in a cell: `;`)\n"),
+        "{original}"
+    );
+    for (name, text, said) in [
+        ("excel-de.csv", save(b';', ","), "; (lists in a cell: `,`)"),
+        ("export.tsv", save(b'\t', ";"), "tab (lists in a cell: `;`)"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &text).unwrap();
+        let (code, stdout, stderr) = validate(&path, false, &[]);
+        assert_eq!(code, 0, "{name}: {stdout}{stderr}\n{text}");
+        assert_eq!(
+            stdout.replace(&path.display().to_string(), "FILE"),
+            original
+                .replace("inventories/example.csv", "FILE")
+                .replace(", (lists in a cell: `;`)", said),
+            "{name}"
+        );
+    }
 }
 
 #[cfg(unix)]

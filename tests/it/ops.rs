@@ -16,11 +16,13 @@ use crate::support::fleet::{Fleet, Row};
 
 mod cli;
 mod deploy;
+mod everyday;
 mod logs;
 mod online;
 mod progress;
 mod prometheus;
 mod shard;
+mod state_views;
 mod status_page;
 
 /// A manual-clock scenario: `fast*` servers finish their checks 2 simulated minutes after

@@ -344,15 +344,19 @@ fn status_shows_every_site_as_a_table_and_as_json() {
 }
 
 #[test]
-fn status_without_a_store_exits_2_and_creates_nothing() {
+fn status_without_a_store_exits_73_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing-here");
     let output = status(&missing, "table");
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert_eq!(output.status.code(), Some(73), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("no state store at"), "{stderr}");
-    assert!(stderr.contains("nothing-here/state.db"), "{stderr}");
-    assert!(output.stdout.is_empty());
+    assert!(stderr.starts_with("error: no state store in "), "{stderr}");
+    assert!(
+        stderr.contains("nothing-here (no state.db there)"),
+        "{stderr}"
+    );
+    // Nothing on stdout but the same error (for cron).
+    assert_eq!(String::from_utf8_lossy(&output.stdout), stderr);
     assert!(!missing.exists());
 }
 

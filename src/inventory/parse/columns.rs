@@ -281,26 +281,10 @@ pub(crate) fn suggestion(name: &str) -> Option<Column> {
     let limit = (folded.chars().count() / 3).max(2);
     Column::ALL
         .into_iter()
-        .map(|column| (edit_distance(&folded, column.name()), column))
+        .map(|column| (strsim::levenshtein(&folded, column.name()), column))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, column)| column)
-}
-
-/// Levenshtein distance over chars (two rows, O(len) memory).
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
 }
 
 #[cfg(test)]
@@ -408,11 +392,7 @@ mod tests {
     }
 
     #[test]
-    fn edit_distance_is_levenshtein() {
-        assert_eq!(edit_distance("", ""), 0);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("wave", "wave"), 0);
-        assert_eq!(edit_distance("", "abc"), 3);
+    fn suggestions_fold_case_and_dashes_then_take_the_nearest_name() {
         assert_eq!(suggestion("cloud-URL"), Some(Column::CloudUrl));
         assert_eq!(suggestion("sever_id"), Some(Column::ServerId));
         assert_eq!(suggestion("completely_unrelated"), None);

@@ -64,7 +64,7 @@ pub(crate) fn product(text: &str) -> Result<Product, String> {
         other => {
             let hint = ["jira", "confluence"]
                 .into_iter()
-                .find(|known| super::columns::edit_distance(other, known) <= 2)
+                .find(|known| strsim::levenshtein(other, known) <= 2)
                 .map(|known| format!(" (did you mean `{known}`?)"))
                 .unwrap_or_default();
             Err(format!(

@@ -1,56 +1,66 @@
-//! The `;`-separated list columns: `keys` (Jira project keys or Confluence space keys), `apps`
-//! (app keys) and `global_entities` (Confluence global entity types).
+//! The list columns: `keys` (Jira project keys or Confluence space keys), `apps` (app keys)
+//! and `global_entities` (Confluence global entity types). Items are `;`-separated, or
+//! `,`-separated in a file whose fields are `;`-separated ([`Delimiter::list_separators`]).
 
 use std::collections::HashSet;
 
-use super::excerpt;
+use super::{Delimiter, excerpt};
 use crate::inventory::site::Product;
 
-/// Splits a list cell on `;`: items trimmed, empty items ignored.
-pub(crate) fn split_list(text: &str) -> impl Iterator<Item = &str> {
-    text.split(';')
+/// Splits a list cell on the file's list separators: items trimmed, empty items ignored.
+pub(crate) fn split_list(text: &str, delimiter: Delimiter) -> impl Iterator<Item = &str> {
+    text.split(delimiter.list_separators())
         .map(str::trim)
         .filter(|item| !item.is_empty())
 }
 
 /// Project (Jira) or space (Confluence) keys; one message per bad or repeated key.
-pub(crate) fn scope_keys(text: &str, product: Product) -> Result<Vec<String>, Vec<String>> {
-    list(text, "key", |key| match product {
+pub(crate) fn scope_keys(
+    text: &str,
+    product: Product,
+    delimiter: Delimiter,
+) -> Result<Vec<String>, Vec<String>> {
+    list(text, delimiter, "key", |key| match product {
         Product::Jira => jira_project_key(key),
         Product::Confluence => confluence_space_key(key),
     })
 }
 
 /// App keys (`com.onresolve.jira.groovy.groovyrunner`).
-pub(crate) fn app_keys(text: &str) -> Result<Vec<String>, Vec<String>> {
-    list(text, "app key", app_key)
+pub(crate) fn app_keys(text: &str, delimiter: Delimiter) -> Result<Vec<String>, Vec<String>> {
+    list(text, delimiter, "app key", app_key)
 }
 
 /// Confluence global entity types (`GLOBAL_PAGE_TEMPLATES`).
-pub(crate) fn global_entities(text: &str) -> Result<Vec<String>, Vec<String>> {
-    list(text, "global entity", global_entity)
+pub(crate) fn global_entities(
+    text: &str,
+    delimiter: Delimiter,
+) -> Result<Vec<String>, Vec<String>> {
+    list(text, delimiter, "global entity", global_entity)
 }
 
 /// Validates each item, and refuses repeats (case-insensitively: keys are case-insensitive).
 fn list(
     text: &str,
+    delimiter: Delimiter,
     what: &str,
     check: impl Fn(&str) -> Result<(), String>,
 ) -> Result<Vec<String>, Vec<String>> {
     let mut items = Vec::new();
     let mut messages = Vec::new();
     let mut seen = HashSet::new();
-    for item in split_list(text) {
+    let separator = delimiter.list_separator();
+    for item in split_list(text, delimiter) {
         if item.contains(',') {
             messages.push(format!(
-                "`{}`: separate items with `;`, not `,`",
+                "`{}`: separate items with `{separator}`, not `,`",
                 excerpt(item)
             ));
             continue;
         }
         if item.contains(char::is_whitespace) {
             messages.push(format!(
-                "`{}`: an item cannot contain spaces; separate items with `;`",
+                "`{}`: an item cannot contain spaces; separate items with `{separator}`",
                 excerpt(item)
             ));
             continue;
@@ -163,17 +173,33 @@ fn global_entity(entity: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    const COMMA: Delimiter = Delimiter::Comma;
+
     #[test]
     fn lists_split_on_semicolons_trim_and_skip_empty_items() {
         assert_eq!(
-            scope_keys(" ABC ; DEF;;GH_1 ;", Product::Jira).unwrap(),
+            scope_keys(" ABC ; DEF;;GH_1 ;", Product::Jira, COMMA).unwrap(),
             ["ABC", "DEF", "GH_1"]
         );
-        assert_eq!(scope_keys("", Product::Jira).unwrap(), Vec::<String>::new());
         assert_eq!(
-            scope_keys(" ; ", Product::Confluence).unwrap(),
+            scope_keys("", Product::Jira, COMMA).unwrap(),
             Vec::<String>::new()
         );
+        assert_eq!(
+            scope_keys(" ; ", Product::Confluence, COMMA).unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_semicolon_files_lists_split_on_commas_and_quoted_semicolons() {
+        let semicolon = Delimiter::Semicolon;
+        assert_eq!(
+            scope_keys("ABC, DEF;GH", Product::Jira, semicolon).unwrap(),
+            ["ABC", "DEF", "GH"]
+        );
+        let errors = scope_keys("ABC DEF", Product::Jira, semicolon).unwrap_err();
+        assert!(errors[0].ends_with("separate items with `,`"), "{errors:?}");
     }
 
     #[test]
@@ -200,15 +226,15 @@ mod tests {
 
     #[test]
     fn repeated_keys_are_errors_whatever_their_case() {
-        let errors = scope_keys("ABC;DEF;ABC", Product::Jira).unwrap_err();
+        let errors = scope_keys("ABC;DEF;ABC", Product::Jira, COMMA).unwrap_err();
         assert_eq!(errors, ["key `ABC` is listed twice"]);
-        let errors = scope_keys("docs;DOCS", Product::Confluence).unwrap_err();
+        let errors = scope_keys("docs;DOCS", Product::Confluence, COMMA).unwrap_err();
         assert_eq!(errors, ["key `DOCS` is listed twice"]);
     }
 
     #[test]
     fn commas_and_spaces_inside_items_get_a_separator_hint() {
-        let errors = scope_keys("ABC,DEF;GH IJ", Product::Jira).unwrap_err();
+        let errors = scope_keys("ABC,DEF;GH IJ", Product::Jira, COMMA).unwrap_err();
         assert_eq!(errors.len(), 2);
         assert!(errors[0].contains("not `,`"), "{errors:?}");
         assert!(errors[1].contains("cannot contain spaces"), "{errors:?}");
@@ -216,26 +242,30 @@ mod tests {
 
     #[test]
     fn every_bad_key_of_a_row_is_reported() {
-        let errors = scope_keys("ok;AB;x;Y-Z", Product::Jira).unwrap_err();
+        let errors = scope_keys("ok;AB;x;Y-Z", Product::Jira, COMMA).unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
     }
 
     #[test]
     fn app_keys_and_global_entities() {
         assert_eq!(
-            app_keys("com.onresolve.jira.groovy.groovyrunner; is.origo.jira.tempo-plugin").unwrap(),
+            app_keys(
+                "com.onresolve.jira.groovy.groovyrunner; is.origo.jira.tempo-plugin",
+                COMMA
+            )
+            .unwrap(),
             [
                 "com.onresolve.jira.groovy.groovyrunner",
                 "is.origo.jira.tempo-plugin"
             ]
         );
-        assert!(app_keys(".hidden").is_err());
-        assert!(app_keys("a/b").is_err());
+        assert!(app_keys(".hidden", COMMA).is_err());
+        assert!(app_keys("a/b", COMMA).is_err());
         assert_eq!(
-            global_entities("GLOBAL_PAGE_TEMPLATES;SPACE_TEMPLATES2").unwrap(),
+            global_entities("GLOBAL_PAGE_TEMPLATES;SPACE_TEMPLATES2", COMMA).unwrap(),
             ["GLOBAL_PAGE_TEMPLATES", "SPACE_TEMPLATES2"]
         );
-        let errors = global_entities("global_page_templates;_X;A__B").unwrap_err();
+        let errors = global_entities("global_page_templates;_X;A__B", COMMA).unwrap_err();
         assert_eq!(errors.len(), 3);
         assert!(
             errors[0].contains("did you mean `GLOBAL_PAGE_TEMPLATES`?"),

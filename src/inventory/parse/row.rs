@@ -3,8 +3,8 @@
 
 use csv::StringRecord;
 
-use super::Problems;
 use super::columns::{Column, Header};
+use super::{Delimiter, Problems};
 use super::{fields, keys, urls};
 use crate::inventory::site::{Product, Site, UsersScope};
 
@@ -94,6 +94,7 @@ impl<'a> RowCheck<'a> {
 pub(crate) fn check_row(
     record: &StringRecord,
     header: &Header,
+    delimiter: Delimiter,
     line: usize,
     problems: &mut Problems,
 ) -> (RowFacts, Option<Site>) {
@@ -140,7 +141,7 @@ pub(crate) fn check_row(
     // Key syntax depends on the product; with an unknown product only that is reported.
     let keys = match product {
         Some(product) => {
-            let result = keys::scope_keys(row.optional(Column::Keys), product);
+            let result = keys::scope_keys(row.optional(Column::Keys), product, delimiter);
             row.check_list(Column::Keys, result)
         }
         None => None,
@@ -150,12 +151,12 @@ pub(crate) fn check_row(
         row.check(Column::Users, result)
     };
     let apps = {
-        let result = keys::app_keys(row.optional(Column::Apps));
+        let result = keys::app_keys(row.optional(Column::Apps), delimiter);
         row.check_list(Column::Apps, result)
     };
     let global_entities = {
         let text = row.optional(Column::GlobalEntities);
-        if product == Some(Product::Jira) && keys::split_list(text).next().is_some() {
+        if product == Some(Product::Jira) && keys::split_list(text, delimiter).next().is_some() {
             row.report(
                 Column::GlobalEntities,
                 "`global_entities` is for Confluence rows only, and this row's product is jira"
@@ -163,7 +164,7 @@ pub(crate) fn check_row(
             );
             None
         } else {
-            let result = keys::global_entities(text);
+            let result = keys::global_entities(text, delimiter);
             row.check_list(Column::GlobalEntities, result)
         }
     };

@@ -94,6 +94,29 @@ impl Store {
         Ok(Some(RunReport { run, sites }))
     }
 
+    /// A site's report in the newest run that recorded one, with that run (`status --site`).
+    pub fn last_site_report(
+        &self,
+        site: &str,
+    ) -> Result<Option<(RunInfo, SiteReport)>, StateError> {
+        let sqlite = self.sqlite();
+        let found: Option<(String, SiteReport)> = self
+            .conn
+            .query_row(
+                "SELECT site_runs.run_id, site_runs.report FROM site_runs \
+                 JOIN runs ON runs.run_id = site_runs.run_id WHERE site_runs.site = ?1 \
+                 ORDER BY runs.started_at DESC, runs.rowid DESC LIMIT 1",
+                [site],
+                |row| Ok((row.get(0)?, codec::json::<SiteReport>(row, "report")?)),
+            )
+            .optional()
+            .map_err(&sqlite)?;
+        let Some((run_id, report)) = found else {
+            return Ok(None);
+        };
+        Ok(self.run(&run_id)?.map(|run| (run, report)))
+    }
+
     /// The newest finished run of `mode` started before `run_id` (for changes.md). When
     /// `run_id` is not in the store (not begun yet), every recorded run is before it.
     pub fn previous_run(

@@ -708,7 +708,7 @@ fn a_corrupt_column_is_reported_with_its_name() {
 fn exit_codes_follow_the_spec() {
     assert_eq!(
         StateError::Missing("x".into()).exit_code(),
-        crate::exit::USAGE
+        crate::exit::CANT_CREATE
     );
     assert_eq!(
         StateError::ReadOnly("x".into()).exit_code(),
