@@ -18,6 +18,11 @@ pub(crate) fn set_format(format: LogFormat) {
     let _ = FORMAT.set(format);
 }
 
+/// Whether log lines are JSON objects.
+pub(crate) fn is_json() -> bool {
+    FORMAT.get() == Some(&LogFormat::Json)
+}
+
 /// Says a fatal error, ending with exit `code`: on stderr, and on stdout when that is not the
 /// same file. Writes to a closed stream are ignored (the exit code still tells).
 pub fn report(code: u8, message: &str) {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::ProgressMode;
+use crate::fleet::Outcome;
 use crate::metrics::registry::{PENDING, RUNNING};
 use crate::metrics::status::RunStatus;
 #[cfg(test)]
@@ -41,9 +42,14 @@ pub fn reporter(live: bool, interval: Duration) -> Box<dyn FnMut(&RunStatus) + S
     }
 }
 
+/// Three lines and the sites in flight, each cut to the terminal's width (never wrapped,
+/// even at 80 columns): what runs, the bar with the done count and the ETA, the counts by
+/// outcome (in the order of the summary), then one line per site in flight.
 struct LiveView {
     multi: MultiProgress,
     bar: ProgressBar,
+    /// The counts by outcome and how many run, under the bar.
+    counts: ProgressBar,
     /// One line per site in flight (at most [`IN_FLIGHT_LINES`]), added and removed as
     /// their number changes.
     lines: Vec<ProgressBar>,
@@ -65,14 +71,17 @@ impl LiveView {
         let bar = multi.add(ProgressBar::new(0));
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:32.cyan/blue}] {pos}/{len} sites  {msg}",
+                "{prefix:.bold}\n[{wide_bar:.cyan/blue}] {pos}/{len} sites  {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
+        let counts = multi.add(ProgressBar::new(0));
+        counts.set_style(one_line_style());
         LiveView {
             multi,
             bar,
+            counts,
             lines: Vec::new(),
         }
     }
@@ -81,10 +90,7 @@ impl LiveView {
     fn resize(&mut self, wanted: usize) {
         while self.lines.len() < wanted {
             let line = self.multi.add(ProgressBar::new(0));
-            line.set_style(
-                ProgressStyle::with_template("  {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
+            line.set_style(one_line_style());
             self.lines.push(line);
         }
         while self.lines.len() > wanted {
@@ -107,11 +113,11 @@ impl LiveView {
         self.bar.set_prefix(prefix);
         self.bar.set_length(status.total as u64);
         self.bar.set_position(done(status) as u64);
-        self.bar.set_message(format!(
-            "{}  running {}  {}",
+        self.bar.set_message(eta_text(status));
+        self.counts.set_message(format!(
+            "{} · running {}",
             counts_text(status),
-            count(status, RUNNING),
-            eta_text(status)
+            count(status, RUNNING)
         ));
         let in_flight = &status.in_flight;
         self.resize(if status.finished {
@@ -123,7 +129,7 @@ impl LiveView {
         for (index, line) in self.lines.iter().enumerate() {
             if let Some(site) = in_flight.get(index) {
                 line.set_message(format!(
-                    "{:<32} {:<8} {}",
+                    "  {:<32} {:<8} {}",
                     site.site,
                     site.stage.as_str(),
                     humantime::format_duration(Duration::from_secs(
@@ -136,14 +142,20 @@ impl LiveView {
             && let Some(last) = self.lines.last()
         {
             last.set_message(format!(
-                "… and {} more in flight",
+                "  … and {} more in flight",
                 in_flight.len() - IN_FLIGHT_LINES + 1
             ));
         }
         if status.finished {
             self.bar.finish();
+            self.counts.finish();
         }
     }
+}
+
+/// A line of text cut to the terminal's width.
+fn one_line_style() -> ProgressStyle {
+    ProgressStyle::with_template("{wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// Periodic progress lines for runs without a terminal.
@@ -164,13 +176,19 @@ impl ProgressLines {
     }
 
     fn update(&mut self, status: &RunStatus) {
+        let json = crate::logging::is_json();
         for line in self.lines(status, Instant::now()) {
-            tracing::info!(
-                done = done(status),
-                total = status.total,
-                running = count(status, RUNNING),
-                "{line}"
-            );
+            // The text line says the numbers already; JSON gets them as fields too.
+            if json {
+                tracing::info!(
+                    done = done(status),
+                    total = status.total,
+                    running = count(status, RUNNING),
+                    "{line}"
+                );
+            } else {
+                tracing::info!("{line}");
+            }
         }
     }
 
@@ -254,12 +272,13 @@ fn done(status: &RunStatus) -> usize {
         .saturating_sub(count(status, PENDING) + count(status, RUNNING))
 }
 
-/// The outcomes reached so far, e.g. `succeeded 3, blocked 1`.
+/// The outcomes reached so far, in the order of the run's summary, e.g. `succeeded 3,
+/// blocked 1`.
 fn counts_text(status: &RunStatus) -> String {
-    let parts: Vec<String> = status
-        .counts
-        .iter()
-        .filter(|(word, count)| **count > 0 && *word != PENDING && *word != RUNNING)
+    let parts: Vec<String> = Outcome::ALL
+        .into_iter()
+        .map(|outcome| (outcome, count(status, outcome.as_str())))
+        .filter(|(_, count)| *count > 0)
         .map(|(outcome, count)| format!("{outcome} {count}"))
         .collect();
     if parts.is_empty() {
@@ -418,7 +437,7 @@ mod tests {
         let end = lines.lines(&done, start + Duration::from_secs(32));
         assert_eq!(
             end,
-            ["finished: 3/3 sites done (blocked 1, succeeded 2), 0 running"]
+            ["finished: 3/3 sites done (succeeded 2, blocked 1), 0 running"]
         );
     }
 

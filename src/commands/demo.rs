@@ -82,15 +82,24 @@ pub async fn run(args: &DemoArgs, output: &OutputArgs, shutdown: Shutdown) -> u8
         }
     };
     let live = progress::live_enabled(output.progress);
-    let mut reports = Vec::new();
     let mut code = exit::OK;
-    for mode in [Mode::Check, Mode::Migrate] {
+    let modes = [Mode::Check, Mode::Migrate];
+    for mode in modes {
         if shutdown.is_draining() {
             break;
         }
         crate::outln!("\n== {} run: {} sites ==", mode, sites.len());
         let settings = demo_settings(args, mode, &base, &inventory_path, metrics_listen);
         let credentials = demo_credentials(&sites);
+        // After the last run: where everything is, while the status page is still up.
+        let linger = (Some(&mode) == modes.last()).then(|| {
+            let out = args.out.clone();
+            let page = format!("http://{metrics_listen}/");
+            let stop = shutdown.graceful().clone();
+            let linger: futures::future::BoxFuture<'static, ()> =
+                Box::pin(async move { closing(&out, &page, &stop).await });
+            linger
+        });
         let executed = run_command::execute(
             settings,
             sites.clone(),
@@ -101,12 +110,13 @@ pub async fn run(args: &DemoArgs, output: &OutputArgs, shutdown: Shutdown) -> u8
                 live,
                 announce_status_page: true,
                 summary: true,
+                quiet_sites: true,
+                linger,
             },
         )
         .await;
-        match executed.result {
-            Some(result) => reports.push((mode, result.report_dir.join("report.html"))),
-            None => return executed.exit_code,
+        if executed.result.is_none() {
+            return executed.exit_code;
         }
         if matches!(executed.exit_code, exit::INTERRUPTED | exit::TERMINATED) {
             code = executed.exit_code;
@@ -115,16 +125,74 @@ pub async fn run(args: &DemoArgs, output: &OutputArgs, shutdown: Shutdown) -> u8
     }
     simulator.shutdown.cancel();
     let _ = simulator.join.await;
-    crate::outln!();
-    for (mode, path) in &reports {
-        crate::outln!("{mode} report: {}", path.display());
-    }
-    crate::outln!(
-        "State store: {} (try: cmafleet status --state-dir {})",
-        args.out.join("state").display(),
-        args.out.join("state").display()
-    );
     code
+}
+
+/// How long the status page stays up after the demo when nobody can press Enter.
+const LINGER_OFF_TERMINAL: Duration = Duration::from_secs(3);
+
+/// The demo's last words — where the reports are, and commands to try, runnable as printed —
+/// then the status page kept up until Enter on a terminal (or a few seconds elsewhere).
+async fn closing(out: &Path, page: &str, stop: &tokio_util::sync::CancellationToken) {
+    crate::outln!();
+    for mode in [Mode::Check, Mode::Migrate] {
+        crate::outln!(
+            "{mode} report: {}",
+            out.join(mode.as_str()).join("report.html").display()
+        );
+    }
+    let state = out.join("state");
+    let me = invocation();
+    crate::outln!("State store: {}; try:", state.display());
+    crate::outln!("  {me} status --state-dir {}", state.display());
+    crate::outln!("  {me} runs --state-dir {}", state.display());
+    crate::outln!(
+        "  {me} status --state-dir {} --site hooli-jira",
+        state.display()
+    );
+    let wait = async {
+        use std::io::IsTerminal as _;
+        if std::io::stdin().is_terminal() {
+            crate::outln!("\nThe status page stays up at {page} — press Enter to end the demo.");
+            let mut line = String::new();
+            let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            let _ = tokio::io::AsyncBufReadExt::read_line(&mut stdin, &mut line).await;
+        } else {
+            tokio::time::sleep(LINGER_OFF_TERMINAL).await;
+        }
+    };
+    tokio::select! {
+        () = wait => {}
+        () = stop.cancelled() => {}
+    }
+}
+
+/// How to run this very binary again, as a person would type it: `cmafleet` when that is
+/// what `PATH` finds, `cargo run --release --` from the checkout it was built in, else its path.
+fn invocation() -> String {
+    let Ok(me) = std::env::current_exe().and_then(|exe| exe.canonicalize()) else {
+        return "cmafleet".to_owned();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path)
+            .filter_map(|dir| dir.join("cmafleet").canonicalize().ok())
+            .any(|found| found == me)
+    });
+    if on_path {
+        return "cmafleet".to_owned();
+    }
+    let cwd = std::env::current_dir().and_then(|dir| dir.canonicalize());
+    if let Ok(cwd) = cwd
+        && let Ok(inside) = me.strip_prefix(cwd.join("target"))
+    {
+        let profile = inside.components().next().map(|part| part.as_os_str());
+        return if profile == Some(std::ffi::OsStr::new("release")) {
+            "cargo run --release --".to_owned()
+        } else {
+            "cargo run --".to_owned()
+        };
+    }
+    me.display().to_string()
 }
 
 /// The settings of one demo run: the simulator's URL, its scaled rate limits and polling.

@@ -54,6 +54,8 @@ pub async fn run_as(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown, sum
         live: progress::live_enabled(output.progress),
         announce_status_page: false,
         summary,
+        quiet_sites: false,
+        linger: None,
     };
     execute(settings, sites, unselected, credentials, shutdown, ui)
         .await
@@ -68,6 +70,11 @@ pub struct Ui {
     pub announce_status_page: bool,
     /// Print the run's summary on stdout at the end.
     pub summary: bool,
+    /// No log line for each site's end (the demo: its summary follows at once).
+    pub quiet_sites: bool,
+    /// Awaited after the summary, while the status page is still served (the demo keeps
+    /// it up until Enter, or a few seconds).
+    pub linger: Option<futures::future::BoxFuture<'static, ()>>,
 }
 
 /// The part of a run after the inventory and secrets: lock, store, report dir, metrics server,
@@ -178,16 +185,20 @@ pub async fn execute(
         shutdown,
         status,
         on_progress: progress::reporter(ui.live, settings.progress_interval),
+        log_conclusions: !ui.quiet_sites,
     };
     let result = coordinator::run(fleet).instrument(span).await;
     let interrupted = matches!(result.exit_code, exit::INTERRUPTED | exit::TERMINATED);
     publish_final_metrics(&settings, &metrics, interrupted).await;
+    if ui.summary {
+        print_summary(&result);
+    }
+    if let Some(linger) = ui.linger {
+        linger.await;
+    }
     server_stop.cancel();
     if let Some(server) = server {
         let _ = server.await;
-    }
-    if ui.summary {
-        print_summary(&result);
     }
     Executed {
         exit_code: result.exit_code,
@@ -251,6 +262,18 @@ async fn publish_final_metrics(settings: &RunSettings, metrics: &Metrics, interr
     }
 }
 
+/// The longest message the summary shows on a site's line; the reports have it whole.
+const SUMMARY_MESSAGE_CHARS: usize = 110;
+
+/// A message cut to one summary line (`…` and where the rest is).
+fn shortened(message: &str) -> String {
+    if message.chars().count() <= SUMMARY_MESSAGE_CHARS {
+        return message.to_owned();
+    }
+    let cut: String = message.chars().take(SUMMARY_MESSAGE_CHARS).collect();
+    format!("{}… (whole in the reports)", cut.trim_end())
+}
+
 fn print_summary(result: &RunResult) {
     let counts: Vec<String> = result
         .report
@@ -258,7 +281,7 @@ fn print_summary(result: &RunResult) {
         .counts
         .iter()
         .filter(|(_, count)| **count > 0)
-        .map(|(outcome, count)| format!("{count} {outcome}"))
+        .map(|(outcome, count)| format!("{outcome} {count}"))
         .collect();
     crate::outln!(
         "{} run {}: {} site(s): {} — exit {}",
@@ -281,7 +304,7 @@ fn print_summary(result: &RunResult) {
                 "  {:<28} {:<9} {}",
                 site.site,
                 site.outcome.map(Outcome::as_str).unwrap_or(""),
-                site.message
+                shortened(&site.message)
             );
         }
     }

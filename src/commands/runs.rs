@@ -101,7 +101,7 @@ pub fn render_table(runs: &[RunLine], state_db: &str) -> String {
             .iter()
             .filter_map(|outcome| {
                 let count = run.counts.get(outcome)?;
-                Some(format!("{count} {}", outcome.as_str()))
+                Some(format!("{} {count}", outcome.as_str()))
             })
             .collect();
         let exit = match (run.exit_code, run.finished_at) {
@@ -175,8 +175,8 @@ mod tests {
             render_table(&lines, "/s/state.db"),
             "\
 RUN                 MODE   SHARD  STARTED               DURATION  SITES  OUTCOMES                 EXIT
-20260501T020500Z-b  check  -      2026-05-01T02:05:00Z         -     12  11 succeeded, 1 blocked  - (running, or killed)
-20260501T020000Z-a  check  -      2026-05-01T02:00:00Z    3m 00s     12  11 succeeded, 1 blocked  1 (at least one site failed or is blocked)
+20260501T020500Z-b  check  -      2026-05-01T02:05:00Z         -     12  succeeded 11, blocked 1  - (running, or killed)
+20260501T020000Z-a  check  -      2026-05-01T02:00:00Z    3m 00s     12  succeeded 11, blocked 1  1 (at least one site failed or is blocked)
 
 2 runs in /s/state.db; `cmafleet report --out DIR --run RUN` renders one
 "

@@ -297,7 +297,7 @@ pub fn render_table(status: &FleetStatus) -> String {
         .iter()
         .filter_map(|label| {
             let count = status.counts.get(label).copied().unwrap_or(0);
-            (count > 0).then(|| format!("{count} {label}"))
+            (count > 0).then(|| format!("{label} {count}"))
         })
         .collect();
     let total = status.sites.len();
@@ -448,7 +448,7 @@ acme-jira  done       migrate  succeeded  job-1  task-7  FINISHED (SUCCESS)  202
 beta       reconcile  check    running    job-1  -       create unconfirmed  2026-05-01T02:03:00Z
 c          job        -        running    -      -       -                   2026-05-01T02:03:00Z
 
-3 sites: 1 succeeded, 2 running
+3 sites: succeeded 1, running 2
 note: c: a job create at 2026-05-01T02:04:00Z was never recorded; a job may exist unused
 ";
         assert_eq!(render_table(&fixture()), expected);

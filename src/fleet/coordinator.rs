@@ -77,6 +77,9 @@ pub struct FleetRun {
     pub status: Arc<Mutex<RunStatus>>,
     /// Called with the live status after each refresh (terminal view, progress lines).
     pub on_progress: Box<dyn FnMut(&RunStatus) + Send>,
+    /// Whether each site's end is a log line (INFO, WARN when not ok); the demo leaves it to
+    /// the summary printed right after.
+    pub log_conclusions: bool,
 }
 
 /// How a run ended.
@@ -159,6 +162,10 @@ struct Coordinator {
     site_file_current: Vec<bool>,
     /// Per cloud user, whether its sites keep failing alike (`--stop-after-same-failures`).
     breakers: Breakers,
+    /// Each started site's tracing span: the coordinator says the site's end in it.
+    spans: Vec<Option<tracing::Span>>,
+    /// Whether each site's end is a log line (the demo leaves it to the summary).
+    log_conclusions: bool,
 }
 
 impl Coordinator {
@@ -175,6 +182,7 @@ impl Coordinator {
             shutdown,
             status,
             on_progress,
+            log_conclusions,
         } = fleet;
         let observer: Arc<dyn crate::cma::ApiObserver> = metrics.clone();
         let http = HttpClient::new(settings.client.clone(), Arc::clone(&observer))
@@ -321,6 +329,8 @@ impl Coordinator {
             ),
             dirty: false,
             site_file_current: vec![false; sites.len()],
+            spans: vec![None; sites.len()],
+            log_conclusions,
             settings,
         }
     }
@@ -492,8 +502,12 @@ impl Coordinator {
     /// be durable — an acknowledged event or a site's end — and a commit is due (module
     /// doc), or when enough are waiting.
     fn apply(&mut self, batch: Vec<Event>) {
+        let mut concluded = Vec::new();
         for event in &batch {
             self.ledger.apply(event.site, &event.kind);
+            if matches!(event.kind, EventKind::Finished { .. }) {
+                concluded.push(event.site);
+            }
             if let EventKind::Finished { failure, .. } = &event.kind {
                 let user = &self.ledger.entries[event.site].site.cloud_user;
                 if let Some(what) = self.breakers.concluded(user, failure.as_ref()) {
@@ -508,6 +522,7 @@ impl Coordinator {
                 self.unsynced_artifacts.insert(event.site);
             }
         }
+        self.say_conclusions(&concluded);
         self.urgent |= batch.iter().any(is_awaited);
         self.unstored.extend(batch);
         if self.unstored.len() >= BATCH
@@ -626,12 +641,7 @@ impl Coordinator {
     fn refresh(&mut self) {
         self.commit();
         self.ledger.publish_counts();
-        let view = self.ledger.status(&self.run, self.started);
-        (self.on_progress)(&view);
-        *self
-            .status
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = view;
+        self.publish_view();
         if self.dirty && self.writer.summaries_are_due() {
             self.dirty = false;
             self.run.surprises = self.http.surprises();
@@ -641,6 +651,44 @@ impl Coordinator {
                 tracing::error!("{error}");
             }
             self.ledger.restore_reports(report.sites);
+        }
+    }
+
+    /// The live status, to the terminal view or progress lines and the status page.
+    fn publish_view(&mut self) {
+        let view = self.ledger.status(&self.run, self.started);
+        (self.on_progress)(&view);
+        *self
+            .status
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = view;
+    }
+
+    /// Says how sites ended, each in its own span (its `site` and last `stage`): after the
+    /// live view stopped showing them as running, so no line and view disagree.
+    fn say_conclusions(&mut self, sites: &[usize]) {
+        if sites.is_empty() {
+            return;
+        }
+        self.publish_view();
+        if !self.log_conclusions {
+            return;
+        }
+        for &index in sites {
+            let report = &self.ledger.entries[index].report;
+            let Some(outcome) = report.outcome else {
+                continue;
+            };
+            let span = self.spans[index]
+                .clone()
+                .unwrap_or_else(tracing::Span::none);
+            span.in_scope(|| {
+                if outcome.is_ok() {
+                    tracing::info!(outcome = outcome.as_str(), "{}", report.message);
+                } else {
+                    tracing::warn!(outcome = outcome.as_str(), "{}", report.message);
+                }
+            });
         }
     }
 

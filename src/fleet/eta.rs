@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 /// Sites with work that must have finished before an ETA is shown.
 const FIRST_FINISHES: usize = 3;
-/// How far the shown ETA moves toward a new estimate at each refresh (about once a second).
-const EASING: f64 = 0.2;
+/// How quickly the shown ETA moves toward a new estimate: the gap shrinks by about 1/e in
+/// this many seconds, whatever the refresh rate.
+const EASING_SECONDS: f64 = 30.0;
 
 /// The estimate and what was last shown.
 #[derive(Debug, Default)]
@@ -19,9 +20,10 @@ pub struct Eta {
 }
 
 impl Eta {
-    /// The ETA at `now`, in seconds: `worked` sites with work finished in `elapsed`, and
-    /// `remaining` sites are not finished yet (pending or running). `None` until enough have
-    /// finished, and once none remain.
+    /// The ETA at `now`, in seconds: `worked` sites with work had finished `elapsed` after
+    /// the run began (when the last of them finished: the rate does not creep down between
+    /// finishes), and `remaining` sites are not finished yet (pending or running). `None`
+    /// until enough have finished, and once none remain.
     pub fn update(
         &mut self,
         now: Instant,
@@ -39,8 +41,10 @@ impl Eta {
             None => estimate,
             Some((shown, at)) => {
                 // What was shown has counted down since; ease it toward the estimate.
-                let counted = (shown - now.duration_since(at).as_secs_f64()).max(0.0);
-                counted + EASING * (estimate - counted)
+                let since = now.duration_since(at).as_secs_f64();
+                let counted = (shown - since).max(0.0);
+                let factor = 1.0 - (-since / EASING_SECONDS).exp();
+                counted + factor * (estimate - counted)
             }
         };
         self.shown = Some((next, now));
@@ -69,18 +73,18 @@ mod tests {
         let mut shown = Vec::new();
         for second in 36..600u64 {
             let worked = (second / 12) as usize;
+            let last_finish = Duration::from_secs(worked as u64 * 12);
             let now = start + Duration::from_secs(second);
-            if let Some(value) = eta.update(now, Duration::from_secs(second), worked, 100 - worked)
-            {
+            if let Some(value) = eta.update(now, last_finish, worked, 100 - worked) {
                 shown.push(value);
             }
         }
-        // Never up by more than a few seconds from one refresh to the next.
+        // It counts down: never up from one refresh to the next.
         for pair in shown.windows(2) {
-            assert!(pair[1] <= pair[0] + 3.0, "{} then {}", pair[0], pair[1]);
+            assert!(pair[1] <= pair[0] + 0.5, "{} then {}", pair[0], pair[1]);
         }
-        // Close to the truth: 100 sites at 12 s each, 600 s in, 50 remain = 600 s.
+        // Close to the truth: 100 sites at 12 s each, 599 s in, 51 remain: 612 s.
         let last = *shown.last().unwrap();
-        assert!((last - 612.0).abs() < 60.0, "{last}");
+        assert!((last - 612.0).abs() < 30.0, "{last}");
     }
 }

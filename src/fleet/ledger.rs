@@ -140,6 +140,8 @@ pub struct Ledger {
     worked: usize,
     /// The ETA shown so far, eased from one refresh to the next.
     eta: Eta,
+    /// When the last site with work finished: the finish rate is taken at that instant.
+    last_finish: Option<Instant>,
 }
 
 impl Ledger {
@@ -152,6 +154,7 @@ impl Ledger {
             checks: HashSet::new(),
             worked: 0,
             eta: Eta::default(),
+            last_finish: None,
         }
     }
 
@@ -287,6 +290,7 @@ impl Ledger {
             } => {
                 entry.conclude(*outcome, message.clone(), &metrics);
                 self.worked += 1;
+                self.last_finish = Some(Instant::now());
             }
         }
     }
@@ -363,9 +367,13 @@ impl Ledger {
     pub fn status(&mut self, run: &RunInfo, started: Instant) -> RunStatus {
         let (counts, pending, running) = self.counts();
         let total = self.entries.len();
+        let until_last_finish = self
+            .last_finish
+            .map(|at| at.saturating_duration_since(started))
+            .unwrap_or_default();
         let eta_seconds = self.eta.update(
             Instant::now(),
-            started.elapsed(),
+            until_last_finish,
             self.worked,
             pending + running,
         );

@@ -192,11 +192,6 @@ pub async fn run_site(
         message,
         migrated,
     } = conclusion;
-    if outcome.is_ok() {
-        tracing::info!(outcome = outcome.as_str(), "{message}");
-    } else {
-        tracing::warn!(outcome = outcome.as_str(), "{message}");
-    }
     for note in std::mem::take(&mut pipeline.notes) {
         let _ = pipeline.events.send(EventKind::Note(note)).await;
     }

@@ -197,7 +197,7 @@ async fn status_report_and_plan_read_the_state_dir_of_a_finished_run() {
     assert!(
         table
             .stdout
-            .contains("3 sites: 1 succeeded, 1 warnings, 1 blocked")
+            .contains("3 sites: succeeded 1, warnings 1, blocked 1")
     );
 
     // report, of that run by id and of the latest run.

@@ -323,7 +323,7 @@ fn status_shows_every_site_as_a_table_and_as_json() {
         assert_ne!(line.as_bytes()[stage_column], b' ', "{line}");
         assert_eq!(line.as_bytes()[stage_column - 1], b' ', "{line}");
     }
-    assert!(text.contains("3 sites: 1 warnings, 2 running"), "{text}");
+    assert!(text.contains("3 sites: warnings 1, running 2"), "{text}");
 
     let json = status(dir.path(), "json");
     assert_eq!(json.status.code(), Some(0), "{json:?}");

@@ -216,6 +216,7 @@ impl Coordinator {
         // log filter; the pipeline records the stage as it moves.
         let span =
             tracing::error_span!("site", site = %plan.site.name, stage = tracing::field::Empty);
+        self.spans[index] = Some(span.clone());
         let handle = self.tasks.spawn(
             async move {
                 pipeline::run_site(policy, plan, events, stop).await;

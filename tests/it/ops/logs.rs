@@ -94,7 +94,7 @@ async fn text_logs_name_the_site_and_stage_without_colour_off_a_terminal() {
     assert_eq!(quiet.code, 0);
     assert_eq!(quiet.stderr.trim(), "", "-q on a clean run");
     assert!(
-        quiet.stdout.contains("3 succeeded"),
+        quiet.stdout.contains("succeeded 3"),
         "the summary stays: {}",
         quiet.stdout
     );

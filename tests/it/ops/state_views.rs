@@ -46,7 +46,7 @@ async fn runs_lists_past_runs_and_report_points_to_it() {
     for (line, id) in lines[1..3].iter().zip(&ids) {
         assert!(line.starts_with(id.as_str()), "newest first:\n{text}");
         assert!(line.contains("  check  "), "{text}");
-        assert!(line.contains("2 succeeded"), "{text}");
+        assert!(line.contains("succeeded 2"), "{text}");
         assert!(
             line.ends_with("0 (every selected site succeeded, warned or was skipped)"),
             "{text}"
