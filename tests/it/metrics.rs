@@ -16,7 +16,9 @@ use url::Url;
 
 use crate::support::prometheus::{self, Prometheus, Pushgateway, ScrapeJob};
 
+mod alerts;
 pub(crate) mod dashboard;
+mod queries;
 mod synthetic;
 
 use dashboard::{
