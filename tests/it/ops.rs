@@ -15,7 +15,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::support::fleet::{Fleet, Row};
 
 mod cli;
+mod cron;
 mod deploy;
+mod kubernetes;
 mod logs;
 mod online;
 mod progress;
