@@ -17,8 +17,10 @@ use url::Url;
 
 use crate::support::prometheus::{self, Prometheus, Pushgateway, ScrapeJob};
 
+mod alerts;
 pub(crate) mod dashboard;
 mod final_values;
+mod queries;
 mod synthetic;
 
 use dashboard::{

@@ -15,8 +15,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::support::fleet::{Fleet, Row};
 
 mod cli;
+mod cron;
 mod deploy;
 mod everyday;
+mod kubernetes;
 mod logs;
 mod online;
 mod progress;

@@ -42,8 +42,15 @@ pub fn dashboard_queries(dashboard: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The expression Grafana would send for the shards matching `shard` (`.*` is "All").
+/// The expression Grafana would send for the shards matching `shard` (`.*` is "All") and
+/// every mode.
 pub fn as_sent(expr: &str, shard: &str) -> String {
+    as_sent_for(expr, shard, ".*")
+}
+
+/// The expression Grafana would send for the shards matching `shard` and the modes matching
+/// `mode`.
+pub fn as_sent_for(expr: &str, shard: &str, mode: &str) -> String {
     let mut sent = expr.to_owned();
     for (variable, value) in [
         ("${__rate_interval}", "1m"),
@@ -54,6 +61,8 @@ pub fn as_sent(expr: &str, shard: &str) -> String {
         ("$__range", "1h"),
         ("${shard}", shard),
         ("$shard", shard),
+        ("${mode}", mode),
+        ("$mode", mode),
     ] {
         sent = sent.replace(variable, value);
     }
