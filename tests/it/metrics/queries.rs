@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cmafleet::cma::{ApiObserver, Endpoint};
+use cmafleet::fleet::Mode;
 use cmafleet::metrics::Metrics;
 use cmafleet::metrics::push::push;
 use serde_json::Value;
 
 use super::dashboard::{as_sent, as_sent_for, dashboard, dashboard_queries, panels};
-use super::synthetic::{current_run, previous_run};
+use super::synthetic::{current_run_of, previous_run};
 use crate::support::prometheus::{self, Prometheus, Pushgateway, ScrapeJob};
 
 /// What picks, per shard, the source with the newest run (of the selected modes).
@@ -150,7 +151,7 @@ fn now() -> f64 {
 
 /// A finished run that started `hours_ago` and received `rate_limited` 429s.
 fn finished_run(hours_ago: f64, rate_limited: usize) -> Metrics {
-    let metrics = Metrics::new();
+    let metrics = Metrics::new(Mode::Check);
     metrics.set_run_start(now() - hours_ago * 3600.0);
     metrics.init_sites(["acme-jira", "globex"]);
     metrics.set_site_counts(&[("succeeded", 2)]);
@@ -169,9 +170,14 @@ async fn a_pushed_run_replacing_the_last_one_is_not_counted_as_429s() {
     }
     let gateway = Pushgateway::start(None).await.expect("required above");
     // Last night's run got 5 429s and pushed them.
-    push(gateway.url(), Some("0"), finished_run(26.0, 5).encode())
-        .await
-        .unwrap();
+    push(
+        gateway.url(),
+        Mode::Check,
+        Some("0"),
+        finished_run(26.0, 5).encode(),
+    )
+    .await
+    .unwrap();
     let jobs = [ScrapeJob::new("pushgateway", &[gateway.address()]).honor_labels()];
     let prometheus = Prometheus::start(&jobs, &[]).await.expect("required above");
     prometheus
@@ -181,9 +187,14 @@ async fn a_pushed_run_replacing_the_last_one_is_not_counted_as_429s() {
         )
         .await;
     // Tonight's run got 7 (all already seen live while it ran) and replaces the group.
-    push(gateway.url(), Some("0"), finished_run(2.0, 7).encode())
-        .await
-        .unwrap();
+    push(
+        gateway.url(),
+        Mode::Check,
+        Some("0"),
+        finished_run(2.0, 7).encode(),
+    )
+    .await
+    .unwrap();
     prometheus
         .wait_for(
             r#"cmafleet_rate_limited_total{shard="0"} == 7"#,
@@ -257,7 +268,7 @@ async fn the_mode_variable_shows_the_latest_run_of_each_mode() {
     // running, … .
     let gateway = Pushgateway::start(None).await.expect("required above");
     push_group(&gateway, "migrate", "0", &previous_run()).await;
-    push_group(&gateway, "check", "0", &current_run()).await;
+    push_group(&gateway, "check", "0", &current_run_of(Mode::Check)).await;
     let jobs = [ScrapeJob::new("pushgateway", &[gateway.address()]).honor_labels()];
     let prometheus = Prometheus::start(&jobs, &[]).await.expect("required above");
     prometheus

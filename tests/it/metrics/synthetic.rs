@@ -42,7 +42,12 @@ pub const FLEET: [(&str, &[Stage], &str); 10] = {
 /// The current run, two hours in: sites across outcomes and stages, API traffic, checks,
 /// migrated items.
 pub fn current_run() -> Metrics {
-    let metrics = Metrics::new(Mode::Migrate);
+    current_run_of(Mode::Migrate)
+}
+
+/// [`current_run`] as a run of `mode` exports it (its `mode` label).
+pub fn current_run_of(mode: Mode) -> Metrics {
+    let metrics = Metrics::new(mode);
     metrics.set_run_start(now() - 2.0 * 3600.0);
     metrics.set_last_success(now() - 22.0 * 3600.0);
     metrics.init_sites(FLEET.iter().map(|(site, _, _)| *site));
