@@ -3,7 +3,8 @@
 //! - [`model`]: the data (shared with the coordinator and the state store).
 //! - Renderers, pure functions of the model (no clock, no I/O): [`csv`] (`summary.csv`),
 //!   [`markdown`] (`summary.md`), [`html`] (`report.html`, with [`timeline`]'s SVG),
-//!   [`json`] (`run.json`, `sites/<site>.json`), [`changes`] (`changes.md`).
+//!   [`json`] (`run.json`, `sites/<site>.json`), [`changes`] (`changes.md`); [`site_table`]
+//!   is `report.html`'s table of sites, paged by the page's script.
 //! - Shared by the renderers: [`fleet_checks`] (checks that failed or warned across the
 //!   fleet) and [`format`](mod@format) (timestamps, durations, outcome counts).
 //! - [`writer`]: atomic, private (0700/0600) files, paced summary refreshes.
@@ -16,6 +17,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod model;
+pub mod site_table;
 pub mod timeline;
 pub mod writer;
 
