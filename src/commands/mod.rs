@@ -9,4 +9,5 @@ pub mod report;
 pub mod run;
 pub mod sim;
 pub mod status;
+pub mod stores;
 pub mod validate;

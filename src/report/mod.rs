@@ -7,6 +7,7 @@
 //!   is `report.html`'s table of sites, paged by the page's script.
 //! - Shared by the renderers: [`fleet_checks`] (checks that failed or warned across the
 //!   fleet) and [`format`](mod@format) (timestamps, durations, outcome counts).
+//! - [`merge`]: one fleet report from the runs of several state stores (shards).
 //! - [`writer`]: atomic, private (0700/0600) files, paced summary refreshes.
 
 pub mod changes;
@@ -16,6 +17,7 @@ pub mod format;
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod merge;
 pub mod model;
 pub mod site_table;
 pub mod timeline;
