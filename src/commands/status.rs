@@ -67,14 +67,13 @@ pub fn load(state_dir: &Path) -> Result<FleetStatus, StateError> {
 }
 
 /// The `--format json` document (field names are stable). Over several stores
-/// (`--state-dirs`), `state_db` and `latest_run` give way to `stores`, and each site names
-/// its `shard`.
+/// (`--state-dirs`), `state_db` gives way to `stores`, `latest_run` is the newest of theirs,
+/// and each site names its `shard`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FleetStatus {
     /// The `state.db` shown.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub state_db: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_run: Option<RunSummary>,
     /// Each store shown, with `--state-dirs`.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -224,9 +224,13 @@ fn join_status(parts: impl Iterator<Item = (FleetStatus, String)>) -> FleetStatu
             )
         })
         .collect();
+    let latest_run = stores
+        .iter()
+        .filter_map(|store| store.latest_run.clone())
+        .max_by_key(|run| run.started_at);
     FleetStatus {
         state_db: String::new(),
-        latest_run: None,
+        latest_run,
         stores,
         counts: count(&sites),
         sites,
@@ -326,7 +330,12 @@ mod tests {
         assert!(table.contains("\nzeta   0/2    done"), "{table}");
         let json: serde_json::Value =
             serde_json::from_str(&crate::commands::status::render_json(&joined)).unwrap();
-        assert!(json.get("state_db").is_none() && json.get("latest_run").is_none());
+        assert!(json.get("state_db").is_none());
+        assert_eq!(
+            json["latest_run"],
+            serde_json::Value::Null,
+            "no store has a run"
+        );
         assert_eq!(json["stores"][1]["state_db"], "/b/state.db");
         assert_eq!(json["sites"][2]["shard"], "0/2");
     }

@@ -96,12 +96,11 @@ pub fn section(page: &mut String, report: &RunReport) {
         row(page, site, sharded);
     }
     page.push_str("</tbody></table></div>");
-    let _ = write!(
-        page,
+    page.push_str(
         "<nav id=\"site-pager\" class=\"pager\" aria-label=\"Pages of the site table\" hidden>\
          <button type=\"button\" id=\"page-prev\">‹ Previous</button>\
          <span id=\"page-label\" aria-live=\"polite\"></span>\
-         <button type=\"button\" id=\"page-next\">Next ›</button></nav>"
+         <button type=\"button\" id=\"page-next\">Next ›</button></nav>",
     );
     if sites.len() > PAGE_ROWS {
         let _ = write!(

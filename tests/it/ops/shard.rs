@@ -324,6 +324,10 @@ async fn one_report_and_one_status_over_the_state_stores_of_two_shards() {
         })
         .collect();
     assert_eq!(stores_seen, [("0/2", "migrate"), ("1/2", "check")]);
+    assert_eq!(
+        status["latest_run"]["mode"], "migrate",
+        "the newest of the stores' runs"
+    );
     let sites = status["sites"].as_array().unwrap();
     assert_eq!(sites.len(), 8);
     for site in sites {
