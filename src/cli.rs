@@ -380,13 +380,17 @@ pub struct StatusArgs {
     #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
     pub config: Option<PathBuf>,
     /// Only this site: its last outcome and message, its failed checks, and what to do next.
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", conflicts_with = "state_dirs")]
     pub site: Option<String>,
     /// First read again the sites whose apps were still migrating when their migration
     /// ended (a migrate run of just those sites, with the latest migrate run's inventory and
     /// cloud API URL; it creates no task), then show the state.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "state_dirs")]
     pub refresh: bool,
+    /// Several state dirs at once, the shards of one fleet: one table, each site once with
+    /// its shard (the run's --shard label, else the dir's name). Replaces --state-dir.
+    #[arg(long, value_name = "DIR", num_args = 1.., value_delimiter = ',', env = "CMAFLEET_STATE_DIRS")]
+    pub state_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -412,9 +416,18 @@ pub struct ReportArgs {
     /// Where to write the reports.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Which run (default: the latest).
-    #[arg(long = "run", value_name = "RUN_ID")]
+    /// Which run (default: the latest, of --mode if given).
+    #[arg(long = "run", value_name = "RUN_ID", conflicts_with = "state_dirs")]
     pub run_id: Option<String>,
+    /// The latest run of this mode (default: the latest run's mode; with --state-dirs, the
+    /// first store's).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Several state dirs at once, the shards of one fleet: one report from each store's
+    /// latest run of --mode, each site once with its shard (the run's --shard label, else the
+    /// dir's name). Replaces --state-dir.
+    #[arg(long, value_name = "DIR", num_args = 1.., value_delimiter = ',', env = "CMAFLEET_STATE_DIRS")]
+    pub state_dirs: Vec<PathBuf>,
     /// State dir [default: ./cmafleet-state].
     #[arg(
         long,

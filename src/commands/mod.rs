@@ -12,5 +12,6 @@ pub mod run;
 pub mod runs;
 pub mod sim;
 pub mod status;
+pub mod stores;
 mod table;
 pub mod validate;

@@ -1,7 +1,9 @@
 //! `cmafleet status [--state-dir DIR] [--format table|json]`: the fleet's state as the state
 //! store knows it — per site its stage, last mode, outcome, job and newest task, and when it
 //! last changed — plus the latest run and a count by outcome. With `--site S`, that site
-//! alone and what to do next (`status/site.rs`).
+//! alone and what to do next (`status/site.rs`). With `--state-dirs A B …`, the same over
+//! several stores in one table, each site with its shard
+//! ([`stores::fleet_status`](super::stores::fleet_status)).
 //!
 //! It only reads, takes no run lock, and works while a run is writing (WAL readers never
 //! block the writer). Exit codes: 0 when shown; 73 when the dir holds no state store (saying
@@ -37,18 +39,24 @@ pub async fn run_all(args: &StatusArgs, output: &OutputArgs, shutdown: Shutdown)
 
 /// Shows the state; returns the exit code.
 pub fn run(args: &StatusArgs) -> u8 {
-    let store = match super::locate::open(&args.state_dir, args.config.as_deref()) {
-        Ok(store) => store,
-        Err(code) => return code,
+    let loaded = if args.state_dirs.is_empty() {
+        let store = match super::locate::open(&args.state_dir, args.config.as_deref()) {
+            Ok(store) => store,
+            Err(code) => return code,
+        };
+        if let Some(site) = &args.site {
+            return site::run(&store, site, args.format);
+        }
+        read(&store).map_err(|error| (error.exit_code(), error.to_string()))
+    } else {
+        super::stores::fleet_status(&args.state_dirs)
+            .map_err(|error| (error.exit_code(), error.to_string()))
     };
-    if let Some(site) = &args.site {
-        return site::run(&store, site, args.format);
-    }
-    let status = match read(&store) {
+    let status = match loaded {
         Ok(status) => status,
-        Err(error) => {
-            crate::fatal::report(error.exit_code(), &error.to_string());
-            return error.exit_code();
+        Err((code, message)) => {
+            crate::fatal::report(code, &message);
+            return code;
         }
     };
     let text = match args.format {
@@ -71,16 +79,33 @@ pub fn read(store: &Store) -> Result<FleetStatus, StateError> {
     Ok(FleetStatus::build(store.path(), latest.as_ref(), &sites))
 }
 
-/// The `--format json` document (field names are stable).
+/// The `--format json` document (field names are stable). Over several stores
+/// (`--state-dirs`), `state_db` gives way to `stores`, `latest_run` is the newest of theirs,
+/// and each site names its `shard`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FleetStatus {
     /// The `state.db` shown.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub state_db: String,
     pub latest_run: Option<RunSummary>,
+    /// Each store shown, with `--state-dirs`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stores: Vec<StoreStatus>,
     /// Sites per outcome label ([`SiteStatus::outcome`]), every label present.
     pub counts: BTreeMap<&'static str, usize>,
     /// Sorted by site.
     pub sites: Vec<SiteStatus>,
+    /// What a reader of several stores should know (a site found in more than one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One of several stores (`--state-dirs`): its name in the `shard` column, and its latest run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreStatus {
+    pub shard: String,
+    pub state_db: String,
+    pub latest_run: Option<RunSummary>,
 }
 
 /// The newest run: which, and whether it ended.
@@ -98,6 +123,9 @@ pub struct RunSummary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SiteStatus {
     pub site: String,
+    /// The store it was read from, with `--state-dirs` (see [`StoreStatus::shard`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// Where the site stands, from its newest task: `check` / `migrate` (task running
     /// remotely), `reconcile` (a create was journalled but its task id is unknown: the next
     /// run looks it up on the job's task list), `done`; without a task: `job`, `attach`,
@@ -138,22 +166,35 @@ const OUTCOME_LABELS: [&str; 8] = [
 impl FleetStatus {
     pub fn build(state_db: &Path, latest: Option<&RunInfo>, sites: &[SiteState]) -> FleetStatus {
         let sites: Vec<SiteStatus> = sites.iter().map(SiteStatus::of).collect();
-        let mut counts: BTreeMap<&'static str, usize> =
-            OUTCOME_LABELS.iter().map(|label| (*label, 0)).collect();
-        for site in &sites {
-            *counts.entry(site.outcome).or_default() += 1;
-        }
         FleetStatus {
             state_db: state_db.display().to_string(),
-            latest_run: latest.map(|run| RunSummary {
-                run_id: run.run_id.clone(),
-                mode: run.mode,
-                started_at: run.started_at,
-                finished_at: run.finished_at,
-                exit_code: run.exit_code,
-            }),
-            counts,
+            latest_run: latest.map(RunSummary::of),
+            stores: Vec::new(),
+            counts: count(&sites),
             sites,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// Sites per outcome label, every label present.
+pub fn count(sites: &[SiteStatus]) -> BTreeMap<&'static str, usize> {
+    let mut counts: BTreeMap<&'static str, usize> =
+        OUTCOME_LABELS.iter().map(|label| (*label, 0)).collect();
+    for site in sites {
+        *counts.entry(site.outcome).or_default() += 1;
+    }
+    counts
+}
+
+impl RunSummary {
+    pub fn of(run: &RunInfo) -> RunSummary {
+        RunSummary {
+            run_id: run.run_id.clone(),
+            mode: run.mode,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            exit_code: run.exit_code,
         }
     }
 }
@@ -169,6 +210,7 @@ impl SiteStatus {
         };
         SiteStatus {
             site: site.site.clone(),
+            shard: None,
             stage,
             last_mode: site.last_mode,
             outcome,
@@ -215,45 +257,47 @@ fn time(time: Option<&DateTime<Utc>>) -> String {
     )
 }
 
-/// The `--format table` text: the latest run, one aligned line per site, the counts, and a
-/// note per site whose job create was never recorded.
+/// The `--format table` text: the latest run (of each store), one aligned line per site
+/// (with its shard over several stores), the counts, and the notes.
 pub fn render_table(status: &FleetStatus) -> String {
     let mut out = String::new();
-    match &status.latest_run {
-        Some(run) => {
-            let end = match (&run.finished_at, run.exit_code) {
-                (Some(at), Some(code)) => format!("finished {}, exit {code}", time(Some(at))),
-                (Some(at), None) => format!("finished {}", time(Some(at))),
-                (None, _) => "not finished (running, or killed)".to_owned(),
-            };
-            out.push_str(&format!(
-                "latest run {} ({}): started {}, {end}\n",
-                run.run_id,
-                run.mode,
-                time(Some(&run.started_at))
-            ));
-        }
-        None => out.push_str("no run recorded yet\n"),
+    if status.stores.is_empty() {
+        out.push_str(&run_line(status.latest_run.as_ref()));
+    }
+    for store in &status.stores {
+        out.push_str(&format!(
+            "{} ({}): {}",
+            store.shard,
+            store.state_db,
+            run_line(store.latest_run.as_ref())
+        ));
     }
     if status.sites.is_empty() {
-        out.push_str(&format!("no sites in {}\n", status.state_db));
+        let place = if status.stores.is_empty() {
+            status.state_db.clone()
+        } else {
+            format!("these {} stores", status.stores.len())
+        };
+        out.push_str(&format!("no sites in {place}\n"));
         return out;
     }
     out.push('\n');
+    let sharded = status.sites.iter().any(|site| site.shard.is_some());
     let dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
-    let mut rows = vec![
-        [
-            "SITE",
-            "STAGE",
-            "MODE",
-            "OUTCOME",
-            "JOB",
-            "TASK",
-            "TASK STATUS",
-            "UPDATED",
-        ]
-        .map(str::to_owned),
-    ];
+    let mut header = vec!["SITE"];
+    if sharded {
+        header.push("SHARD");
+    }
+    header.extend([
+        "STAGE",
+        "MODE",
+        "OUTCOME",
+        "JOB",
+        "TASK",
+        "TASK STATUS",
+        "UPDATED",
+    ]);
+    let mut rows: Vec<Vec<String>> = vec![header.into_iter().map(str::to_owned).collect()];
     for site in &status.sites {
         let task_status = match (&site.task_status, &site.task_outcome) {
             (Some(status), Some(outcome)) => format!("{status} ({outcome})"),
@@ -263,8 +307,11 @@ pub fn render_table(status: &FleetStatus) -> String {
             }
             (None, _) => "-".to_owned(),
         };
-        rows.push([
-            site.site.clone(),
+        let mut row = vec![site.site.clone()];
+        if sharded {
+            row.push(dash(&site.shard));
+        }
+        row.extend([
             site.stage.to_owned(),
             site.last_mode
                 .map_or_else(|| "-".to_owned(), |mode| mode.to_string()),
@@ -274,8 +321,9 @@ pub fn render_table(status: &FleetStatus) -> String {
             task_status,
             time(site.updated_at.as_ref()),
         ]);
+        rows.push(row);
     }
-    let mut widths = [0usize; 8];
+    let mut widths = vec![0usize; rows[0].len()];
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -283,7 +331,7 @@ pub fn render_table(status: &FleetStatus) -> String {
     }
     for row in &rows {
         let mut line = String::new();
-        for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
+        for (index, (cell, width)) in row.iter().zip(&widths).enumerate() {
             if index > 0 {
                 line.push_str("  ");
             }
@@ -312,7 +360,28 @@ pub fn render_table(status: &FleetStatus) -> String {
             ));
         }
     }
+    for note in &status.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
     out
+}
+
+/// `latest run … (mode): started …, finished …, exit N`, or that there is none.
+fn run_line(run: Option<&RunSummary>) -> String {
+    let Some(run) = run else {
+        return "no run recorded yet\n".to_owned();
+    };
+    let end = match (&run.finished_at, run.exit_code) {
+        (Some(at), Some(code)) => format!("finished {}, exit {code}", time(Some(at))),
+        (Some(at), None) => format!("finished {}", time(Some(at))),
+        (None, _) => "not finished (running, or killed)".to_owned(),
+    };
+    format!(
+        "latest run {} ({}): started {}, {end}\n",
+        run.run_id,
+        run.mode,
+        time(Some(&run.started_at))
+    )
 }
 
 /// The `--format json` document, pretty-printed.

@@ -3,7 +3,8 @@
 //! The first eleven columns are SPEC.md's; four more follow: the site's `stage`, its
 //! `duration_seconds`, the names of its `failed_check_names` (`;`-separated), so a
 //! spreadsheet can filter the fleet by failing check, and the scopes `still_running` after
-//! the core migrated (apps: the site is migrated, and later runs follow it up). Timestamps are RFC 3339 in UTC; empty
+//! the core migrated (apps: the site is migrated, and later runs follow it up); a report
+//! over several state stores adds a last one, `shard`. Timestamps are RFC 3339 in UTC; empty
 //! cells mean "not known yet" (a running site has no `outcome` and no `finished_at`).
 //!
 //! **Formula neutralisation.** Messages and check names come from the service and from
@@ -36,19 +37,26 @@ pub const COLUMNS: &[&str] = &[
     "still_running",
 ];
 
+/// The column after [`COLUMNS`] in a report over several state stores (`cmafleet report
+/// --state-dirs`): which shard's run each site's row comes from.
+pub const SHARD_COLUMN: &str = "shard";
+
 pub fn render(report: &RunReport) -> Vec<u8> {
     let mut writer = ::csv::WriterBuilder::new()
         .terminator(::csv::Terminator::Any(b'\n'))
         .from_writer(Vec::with_capacity(256 * (report.sites.len() + 1)));
-    let header = COLUMNS.iter().map(|column| column.as_bytes());
-    // Writing into a Vec cannot fail, and every record has COLUMNS.len() fields.
+    let sharded = report.sites.iter().any(|site| site.shard.is_some());
+    let shard_column = sharded.then_some(SHARD_COLUMN);
+    let header = COLUMNS.iter().copied().chain(shard_column);
+    // Writing into a Vec cannot fail, and every record has as many fields as the header.
     writer
-        .write_record(header)
+        .write_record(header.map(str::as_bytes))
         .expect("csv into memory cannot fail");
     for site in &report.sites {
-        let cells = row(site).map(|cell| neutralise(&cell));
+        let shard = sharded.then(|| site.shard.clone().unwrap_or_default());
+        let cells = row(site).into_iter().chain(shard);
         writer
-            .write_record(&cells)
+            .write_record(cells.map(|cell| neutralise(&cell)))
             .expect("csv into memory cannot fail");
     }
     writer.into_inner().expect("csv into memory cannot fail")

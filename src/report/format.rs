@@ -34,10 +34,34 @@ pub fn duration(seconds: i64) -> String {
     }
 }
 
+/// A duration measured to the millisecond, as people say it: `370ms` under a second,
+/// `1.4s` under ten (a check against a fast service takes well under a second, and whole
+/// seconds would show it as `0s`), then as [`duration`] does.
+pub fn duration_ms(millis: i64) -> String {
+    let millis = millis.max(0);
+    match millis {
+        0..=999 => format!("{millis}ms"),
+        1_000..=9_949 => {
+            let tenths = (millis + 50) / 100;
+            if tenths % 10 == 0 {
+                format!("{}s", tenths / 10)
+            } else {
+                format!("{}.{}s", tenths / 10, tenths % 10)
+            }
+        }
+        _ => duration((millis + 500) / 1_000),
+    }
+}
+
 /// How long a site took in this run, once it has both ends.
 pub fn site_seconds(site: &SiteReport) -> Option<i64> {
+    site_millis(site).map(|millis| millis / 1_000)
+}
+
+/// [`site_seconds`] to the millisecond.
+pub fn site_millis(site: &SiteReport) -> Option<i64> {
     match (site.started_at, site.finished_at) {
-        (Some(start), Some(end)) => Some((end - start).num_seconds().max(0)),
+        (Some(start), Some(end)) => Some((end - start).num_milliseconds().max(0)),
         _ => None,
     }
 }
@@ -160,6 +184,20 @@ pub fn outcome_rank(outcome: Option<Outcome>) -> u8 {
     }
 }
 
+/// The sites in the order people read them: those that need attention first (failed,
+/// blocked, detached, not finished, warnings), then skipped and succeeded; within an outcome,
+/// in report order.
+pub fn attention_first(report: &RunReport) -> Vec<&SiteReport> {
+    let mut sites: Vec<&SiteReport> = report.sites.iter().collect();
+    sites.sort_by_key(|site| outcome_rank(site.outcome));
+    sites
+}
+
+/// Whether a site needs someone's attention (see [`attention_first`]).
+pub fn needs_attention(site: &SiteReport) -> bool {
+    outcome_rank(site.outcome) <= outcome_rank(Some(Outcome::Warnings))
+}
+
 /// The time span a report covers: from the run's start (or an earlier stage span) to its
 /// end — or, while it runs, to the latest instant the model knows of. Never empty.
 pub fn run_span(report: &RunReport) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -209,6 +247,18 @@ mod tests {
         assert_eq!(duration(3_720), "1h 02m");
         assert_eq!(duration(2 * 86_400 + 3 * 3_600 + 59), "2d 03h");
         assert_eq!(duration(-5), "0s");
+    }
+
+    #[test]
+    fn short_durations_keep_their_fraction() {
+        assert_eq!(duration_ms(0), "0ms");
+        assert_eq!(duration_ms(371), "371ms");
+        assert_eq!(duration_ms(1_000), "1s");
+        assert_eq!(duration_ms(1_449), "1.4s");
+        assert_eq!(duration_ms(9_949), "9.9s");
+        assert_eq!(duration_ms(9_950), "10s");
+        assert_eq!(duration_ms(247_400), "4m 07s");
+        assert_eq!(duration_ms(-3), "0ms");
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! `report.html`: the run for people, as one self-contained file — inline CSS and SVG, no
 //! font, image or script from anywhere, readable with JavaScript off (a small inline script
-//! only adds filtering and sorting to the site table).
+//! pages, filters and sorts the site table; without it the table shows its first page,
+//! sites that need attention first: [`site_table`](super::site_table)). A fleet of any size
+//! opens in a second or two: the site table is data the script renders a page at a time,
+//! the timeline of a large fleet is lanes rather than rows, and long lists are capped
+//! (every site's JSON has everything).
 //!
 //! Everything that comes from the service or the inventory (site names, messages, check
 //! names, occurrences, ids) is HTML-escaped. A Content-Security-Policy allows only this
@@ -14,11 +18,11 @@ use sha2::{Digest, Sha256};
 
 use super::fleet_checks::{self, FleetCheck, Severity};
 use super::format::{
-    OutcomeCounts, all_notes, duration, exit_meaning, outcome_class, outcome_label, outcome_rank,
-    run_seconds, site_seconds, wall_clock,
+    OutcomeCounts, all_notes, duration, exit_meaning, outcome_class, outcome_rank, run_seconds,
+    wall_clock,
 };
-use super::model::{RunReport, SiteReport};
-use super::timeline;
+use super::model::RunReport;
+use super::{site_table, timeline};
 use crate::fleet::{Mode, Outcome};
 
 const STYLE: &str = include_str!("report.css");
@@ -27,6 +31,11 @@ const SCRIPT: &str = include_str!("report.js");
 const OCCURRENCES_LISTED: usize = 50;
 /// Errors listed in the page; every site's JSON has them all.
 const ERRORS_LISTED: usize = 200;
+/// Sites listed under one fleet check; summary.csv and the sites' JSON have them all.
+const CHECK_SITES_LISTED: usize = 100;
+/// Rows of the scopes, artifacts and notes sections: a large fleet's report stays a page
+/// that opens in a second (the sites' JSON have them all).
+const ROWS_LISTED: usize = 500;
 
 pub fn render(report: &RunReport) -> String {
     // About 1.4 KB a site, timeline included: one allocation, never a doubling copy.
@@ -36,7 +45,7 @@ pub fn render(report: &RunReport) -> String {
     header(&mut page, report);
     page.push_str("<main class=\"wrap\">\n");
     outcomes(&mut page, report);
-    sites(&mut page, report);
+    site_table::section(&mut page, report);
     checks(&mut page, &fleet_checks::aggregate(report));
     timeline_section(&mut page, report);
     if has_scopes(report) {
@@ -224,88 +233,6 @@ fn outcomes(page: &mut String, report: &RunReport) {
     page.push_str("</ul></section>\n");
 }
 
-fn sites(page: &mut String, report: &RunReport) {
-    let _ = write!(
-        page,
-        "<section aria-labelledby=\"h-sites\"><h2 id=\"h-sites\">Sites \
-         <span class=\"count\">({})</span></h2>",
-        report.sites.len()
-    );
-    if report.sites.is_empty() {
-        page.push_str("<p class=\"none\">No site was selected.</p></section>\n");
-        return;
-    }
-    page.push_str(
-        "<div id=\"site-tools\" class=\"tools\" hidden>\
-         <label>Filter<input id=\"site-filter\" type=\"search\" placeholder=\"site, message, id…\"></label>\
-         <label>Outcome<select id=\"outcome-filter\"><option value=\"\">all</option>",
-    );
-    for label in [
-        "failed",
-        "blocked",
-        "detached",
-        "running",
-        "pending",
-        "warnings",
-        "skipped",
-        "succeeded",
-    ] {
-        let _ = write!(page, "<option value=\"{label}\">{label}</option>");
-    }
-    page.push_str(
-        "</select></label><span id=\"site-count\" class=\"muted\" aria-live=\"polite\"></span></div>\
-         <div class=\"scroll\"><table id=\"site-table\">\
-         <caption class=\"sr\">One row per site: outcome, stage, checks, message and ids</caption>\
-         <thead><tr><th scope=\"col\">Site</th><th scope=\"col\">Product</th>\
-         <th scope=\"col\" data-numeric>Outcome</th><th scope=\"col\">Stage</th>\
-         <th scope=\"col\" class=\"num\" data-numeric>Failed</th>\
-         <th scope=\"col\" class=\"num\" data-numeric>Warned</th>\
-         <th scope=\"col\" class=\"num\" data-numeric>Duration</th>\
-         <th scope=\"col\">Message</th><th scope=\"col\">Job / task</th></tr></thead><tbody>\n",
-    );
-    for site in &report.sites {
-        site_row(page, site);
-    }
-    page.push_str("</tbody></table></div></section>\n");
-}
-
-fn site_row(page: &mut String, site: &SiteReport) {
-    let label = outcome_label(site);
-    let failed = site.checks_with("FAILED");
-    let warned = site.checks_with("WARNING");
-    let seconds = site_seconds(site);
-    let count_cell = |count: usize| {
-        let zero = if count == 0 { " zero" } else { "" };
-        format!("<td class=\"num{zero}\">{count}</td>")
-    };
-    let name = escape(&site.site);
-    let _ = write!(
-        page,
-        "<tr data-outcome=\"{label}\"><th scope=\"row\"><a href=\"sites/{name}.json\">{name}</a></th>\
-         <td>{}</td><td data-sort=\"{}\"><span class=\"badge {}\">{label}</span></td><td>{}</td>{}{}\
-         <td class=\"num\" data-sort=\"{}\">{}</td><td class=\"msg\">{}</td><td class=\"ids\">",
-        escape(&site.product),
-        outcome_rank(site.outcome),
-        outcome_class(site.outcome),
-        site.stage,
-        count_cell(failed),
-        count_cell(warned),
-        seconds.unwrap_or(-1),
-        seconds.map(duration).unwrap_or_default(),
-        escape(&site.message),
-    );
-    if let Some(job) = &site.job_id {
-        let _ = write!(page, "<b>job</b> <code>{}</code>", escape(job));
-    }
-    if let Some(task) = &site.task_id {
-        if site.job_id.is_some() {
-            page.push_str("<br>");
-        }
-        let _ = write!(page, "<b>task</b> <code>{}</code>", escape(task));
-    }
-    page.push_str("</td></tr>\n");
-}
-
 fn checks(page: &mut String, checks: &[FleetCheck<'_>]) {
     page.push_str(
         "<section aria-labelledby=\"h-checks\"><h2 id=\"h-checks\">Checks that failed or warned \
@@ -348,7 +275,7 @@ fn checks(page: &mut String, checks: &[FleetCheck<'_>]) {
             "<table><thead><tr><th scope=\"col\">Site</th><th scope=\"col\">Message</th>\
              <th scope=\"col\">Occurrences</th></tr></thead><tbody>",
         );
-        for site in &check.sites {
+        for site in check.sites.iter().take(CHECK_SITES_LISTED) {
             let _ = write!(
                 page,
                 "<tr><th scope=\"row\">{}</th><td class=\"msg\">{}</td><td>",
@@ -373,7 +300,16 @@ fn checks(page: &mut String, checks: &[FleetCheck<'_>]) {
             }
             page.push_str("</td></tr>");
         }
-        page.push_str("</tbody></table></div></details>\n");
+        page.push_str("</tbody></table>");
+        if sites > CHECK_SITES_LISTED {
+            let _ = write!(
+                page,
+                "<p class=\"muted\">… and {} more sites: each site's JSON lists its checks \
+                 (summary.csv names the failed ones).</p>",
+                sites - CHECK_SITES_LISTED
+            );
+        }
+        page.push_str("</div></details>\n");
     }
     page.push_str("</section>\n");
 }
@@ -385,11 +321,21 @@ fn timeline_section(page: &mut String, report: &RunReport) {
         page.push_str("<p class=\"none\">No site has started a stage yet.</p></section>\n");
         return;
     }
-    page.push_str(
-        "<p class=\"hint\">One row per site; each bar is a stage, in UTC. Faded bars were \
-         still open when the report was written. Hover a bar for its times.</p>\
-         <ul class=\"legend\" aria-label=\"Legend\"><li class=\"group\">Stages</li>",
-    );
+    if report.sites.len() > timeline::SITE_ROWS_MAX {
+        let _ = write!(
+            page,
+            "<p class=\"hint\">{} sites are too many for a row each: each lane shows how many \
+             sites were in a stage over the run (scaled to the lane's peak), the last one how \
+             many finished, by outcome. In UTC; hover a bar for its numbers.</p>",
+            report.sites.len()
+        );
+    } else {
+        page.push_str(
+            "<p class=\"hint\">One row per site; each bar is a stage, in UTC. Faded bars were \
+             still open when the report was written. Hover a bar for its times.</p>",
+        );
+    }
+    page.push_str("<ul class=\"legend\" aria-label=\"Legend\"><li class=\"group\">Stages</li>");
     for stage in stages {
         let _ = write!(
             page,
@@ -455,7 +401,8 @@ fn scopes(page: &mut String, report: &RunReport) {
         unfinished.len(),
         all.len(),
     );
-    for (site, scope) in unfinished {
+    let more = unfinished.len().saturating_sub(ROWS_LISTED);
+    for (site, scope) in unfinished.into_iter().take(ROWS_LISTED) {
         let progress: Vec<String> = scope
             .progress
             .iter()
@@ -485,7 +432,9 @@ fn scopes(page: &mut String, report: &RunReport) {
             escape(scope.message.as_deref().unwrap_or("")),
         );
     }
-    page.push_str("</tbody></table></div></section>\n");
+    page.push_str("</tbody></table></div>");
+    more_rows(page, more, "scopes");
+    page.push_str("</section>\n");
 }
 
 fn artifacts(page: &mut String, report: &RunReport) {
@@ -503,7 +452,8 @@ fn artifacts(page: &mut String, report: &RunReport) {
          <th scope=\"col\">File</th><th scope=\"col\" class=\"num\">Size</th>\
          <th scope=\"col\">Expired / expires</th><th scope=\"col\">Problem</th></tr></thead><tbody>",
     );
-    for (site, artifact) in all {
+    let more = all.len().saturating_sub(ROWS_LISTED);
+    for (site, artifact) in all.into_iter().take(ROWS_LISTED) {
         let name = escape(&artifact.name);
         // Only a relative path inside the report dir becomes a link.
         let file = match artifact.saved_as.as_deref() {
@@ -523,7 +473,9 @@ fn artifacts(page: &mut String, report: &RunReport) {
             escape(artifact.error.as_deref().unwrap_or("")),
         );
     }
-    page.push_str("</tbody></table></div></section>\n");
+    page.push_str("</tbody></table></div>");
+    more_rows(page, more, "artifacts");
+    page.push_str("</section>\n");
 }
 
 /// Answers outside the API model: what the service said, and what cmafleet did about it.
@@ -561,7 +513,8 @@ fn notes(page: &mut String, report: &RunReport) {
         return;
     }
     page.push_str("<ul class=\"notes\">");
-    for (site, note) in notes {
+    let more = notes.len().saturating_sub(ROWS_LISTED);
+    for (site, note) in notes.into_iter().take(ROWS_LISTED) {
         match site {
             Some(site) => {
                 let _ = write!(page, "<li><b>{}</b>: {}</li>", escape(site), escape(note));
@@ -571,7 +524,19 @@ fn notes(page: &mut String, report: &RunReport) {
             }
         }
     }
-    page.push_str("</ul></section>\n");
+    page.push_str("</ul>");
+    more_rows(page, more, "notes");
+    page.push_str("</section>\n");
+}
+
+/// The line under a capped section: how many more rows the sites' JSON files hold.
+fn more_rows(page: &mut String, more: usize, what: &str) {
+    if more > 0 {
+        let _ = write!(
+            page,
+            "<p class=\"hint\">{more} more {what} are in the sites' JSON files.</p>"
+        );
+    }
 }
 
 fn errors(page: &mut String, report: &RunReport) {
@@ -607,13 +572,7 @@ fn errors(page: &mut String, report: &RunReport) {
         );
     }
     page.push_str("</tbody></table></div>");
-    if all.len() > ERRORS_LISTED {
-        let _ = write!(
-            page,
-            "<p class=\"hint\">{} more errors are in the sites' JSON files.</p>",
-            all.len() - ERRORS_LISTED
-        );
-    }
+    more_rows(page, all.len().saturating_sub(ERRORS_LISTED), "errors");
     page.push_str("</section>\n");
 }
 

@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 
 use super::fleet_checks::{self, FleetCheck};
 use super::format::{
-    OutcomeCounts, all_notes, duration, outcome_label, run_seconds, site_seconds, wall_clock,
+    OutcomeCounts, all_notes, duration, duration_ms, outcome_label, run_seconds, site_millis,
+    wall_clock,
 };
 use super::model::RunReport;
 use super::timeline::StageSummary;
@@ -76,14 +77,29 @@ fn sites(out: &mut String, report: &RunReport) {
         out.push_str("No site was selected.\n\n");
         return;
     }
-    out.push_str("| Site | Product | Outcome | Stage | Failed | Warned | Duration | Message |\n");
-    out.push_str("|---|---|---|---|---:|---:|---:|---|\n");
+    // A report over several state stores names each site's shard.
+    let sharded = report.sites.iter().any(|site| site.shard.is_some());
+    let (shard_head, shard_rule) = if sharded {
+        (" Shard |", "---|")
+    } else {
+        ("", "")
+    };
+    let _ = writeln!(
+        out,
+        "| Site |{shard_head} Product | Outcome | Stage | Failed | Warned | Duration | Message |"
+    );
+    let _ = writeln!(out, "|---|{shard_rule}---|---|---|---:|---:|---:|---|");
     for site in &report.sites {
         let outcome = outcome_label(site);
-        let took = site_seconds(site).map(duration).unwrap_or_default();
+        let took = site_millis(site).map(duration_ms).unwrap_or_default();
+        let shard = if sharded {
+            format!(" {} |", escape(site.shard.as_deref().unwrap_or("")))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {outcome} | {} | {} | {} | {took} | {} |",
+            "| {} |{shard} {} | {outcome} | {} | {} | {} | {took} | {} |",
             escape(&site.site),
             escape(&site.product),
             site.stage,
@@ -158,14 +174,14 @@ fn timeline(out: &mut String, report: &RunReport) {
     let longest = report
         .sites
         .iter()
-        .filter_map(|site| Some((site, site_seconds(site)?)))
-        .max_by_key(|(_, seconds)| *seconds);
-    if let Some((site, seconds)) = longest {
+        .filter_map(|site| Some((site, site_millis(site)?)))
+        .max_by_key(|(_, millis)| *millis);
+    if let Some((site, millis)) = longest {
         let _ = writeln!(
             out,
             "- longest site: {} ({})",
             escape(&site.site),
-            duration(seconds)
+            duration_ms(millis)
         );
     }
     match report.run.finished_at {

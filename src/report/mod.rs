@@ -3,9 +3,11 @@
 //! - [`model`]: the data (shared with the coordinator and the state store).
 //! - Renderers, pure functions of the model (no clock, no I/O): [`csv`] (`summary.csv`),
 //!   [`markdown`] (`summary.md`), [`html`] (`report.html`, with [`timeline`]'s SVG),
-//!   [`json`] (`run.json`, `sites/<site>.json`), [`changes`] (`changes.md`).
+//!   [`json`] (`run.json`, `sites/<site>.json`), [`changes`] (`changes.md`); [`site_table`]
+//!   is `report.html`'s table of sites, paged by the page's script.
 //! - Shared by the renderers: [`fleet_checks`] (checks that failed or warned across the
 //!   fleet) and [`format`](mod@format) (timestamps, durations, outcome counts).
+//! - [`merge`]: one fleet report from the runs of several state stores (shards).
 //! - [`writer`]: atomic, private (0700/0600) files, paced summary refreshes.
 
 pub mod changes;
@@ -15,7 +17,9 @@ pub mod format;
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod merge;
 pub mod model;
+pub mod site_table;
 pub mod timeline;
 pub mod writer;
 

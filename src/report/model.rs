@@ -48,6 +48,11 @@ pub struct RunInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SiteReport {
     pub site: String,
+    /// Which shard's run this report comes from, in a report over several state stores
+    /// (`cmafleet report --state-dirs`): the run's `--shard` label or its store's dir name.
+    /// `None` in a run's own report (its shard, if any, is the run's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub product: String,
     pub mode: Mode,
     /// `None` while the site is still running.
@@ -94,6 +99,7 @@ impl SiteReport {
     pub fn pending(site: &str, product: &str, mode: Mode) -> Self {
         SiteReport {
             site: site.to_owned(),
+            shard: None,
             product: product.to_owned(),
             mode,
             outcome: None,

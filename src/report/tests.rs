@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use chrono::{Duration, TimeZone, Utc};
 
 use super::model::{RunReport, SiteReport, StageSpan};
+use super::site_table::PAGE_ROWS;
 use super::{changes, csv, html, json, markdown};
 use crate::fleet::{Mode, Outcome, Stage};
 
@@ -149,8 +150,16 @@ fn with_hostile_text() -> RunReport {
 #[test]
 fn html_escapes_everything_from_the_service() {
     let page = html::render(&with_hostile_text());
-    // The page's own script is the only one.
-    assert_eq!(page.matches("<script").count(), 1, "{page}");
+    // The page's own script is the only one that runs; the other block is the site table's
+    // data, which browsers never run, and nothing in it closes it early.
+    assert_eq!(page.matches("<script").count(), 2, "{page}");
+    assert_eq!(page.matches("<script>").count(), 1, "{page}");
+    assert_eq!(
+        page.matches("<script type=\"application/json\" id=\"site-data\">")
+            .count(),
+        1
+    );
+    assert_eq!(page.matches("</script>").count(), 2, "{page}");
     assert_eq!(page.matches("<script>(function").count(), 0);
     for planted in ["<img", "<iframe", "<svg onload", "<b>bold", "</td><script"] {
         assert!(!page.contains(planted), "raw {planted} in the page");
@@ -317,7 +326,9 @@ fn five_hundred_sites_render_into_a_reasonable_file() {
     let fleet = synthetic_fleet(500);
     let page = html::render(&fleet);
     assert!(page.len() < 3 * 1024 * 1024, "{} bytes", page.len());
-    assert_eq!(page.matches("<tr data-outcome=").count(), 500);
+    // The first page of rows is HTML; the script pages through the data block's 500.
+    assert_eq!(page.matches("<tr data-outcome=").count(), PAGE_ROWS);
+    assert_eq!(site_data(&page)["sites"].as_array().unwrap().len(), 500);
     assert!(
         page.contains("on 100 sites"),
         "users-duplicate-email failed on every 5th site"
@@ -340,6 +351,101 @@ fn five_hundred_sites_render_into_a_reasonable_file() {
     let md = markdown::render(&fleet);
     assert!(md.contains("| users-duplicate-email | FAILED | 100 | 300 | yes |"));
     assert!(md.contains("… and 75 more"), "site lists in md are capped");
+}
+
+/// The site table's data block of a rendered page.
+fn site_data(page: &str) -> serde_json::Value {
+    let open = "<script type=\"application/json\" id=\"site-data\">";
+    let start = page.find(open).expect("a data block") + open.len();
+    let end = start + page[start..].find("</script>").unwrap();
+    serde_json::from_str(&page[start..end]).expect("the data block is JSON")
+}
+
+/// The outcome word of each site in the data block, in its order.
+fn data_outcomes(data: &serde_json::Value) -> Vec<String> {
+    let words = data["outcomes"].as_array().unwrap();
+    data["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|site| {
+            let index = site[3].as_u64().unwrap() as usize;
+            words[index][0].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+const ATTENTION: [&str; 6] = [
+    "failed", "blocked", "detached", "running", "pending", "warnings",
+];
+
+#[test]
+fn ten_thousand_sites_render_into_a_file_that_opens_quickly_attention_first() {
+    let fleet = synthetic_fleet(10_000);
+    let page = html::render(&fleet);
+    // It was 14 MB: 700 bytes of table row and 600 of timeline a site.
+    assert!(page.len() < 4 * 1024 * 1024, "{} bytes", page.len());
+
+    let data = site_data(&page);
+    let outcomes = data_outcomes(&data);
+    assert_eq!(outcomes.len(), 10_000, "every site once");
+    let first_calm = outcomes
+        .iter()
+        .position(|word| !ATTENTION.contains(&word.as_str()))
+        .unwrap();
+    assert_eq!(first_calm, 6_667, "4 of each 6 outcomes need attention");
+    assert!(
+        outcomes[first_calm..]
+            .iter()
+            .all(|word| !ATTENTION.contains(&word.as_str())),
+        "no site that needs attention after the others"
+    );
+    assert!(outcomes[..1_667].iter().all(|word| word == "failed"));
+
+    // The HTML rows (what shows before the script runs) are the first page of the same order.
+    let rows: Vec<&str> = page
+        .split("<tr data-outcome=\"")
+        .skip(1)
+        .map(|row| &row[..row.find('"').unwrap()])
+        .collect();
+    assert_eq!(rows.len(), PAGE_ROWS);
+    assert!(rows.iter().all(|word| *word == "failed"), "{rows:?}");
+    assert!(page.contains("The 6667 sites that need attention"));
+
+    // A fleet this large gets the timeline in lanes, and capped lists.
+    assert!(page.contains("<svg class=\"timeline lanes\""));
+    assert!(
+        page.contains("… and 1900 more sites"),
+        "2,000 sites failed the check"
+    );
+}
+
+#[test]
+fn the_site_table_shows_attention_first_and_keeps_report_order_within_an_outcome() {
+    let page = html::render(&fleet());
+    let rows: Vec<&str> = page
+        .split("<tr data-outcome=\"")
+        .skip(1)
+        .map(|row| &row[row.find("sites/").unwrap() + 6..row.find(".json").unwrap()])
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "initech-jira",
+            "globex-jira",
+            "globex-wiki",
+            "stark-jira",
+            "umbrella-jira",
+            "acme-wiki",
+            "hooli-wiki",
+            "acme-jira",
+            "wayne-wiki",
+        ]
+    );
+    assert_eq!(
+        data_outcomes(&site_data(&page))[..5],
+        ["failed", "blocked", "blocked", "blocked", "detached"]
+    );
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! The run's timeline: per stage, who went through it and when (the text summary of
-//! `summary.md`), and one row per site with a bar per stage span (the SVG of `report.html`).
+//! `summary.md`), and the SVG of `report.html`: one row per site with a bar per stage span,
+//! or, for a fleet too large for that, one lane per stage ([`lanes`]).
+
+pub mod lanes;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::format::{duration, outcome_class, run_span};
+use super::format::{duration_ms, outcome_class, run_span};
 use super::html::escape;
 use super::model::RunReport;
 use crate::fleet::Stage;
@@ -75,14 +78,21 @@ pub fn stages_present(report: &RunReport) -> Vec<Stage> {
 }
 
 /// Geometry of the chart, in SVG user units (the SVG scales to its container's width).
-const WIDTH: f64 = 1120.0;
+pub(crate) const WIDTH: f64 = 1120.0;
 /// The name column; rows too thin to carry a name keep only the outcome dot.
 const LABEL_WIDTH: f64 = 200.0;
 const DOT_WIDTH: f64 = 24.0;
-const RIGHT_PAD: f64 = 16.0;
-const AXIS_HEIGHT: f64 = 26.0;
+pub(crate) const RIGHT_PAD: f64 = 16.0;
+pub(crate) const AXIS_HEIGHT: f64 = 26.0;
 /// Site names longer than this are cut (the full name is in the row's tooltip).
 const LABEL_CHARS: usize = 26;
+/// Above this many sites the timeline is one lane per stage ([`lanes`]) rather than a row
+/// per site: 500 rows are already a couple of pixels each, and 10,000 would be megabytes of
+/// SVG that no one can read.
+pub const SITE_ROWS_MAX: usize = 500;
+/// A tick label's width per character at the axis's font size (11 units), generously: the
+/// digits of system fonts are 6–6.5 units wide.
+const TICK_CHAR_WIDTH: f64 = 6.8;
 
 /// Rows get thinner as the fleet grows, so that 500 sites stay a chart rather than a long
 /// scroll: named rows up to 200 sites, then unnamed rows (names in the tooltips) sharing
@@ -95,21 +105,83 @@ fn row_height(sites: usize) -> f64 {
     }
 }
 
-/// The SVG: one row per site, bars coloured by stage (CSS classes `stage-…`), an outcome
-/// dot before each name, a time axis in UTC above (and below, for tall charts). Appended to
-/// `out`: the page renders it in place (a 10,000-site chart is megabytes; a copy would
-/// double them at the run's end).
+/// The chart: a row per site up to [`SITE_ROWS_MAX`] sites, else [`lanes`]. Appended to
+/// `out`: the page renders it in place (a copy of a large chart would double it at the
+/// run's end).
 pub fn svg_into(out: &mut String, report: &RunReport) {
-    let (start, end) = run_span(report);
-    let total = (end - start).num_milliseconds().max(1) as f64;
+    if report.sites.len() > SITE_ROWS_MAX {
+        lanes::svg_into(out, report);
+    } else {
+        site_rows_into(out, report);
+    }
+}
+
+/// The time scale of a chart: instants to x in user units, and the axis drawn from it.
+pub(crate) struct Scale {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub left: f64,
+    pub right: f64,
+}
+
+impl Scale {
+    pub fn of(report: &RunReport, left: f64) -> Scale {
+        let (start, end) = run_span(report);
+        Scale {
+            start,
+            end,
+            left,
+            right: WIDTH - RIGHT_PAD,
+        }
+    }
+
+    pub fn x(&self, at: DateTime<Utc>) -> f64 {
+        let total = (self.end - self.start).num_milliseconds().max(1) as f64;
+        let offset = (at - self.start).num_milliseconds() as f64 / total;
+        self.left + (self.right - self.left) * offset.clamp(0.0, 1.0)
+    }
+
+    /// Grid lines from `top` to `bottom` with their labels above (and below, with
+    /// `below`). A label that would cross the chart's edge is anchored at its tick's side
+    /// instead of centred on it, so the first and last are never cut off.
+    pub fn axis_into(&self, out: &mut String, top: f64, bottom: f64, below: bool) {
+        for tick in ticks(self.start, self.end) {
+            let x = self.x(tick);
+            let label = tick_label(tick, self.end - self.start);
+            let half = label.chars().count() as f64 * TICK_CHAR_WIDTH / 2.0;
+            let anchor = if x + half > WIDTH - 1.0 {
+                "end"
+            } else if x - half < 1.0 {
+                "start"
+            } else {
+                "middle"
+            };
+            let _ = write!(
+                out,
+                "<line class=\"grid\" x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{bottom:.1}\"/>\
+                 <text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{label}</text>",
+                top - 4.0,
+                top - 9.0,
+            );
+            if below {
+                let _ = write!(
+                    out,
+                    "<text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{label}</text>",
+                    bottom + 17.0,
+                );
+            }
+        }
+    }
+}
+
+/// One row per site, bars coloured by stage (CSS classes `stage-…`), an outcome dot before
+/// each name, a time axis in UTC above (and below, for tall charts).
+fn site_rows_into(out: &mut String, report: &RunReport) {
     let rows = report.sites.len();
     let row = row_height(rows);
     let labelled = row >= 14.0;
-    let left = if labelled { LABEL_WIDTH } else { DOT_WIDTH };
-    let plot = WIDTH - left - RIGHT_PAD;
-    let x_of = |at: DateTime<Utc>| {
-        left + plot * ((at - start).num_milliseconds() as f64 / total).clamp(0.0, 1.0)
-    };
+    let scale = Scale::of(report, if labelled { LABEL_WIDTH } else { DOT_WIDTH });
+    let (start, end) = (scale.start, scale.end);
     let bottom_axis = rows > 30;
     let top = AXIS_HEIGHT;
     let height = top + row * rows as f64 + if bottom_axis { AXIS_HEIGHT } else { 6.0 };
@@ -132,27 +204,7 @@ pub fn svg_into(out: &mut String, report: &RunReport) {
             top + row * index as f64
         );
     }
-
-    let ticks = ticks(start, end);
-    let grid_bottom = top + row * rows as f64;
-    for tick in &ticks {
-        let x = x_of(*tick);
-        let label = tick_label(*tick, end - start);
-        let _ = write!(
-            out,
-            "<line class=\"grid\" x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{grid_bottom:.1}\"/>\
-             <text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>",
-            top - 4.0,
-            top - 9.0,
-        );
-        if bottom_axis {
-            let _ = write!(
-                out,
-                "<text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>",
-                grid_bottom + 17.0,
-            );
-        }
-    }
+    scale.axis_into(out, top, top + row * rows as f64, bottom_axis);
 
     let bar_height = (row * 0.64).max(3.0);
     for (index, site) in report.sites.iter().enumerate() {
@@ -175,14 +227,14 @@ pub fn svg_into(out: &mut String, report: &RunReport) {
             );
         }
         for span in site.stages.iter().filter(|span| span.stage != Stage::Done) {
-            let x = x_of(span.started_at);
-            let x_end = x_of(span.finished_at.unwrap_or(end));
+            let x = scale.x(span.started_at);
+            let x_end = scale.x(span.finished_at.unwrap_or(end));
             let open = if span.finished_at.is_none() {
                 " open"
             } else {
                 ""
             };
-            let seconds = (span.finished_at.unwrap_or(end) - span.started_at).num_seconds();
+            let millis = (span.finished_at.unwrap_or(end) - span.started_at).num_milliseconds();
             let _ = write!(
                 out,
                 "<rect class=\"stage-{}{open}\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bar_height:.1}\">\
@@ -194,7 +246,7 @@ pub fn svg_into(out: &mut String, report: &RunReport) {
                 span.started_at.format("%H:%M:%S"),
                 span.finished_at
                     .map_or_else(|| "…".to_owned(), |at| at.format("%H:%M:%S").to_string()),
-                duration(seconds),
+                duration_ms(millis),
             );
         }
         out.push_str("</g>");
@@ -207,8 +259,8 @@ fn site_tooltip(site: &super::model::SiteReport) -> String {
         || format!("{} (not finished)", site.stage),
         |o| o.to_string(),
     );
-    match super::format::site_seconds(site) {
-        Some(seconds) => format!("{outcome} after {}", duration(seconds)),
+    match super::format::site_millis(site) {
+        Some(millis) => format!("{outcome} after {}", duration_ms(millis)),
         None => outcome,
     }
 }
@@ -221,26 +273,45 @@ fn shorten(text: &str, max: usize) -> String {
     format!("{kept}…")
 }
 
-/// Round instants between `start` and `end`, 3 to 8 of them: the largest "nice" step
-/// (1 s … 1 day) that gives at least 3 ticks.
+/// Round instants between `start` and `end` (both included), 2 to 8 of them: the largest
+/// "nice" step (100 ms … 2 days) that gives at least 3 ticks over the span — a run of a
+/// second gets ticks every 200 ms rather than two labels on top of each other.
 pub fn ticks(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    const STEPS: [i64; 19] = [
-        1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200,
-        86_400, 172_800,
+    const STEPS_MS: [i64; 22] = [
+        100,
+        200,
+        500,
+        1_000,
+        2_000,
+        5_000,
+        10_000,
+        15_000,
+        30_000,
+        60_000,
+        120_000,
+        300_000,
+        600_000,
+        900_000,
+        1_800_000,
+        3_600_000,
+        7_200_000,
+        10_800_000,
+        21_600_000,
+        43_200_000,
+        86_400_000,
+        172_800_000,
     ];
-    let span = (end - start).num_seconds().max(1);
-    let step = STEPS
+    let (from, to) = (start.timestamp_millis(), end.timestamp_millis());
+    let span = (to - from).max(1);
+    let step = STEPS_MS
         .iter()
         .copied()
         .find(|step| span / step <= 7)
         .unwrap_or_else(|| (span / 7).max(1));
-    let first = start.timestamp().div_euclid(step) * step;
     let mut ticks = Vec::new();
-    let mut at = first;
-    while at <= end.timestamp() {
-        if at >= start.timestamp()
-            && let Some(tick) = DateTime::from_timestamp(at, 0)
-        {
+    let mut at = (from + step - 1).div_euclid(step) * step;
+    while at <= to {
+        if let Some(tick) = DateTime::from_timestamp_millis(at) {
             ticks.push(tick);
         }
         at += step;
@@ -248,9 +319,16 @@ pub fn ticks(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     ticks
 }
 
-/// `HH:MM`, with seconds when the run is short, with the day when it is long.
+/// `HH:MM`, with seconds when the run is short (and tenths when it is a few seconds long),
+/// with the day when it is long.
 fn tick_label(at: DateTime<Utc>, span: chrono::Duration) -> String {
-    if span.num_seconds() <= 180 {
+    if span.num_milliseconds() < 5_000 {
+        format!(
+            "{}.{}",
+            at.format("%H:%M:%S"),
+            at.timestamp_subsec_millis() / 100
+        )
+    } else if span.num_seconds() <= 180 {
         at.format("%H:%M:%S").to_string()
     } else if span.num_hours() >= 36 {
         at.format("%m-%d %H:%M").to_string()
@@ -281,6 +359,40 @@ mod tests {
         assert!((3..=8).contains(&short.len()), "{short:?}");
         let long = super::ticks(at(0, 0, 0), at(0, 0, 0) + chrono::Duration::days(3));
         assert!((3..=8).contains(&long.len()), "{long:?}");
+    }
+
+    #[test]
+    fn a_run_of_a_second_gets_distinct_ticks_inside_it() {
+        let start = at(2, 0, 0) + chrono::Duration::milliseconds(992);
+        let end = at(2, 0, 2) + chrono::Duration::milliseconds(458);
+        let ticks = ticks(start, end);
+        assert!((3..=8).contains(&ticks.len()), "{ticks:?}");
+        assert!(ticks.iter().all(|tick| *tick >= start && *tick <= end));
+        let labels: Vec<String> = ticks
+            .iter()
+            .map(|tick| tick_label(*tick, end - start))
+            .collect();
+        assert_eq!(labels[0], "02:00:01.0");
+        let mut unique = labels.clone();
+        unique.dedup();
+        assert_eq!(unique, labels, "no two ticks read the same");
+    }
+
+    #[test]
+    fn a_label_at_the_edge_is_anchored_inside_the_chart() {
+        let mut report = crate::report::tests::fleet();
+        report.run.started_at = at(2, 0, 0);
+        report.run.finished_at = Some(at(2, 3, 0));
+        report.sites.truncate(1);
+        report.sites[0].stages.clear();
+        let scale = Scale::of(&report, LABEL_WIDTH);
+        let mut svg = String::new();
+        scale.axis_into(&mut svg, AXIS_HEIGHT, 100.0, false);
+        assert!(
+            svg.ends_with("text-anchor=\"end\">02:03:00</text>"),
+            "the last tick, at the right edge, ends there: {svg}"
+        );
+        assert!(svg.contains("text-anchor=\"middle\">02:01:00</text>"));
     }
 
     #[test]

@@ -1,18 +1,12 @@
 //! The `report.html` of a real fleet run, opened in a real headless browser: it renders with
-//! no console message at all, and its screenshot is a picture, not a blank page. The
-//! screenshot is kept as `target/fleet-report-screenshot.png` for people to look at.
-
-use std::path::PathBuf;
+//! no console message at all, its screenshot is a picture, not a blank page, and its site
+//! table (real ids, real messages) and timeline fit the page at 1280 px. The screenshot is
+//! kept as `target/fleet-report-screenshot.png` for people to look at.
 
 use super::FAST;
 use crate::support::browser::{Browser, file_url};
 use crate::support::fleet::{Fleet, Row};
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
+use crate::support::report_page::{assert_fits, target_dir};
 
 /// Every outcome a migrate run can give, in one fleet.
 const SCENARIO: &str = r#"
@@ -82,6 +76,7 @@ async fn the_report_of_a_real_fleet_run_renders_in_a_headless_browser() {
         (200, 0.9),
     );
     let html = fleet.report_text("migrate", "report.html");
+    assert_fits(&browser, &html, 1280, "a real run's report");
     for text in [
         "CrossProjectEntityMissingProjectSelection",
         "duplicate issue keys",

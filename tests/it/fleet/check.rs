@@ -223,6 +223,33 @@ async fn a_healthy_fleet_exits_zero_and_a_second_run_reuses_its_jobs() {
     );
 }
 
+/// A check against a fast service takes well under a second: whole seconds showed every
+/// site of a check run as `0s`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_html_shows_each_check_sites_duration_to_the_millisecond() {
+    let rows = vec![Row::jira("one"), Row::confluence("two"), Row::jira("three")];
+    let fleet = Fleet::start("", FAST, rows).await;
+    let output = fleet.run("check", "check", &[]).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let html = fleet.report_text("check", "report.html");
+    for site in ["one", "two", "three"] {
+        let report = fleet.site_report("check", site);
+        let at = |field: &str| instant(report[field].as_str().unwrap());
+        let millis = (at("finished_at") - at("started_at")).num_milliseconds();
+        assert!(millis > 0, "{site}: {report}");
+        let shown = cmafleet::report::format::duration_ms(millis);
+        assert_ne!(shown, "0s");
+        let row = &html[html
+            .find(&format!("<a href=\"sites/{site}.json\">"))
+            .unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(
+            row.contains(&format!("<td class=\"num\">{shown}</td><td class=\"msg\">")),
+            "{site} took {millis} ms, shown as {shown}: {row}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn block_on_warnings_blocks_a_warning_in_check_mode() {
     let scenario = r#"

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cmafleet::config::Shard;
 
-use crate::support::fleet::{Fleet, Row};
+use crate::support::fleet::{Fleet, Row, read_summary, with_flag};
 use crate::support::prometheus::Pushgateway;
 
 /// Three cloud users, at least one in each of two shards (the hash is stable, so this is
@@ -208,5 +208,157 @@ async fn a_sharded_run_names_its_shard_in_logs_run_json_and_the_pushgateway_grou
     assert!(
         succeeded.ends_with(&format!(" {}", mine.len())),
         "{succeeded}"
+    );
+}
+
+/// A fleet run as two shards, each with its own state dir (as the Indexed Job's pods are):
+/// `report --state-dirs` renders one fleet report from both stores, `status --state-dirs`
+/// one table, every site once with its shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_report_and_one_status_over_the_state_stores_of_two_shards() {
+    let users = three_users();
+    let fleet = Fleet::start(
+        "[defaults]\ncheck_duration = \"2m\"\nmigrate_duration = \"5m\"\n",
+        3600.0,
+        rows(&users),
+    )
+    .await;
+    let stores = [
+        fleet.dir.path().join("shard-0"),
+        fleet.dir.path().join("shard-1"),
+    ];
+    let run = |mode: &str, index: usize| {
+        let mut command = with_flag(
+            &fleet.command(mode, &format!("{mode}{index}")),
+            "--state-dir",
+            stores[index].as_os_str(),
+        );
+        command.args(["--shard", &format!("{index}/2")]);
+        Fleet::output(command)
+    };
+    for index in [0, 1] {
+        let output = run("check", index).await;
+        assert_eq!(output.code, 0, "shard {index}: {}", output.stderr);
+    }
+    // The first store's latest run is then a migration, which the second store never ran.
+    let output = run("migrate", 0).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+
+    let shard_of = |site: &str| {
+        let row = rows(&users)
+            .into_iter()
+            .find(|row| row.site == site)
+            .unwrap();
+        let zero = Shard { index: 0, count: 2 };
+        if zero.owns(&row.cloud_user) {
+            "0/2"
+        } else {
+            "1/2"
+        }
+    };
+    let out = fleet.dir.path().join("fleet-report");
+    let report = |extra: &[&str]| {
+        let mut command = fleet.cli();
+        command
+            .args(["report", "--out"])
+            .arg(&out)
+            .arg("--state-dirs")
+            .args(&stores)
+            .args(extra);
+        Fleet::output(command)
+    };
+
+    let refused = report(&[]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("no migrate run in {}", stores[1].display()))
+            && refused.stderr.contains("--mode"),
+        "{}",
+        refused.stderr
+    );
+
+    let written = report(&["--mode", "check"]).await;
+    assert_eq!(written.code, 0, "{}", written.stderr);
+    assert!(
+        written.stdout.contains("8 reports of check runs"),
+        "{}",
+        written.stdout
+    );
+    let summary = read_summary(&out.join("summary.csv"));
+    assert_eq!(summary.len(), 8, "every site once: {:?}", summary.keys());
+    for (site, row) in &summary {
+        assert_eq!(row["shard"], shard_of(site), "{site}");
+        assert_eq!(row["outcome"], "succeeded", "{site}");
+        assert_eq!(row["mode"], "check", "{site}");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<th scope=\"col\">Shard</th>"));
+    assert!(html.contains("\"sharded\":true"));
+    let run_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run_json["counts"]["succeeded"], 8);
+    assert_eq!(run_json["exit_code"], 0);
+    let notes = run_json["notes"][0].as_str().unwrap();
+    assert!(
+        notes.starts_with("one report over 2 state stores: 0/2 (")
+            && notes.contains(&stores[1].display().to_string()),
+        "{notes}"
+    );
+
+    let mut status = fleet.cli();
+    status
+        .args(["status", "--format", "json", "--state-dirs"])
+        .args(&stores);
+    let status = Fleet::output(status).await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let stores_seen: Vec<(&str, &str)> = status["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|store| {
+            (
+                store["shard"].as_str().unwrap(),
+                store["latest_run"]["mode"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(stores_seen, [("0/2", "migrate"), ("1/2", "check")]);
+    assert_eq!(
+        status["latest_run"]["mode"], "migrate",
+        "the newest of the stores' runs"
+    );
+    let sites = status["sites"].as_array().unwrap();
+    assert_eq!(sites.len(), 8);
+    for site in sites {
+        let name = site["site"].as_str().unwrap();
+        assert_eq!(site["shard"], shard_of(name), "{name}");
+    }
+    assert_eq!(status["counts"]["succeeded"], 8);
+
+    let mut table = fleet.cli();
+    table.args(["status", "--state-dirs"]).args(&stores);
+    let table = Fleet::output(table).await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table.stdout.contains("\nSITE   SHARD  STAGE"),
+        "{}",
+        table.stdout
+    );
+    for site in summary.keys() {
+        let lines: Vec<&str> = table
+            .stdout
+            .lines()
+            .filter(|line| line.split_whitespace().next() == Some(site.as_str()))
+            .collect();
+        assert_eq!(lines.len(), 1, "{site} once: {}", table.stdout);
+        assert!(lines[0].contains(shard_of(site)), "{}", lines[0]);
+    }
+    assert!(
+        table.stdout.contains("\n8 sites: succeeded 8\n"),
+        "{}",
+        table.stdout
     );
 }

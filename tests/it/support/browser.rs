@@ -154,6 +154,52 @@ impl Browser {
         (visit.stdout, visit.console)
     }
 
+    /// Opens the page `html` in a `width`×`height` window with `probe` appended — a script
+    /// run after the page's own, admitted by the page's Content-Security-Policy like them —
+    /// and returns what the probe left as JSON text in a `<pre id="probe">`, with the
+    /// page's console messages. The page is written to `dir` as `report.html`.
+    pub fn probe(
+        &self,
+        dir: &Path,
+        html: &str,
+        probe: &str,
+        (width, height): (u32, u32),
+    ) -> (serde_json::Value, Vec<String>) {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(probe));
+        assert!(html.contains("script-src "), "the page has a script policy");
+        let page = html
+            .replacen("script-src ", &format!("script-src 'sha256-{hash}' "), 1)
+            .replacen("</body>", &format!("<script>{probe}</script></body>"), 1);
+        let path = dir.join("report.html");
+        std::fs::write(&path, page).expect("page written");
+        let visit = self.visit(
+            &file_url(&path),
+            &[
+                format!("--window-size={width},{height}"),
+                "--dump-dom".to_owned(),
+            ],
+        );
+        let open = "<pre id=\"probe\">";
+        let Some(start) = visit.stdout.find(open) else {
+            panic!(
+                "the probe left nothing (console: {:?}); log:\n{}",
+                visit.console, visit.log
+            )
+        };
+        let text = &visit.stdout[start + open.len()..];
+        let text = &text[..text.find("</pre>").expect("probe output closed")];
+        let json = text
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&");
+        let value = serde_json::from_str(&json)
+            .unwrap_or_else(|error| panic!("probe output is not JSON ({error}): {json}"));
+        (value, visit.console)
+    }
+
     fn visit(&self, url: &str, extra: &[String]) -> Visit {
         let profile = tempfile::tempdir().expect("temp dir for the browser profile");
         let mut command = Command::new(&self.program);

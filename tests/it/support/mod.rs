@@ -6,4 +6,5 @@ pub mod forward_proxy;
 pub mod independent;
 pub mod prometheus;
 pub mod proxy;
+pub mod report_page;
 pub mod tls_front;

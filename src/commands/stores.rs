@@ -1,0 +1,342 @@
+//! Several state stores read as one fleet (`report` and `status` with `--state-dirs`): a
+//! fleet run as shards — one state dir per Indexed Job pod, one runner per customer network
+//! — has one store a shard. Each store is opened read-only and named after its run's
+//! `--shard` label, else its dir's name (the whole path when two names collide).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::status::{FleetStatus, SiteStatus, StoreStatus, count};
+use crate::exit;
+use crate::fleet::Mode;
+use crate::report::RunReport;
+use crate::report::merge::{self, ShardRun};
+use crate::report::model::RunInfo;
+use crate::state::{StateError, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoresError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("state dir {0} is given twice")]
+    Twice(String),
+    #[error("no run recorded in {0}")]
+    NoRun(String),
+    #[error("no {mode} run in {dir}; pick the mode every store has run with --mode")]
+    NoRunOfMode { mode: Mode, dir: String },
+}
+
+impl StoresError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StoresError::State(error) => error.exit_code(),
+            StoresError::Twice(_) | StoresError::NoRun(_) | StoresError::NoRunOfMode { .. } => {
+                exit::USAGE
+            }
+        }
+    }
+}
+
+/// One of the stores, opened.
+pub struct OpenStore {
+    pub dir: PathBuf,
+    pub store: Store,
+}
+
+/// Opens every dir's store, in the order given; a dir given twice is refused.
+pub fn open_all(dirs: &[PathBuf]) -> Result<Vec<OpenStore>, StoresError> {
+    let mut stores: Vec<OpenStore> = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        let same = |other: &OpenStore| {
+            other.dir == *dir
+                || std::fs::canonicalize(&other.dir).ok() == std::fs::canonicalize(dir).ok()
+        };
+        if stores.iter().any(same) {
+            return Err(StoresError::Twice(dir.display().to_string()));
+        }
+        stores.push(OpenStore {
+            store: Store::open_existing(dir)?,
+            dir: dir.clone(),
+        });
+    }
+    Ok(stores)
+}
+
+/// The name of each store's sites: `runs[i]`'s shard label, else `dirs[i]`'s last component;
+/// names two stores would share are their whole paths instead.
+pub fn labels(dirs: &[PathBuf], runs: &[Option<&RunInfo>]) -> Vec<String> {
+    let short: Vec<String> = dirs
+        .iter()
+        .zip(runs)
+        .map(|(dir, run)| {
+            run.and_then(|run| run.shard.clone())
+                .unwrap_or_else(|| dir_name(dir))
+        })
+        .collect();
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for label in &short {
+        *uses.entry(label.as_str()).or_default() += 1;
+    }
+    short
+        .iter()
+        .zip(dirs)
+        .map(|(label, dir)| {
+            if uses[label.as_str()] > 1 {
+                dir.display().to_string()
+            } else {
+                label.clone()
+            }
+        })
+        .collect()
+}
+
+fn dir_name(dir: &Path) -> String {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    absolute.file_name().map_or_else(
+        || dir.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    )
+}
+
+/// The fleet report of each store's latest run of `mode` (default: the mode of the first
+/// store's latest run), and of each store's run of that mode before it (for `changes.md`;
+/// `None` when no store has one).
+pub fn fleet_report(
+    dirs: &[PathBuf],
+    mode: Option<Mode>,
+) -> Result<(RunReport, Option<RunReport>), StoresError> {
+    let stores = open_all(dirs)?;
+    let mode = match mode {
+        Some(mode) => mode,
+        None => {
+            let first = &stores[0];
+            first
+                .store
+                .latest_run()?
+                .ok_or_else(|| StoresError::NoRun(first.dir.display().to_string()))?
+                .mode
+        }
+    };
+    let mut runs: Vec<RunReport> = Vec::with_capacity(stores.len());
+    let mut previous: Vec<Option<RunReport>> = Vec::with_capacity(stores.len());
+    for open in &stores {
+        let no_run = || StoresError::NoRunOfMode {
+            mode,
+            dir: open.dir.display().to_string(),
+        };
+        let latest = open
+            .store
+            .runs()?
+            .into_iter()
+            .find(|run| run.mode == mode)
+            .ok_or_else(no_run)?;
+        runs.push(open.store.run_report(&latest.run_id)?.ok_or_else(no_run)?);
+        previous.push(open.store.previous_run(mode, &latest.run_id)?);
+    }
+    let labels = labels(
+        dirs,
+        &runs.iter().map(|run| Some(&run.run)).collect::<Vec<_>>(),
+    );
+    let shard_runs = |reports: Vec<Option<RunReport>>| -> Vec<ShardRun> {
+        reports
+            .into_iter()
+            .zip(&labels)
+            .zip(dirs)
+            .filter_map(|((report, label), dir)| {
+                Some(ShardRun {
+                    label: label.clone(),
+                    state_dir: dir.display().to_string(),
+                    report: report?,
+                })
+            })
+            .collect()
+    };
+    let current = merge::merge(mode, shard_runs(runs.into_iter().map(Some).collect()));
+    let before = shard_runs(previous);
+    let before = (!before.is_empty()).then(|| merge::merge(mode, before));
+    Ok((current, before))
+}
+
+/// `cmafleet status` over the stores: each store's latest run, every site once (from the
+/// store that updated it last) with its shard, sorted by site.
+pub fn fleet_status(dirs: &[PathBuf]) -> Result<FleetStatus, StoresError> {
+    let stores = open_all(dirs)?;
+    let mut parts: Vec<(FleetStatus, Option<RunInfo>)> = Vec::with_capacity(stores.len());
+    for open in &stores {
+        let latest = open.store.latest_run()?;
+        let sites = open.store.sites()?;
+        parts.push((
+            FleetStatus::build(open.store.path(), latest.as_ref(), &sites),
+            latest,
+        ));
+    }
+    let labels = labels(
+        dirs,
+        &parts
+            .iter()
+            .map(|(_, run)| run.as_ref())
+            .collect::<Vec<_>>(),
+    );
+    Ok(join_status(
+        parts.into_iter().map(|(status, _)| status).zip(labels),
+    ))
+}
+
+/// One status from each store's, every site once (see [`fleet_status`]).
+fn join_status(parts: impl Iterator<Item = (FleetStatus, String)>) -> FleetStatus {
+    let mut stores = Vec::new();
+    let mut sites: Vec<SiteStatus> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut seen_in: HashMap<String, Vec<String>> = HashMap::new();
+    for (status, label) in parts {
+        stores.push(StoreStatus {
+            shard: label.clone(),
+            state_db: status.state_db,
+            latest_run: status.latest_run,
+        });
+        for mut site in status.sites {
+            site.shard = Some(label.clone());
+            seen_in
+                .entry(site.site.clone())
+                .or_default()
+                .push(label.clone());
+            match index.get(&site.site) {
+                Some(&at) if sites[at].updated_at >= site.updated_at => {}
+                Some(&at) => sites[at] = site,
+                None => {
+                    index.insert(site.site.clone(), sites.len());
+                    sites.push(site);
+                }
+            }
+        }
+    }
+    sites.sort_by(|a, b| a.site.cmp(&b.site));
+    let notes = sites
+        .iter()
+        .filter(|site| seen_in[&site.site].len() > 1)
+        .map(|site| {
+            format!(
+                "{} is in {} stores ({}): shown from {}, updated last",
+                site.site,
+                seen_in[&site.site].len(),
+                seen_in[&site.site].join(", "),
+                site.shard.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    let latest_run = stores
+        .iter()
+        .filter_map(|store| store.latest_run.clone())
+        .max_by_key(|run| run.started_at);
+    FleetStatus {
+        state_db: String::new(),
+        latest_run,
+        stores,
+        counts: count(&sites),
+        sites,
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::fleet::Outcome;
+    use crate::state::SiteState;
+
+    fn run(shard: Option<&str>) -> RunInfo {
+        let mut run = crate::report::tests::fleet().run;
+        run.shard = shard.map(str::to_owned);
+        run
+    }
+
+    #[test]
+    fn stores_are_named_by_shard_then_dir_and_never_share_a_name() {
+        let dirs = [
+            PathBuf::from("/srv/eu/state"),
+            PathBuf::from("/srv/us/state"),
+            PathBuf::from("/srv/apac"),
+            PathBuf::from("/srv/k8s-0"),
+        ];
+        let (sharded, plain) = (run(Some("0/2")), run(None));
+        let runs = [Some(&plain), Some(&plain), None, Some(&sharded)];
+        assert_eq!(
+            labels(&dirs, &runs),
+            ["/srv/eu/state", "/srv/us/state", "apac", "0/2"]
+        );
+    }
+
+    fn status(db: &str, sites: &[(&str, Outcome, u32)]) -> FleetStatus {
+        let sites: Vec<SiteState> = sites
+            .iter()
+            .map(|(name, outcome, minute)| SiteState {
+                site: (*name).to_owned(),
+                last_outcome: Some(*outcome),
+                updated_at: Some(Utc.with_ymd_and_hms(2026, 5, 1, 2, *minute, 0).unwrap()),
+                ..SiteState::default()
+            })
+            .collect();
+        FleetStatus::build(Path::new(db), None, &sites)
+    }
+
+    #[test]
+    fn one_table_every_site_once_with_its_shard() {
+        let a = status(
+            "/a/state.db",
+            &[("zeta", Outcome::Failed, 1), ("beta", Outcome::Blocked, 1)],
+        );
+        let b = status(
+            "/b/state.db",
+            &[
+                ("alpha", Outcome::Succeeded, 2),
+                ("beta", Outcome::Succeeded, 3),
+            ],
+        );
+        let joined = join_status([(a, "0/2".to_owned()), (b, "1/2".to_owned())].into_iter());
+        let sites: Vec<(&str, &str, &str)> = joined
+            .sites
+            .iter()
+            .map(|site| {
+                (
+                    site.site.as_str(),
+                    site.shard.as_deref().unwrap(),
+                    site.outcome,
+                )
+            })
+            .collect();
+        assert_eq!(
+            sites,
+            [
+                ("alpha", "1/2", "succeeded"),
+                ("beta", "1/2", "succeeded"),
+                ("zeta", "0/2", "failed")
+            ]
+        );
+        assert_eq!(joined.counts["succeeded"], 2);
+        assert_eq!(
+            joined.notes,
+            ["beta is in 2 stores (0/2, 1/2): shown from 1/2, updated last"]
+        );
+        let table = crate::commands::status::render_table(&joined);
+        assert!(
+            table.starts_with(
+                "0/2 (/a/state.db): no run recorded yet\n1/2 (/b/state.db): no run recorded yet\n"
+            ),
+            "{table}"
+        );
+        assert!(table.contains("\nSITE   SHARD  STAGE"), "{table}");
+        assert!(table.contains("\nzeta   0/2    done"), "{table}");
+        let json: serde_json::Value =
+            serde_json::from_str(&crate::commands::status::render_json(&joined)).unwrap();
+        assert!(json.get("state_db").is_none());
+        assert_eq!(
+            json["latest_run"],
+            serde_json::Value::Null,
+            "no store has a run"
+        );
+        assert_eq!(json["stores"][1]["state_db"], "/b/state.db");
+        assert_eq!(json["sites"][2]["shard"], "0/2");
+    }
+}
