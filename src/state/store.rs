@@ -210,6 +210,9 @@ pub struct SiteState {
     pub updated_at: Option<DateTime<Utc>>,
     /// When a Migrate task of this site last finished successfully (no re-migration).
     pub migrated_at: Option<DateTime<Utc>>,
+    /// How its latest migration concluded (`succeeded` or `warnings`), from its reports: the
+    /// follow-up of apps that ran on keeps a warning the migration had.
+    pub migrated_outcome: Option<Outcome>,
 }
 
 impl SiteState {

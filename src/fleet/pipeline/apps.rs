@@ -38,13 +38,10 @@ impl Pipeline {
                 self.events
                     .send(EventKind::Error(self.error_record(&error)))
                     .await?;
-                return Ok(Some(Conclusion::migrated(
-                    Outcome::Succeeded,
-                    format!(
-                        "migrated; the apps of task {task_id} could not be read this time ({}); the next run reads them again",
-                        error.detail()
-                    ),
-                )));
+                return Ok(Some(self.migrated(format!(
+                    "the apps of task {task_id} could not be read this time ({}); the next run reads them again",
+                    error.detail()
+                ))));
             }
         };
         self.events
@@ -60,12 +57,9 @@ impl Pipeline {
         if !data.after_core.is_empty() {
             let running = data.after_core.join(", ");
             return Ok(Some(match self.policy.mode {
-                Mode::Migrate => Conclusion::migrated(
-                    Outcome::Succeeded,
-                    format!(
-                        "migrated; still running after core: {running} (the next run reads them again)"
-                    ),
-                ),
+                Mode::Migrate => self.migrated(format!(
+                    "still running after core: {running} (the next run reads them again)"
+                )),
                 Mode::Check => Conclusion::new(
                     Outcome::Skipped,
                     format!(
@@ -84,16 +78,29 @@ impl Pipeline {
             return Ok(None);
         }
         Ok(Some(if data.failed.is_empty() && data.unknown.is_empty() {
-            Conclusion::migrated(
-                Outcome::Succeeded,
-                format!("migrated; the apps of task {task_id} finished after the core"),
-            )
+            self.migrated(format!(
+                "the apps of task {task_id} finished after the core"
+            ))
         } else {
             Conclusion::migrated(
                 Outcome::Warnings,
                 format!("migrated; after the core, {}", apps_ending(&data)),
             )
         }))
+    }
+}
+
+impl Pipeline {
+    /// A follow-up's conclusion when the apps add no warning: the site stays as its migration
+    /// concluded (a migration that warned stays `warnings`), `what` said of its apps.
+    fn migrated(&self, what: String) -> Conclusion {
+        match self.plan.state.migrated_outcome {
+            Some(Outcome::Warnings) => Conclusion::migrated(
+                Outcome::Warnings,
+                format!("migrated with warnings (see the run that migrated it); {what}"),
+            ),
+            _ => Conclusion::migrated(Outcome::Succeeded, format!("migrated; {what}")),
+        }
     }
 }
 

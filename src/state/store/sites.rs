@@ -11,7 +11,10 @@ use super::{AttachRecord, JobRecord, SiteState, StateError, Store, TaskRecord, T
 use crate::cma::wire::TaskKind;
 
 const SITE_COLUMNS: &str = "site, job_id, definition_hash, job_created_at, job_intent_at, \
-    cloud_url, attached_at, attach_expires_at, last_mode, last_outcome, updated_at, migrated_at";
+    cloud_url, attached_at, attach_expires_at, last_mode, last_outcome, updated_at, migrated_at, \
+    (SELECT outcome FROM site_runs WHERE site_runs.site = sites.site AND mode = 'migrate' \
+     AND outcome IN ('succeeded', 'warnings') ORDER BY finished_at DESC LIMIT 1) \
+    AS migrated_outcome";
 
 const TASK_COLUMNS: &str = "intent_id, site, run_id, job_id, kind, intent_at, task_id, \
     created_at, adopted, abandoned, status, outcome, finished_at, apps_pending";
@@ -48,6 +51,7 @@ fn site_from_row(row: &Row<'_>) -> rusqlite::Result<SiteState> {
         last_outcome: codec::opt_outcome(row, "last_outcome")?,
         updated_at: codec::opt_time(row, "updated_at")?,
         migrated_at: codec::opt_time(row, "migrated_at")?,
+        migrated_outcome: codec::opt_outcome(row, "migrated_outcome")?,
     })
 }
 

@@ -495,6 +495,45 @@ async fn apps_still_migrating_are_followed_up_by_later_runs_without_a_new_task()
     assert_eq!(fleet.counters().await.task_creates.total, 1);
 }
 
+/// A migration that warned keeps its warning when a later run follows up its apps and they
+/// end well: the follow-up adds "the apps finished", it does not turn the site `succeeded`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warned_migration_stays_warnings_when_its_apps_end_well() {
+    let scenario = format!(
+        r#"{QUICK}
+        [servers.wayne]
+        apps_duration = "1h"
+        [servers.wayne.checks.AnonPermission]
+        outcome = "WARNING"
+        "#
+    );
+    let rows = vec![Row::jira("wayne").apps("com.tempoplugin.tempo-timesheets")];
+    let fleet = Fleet::start(&scenario, FAST, rows).await;
+    let first = fleet.run("migrate", "first", &[]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let row = &fleet.summary("first")["wayne"];
+    assert_eq!(row["outcome"], "warnings", "{}", row["message"]);
+    assert_eq!(row["still_running"], "apps");
+    fleet
+        .wait_for_tasks("the apps to end", |tasks| {
+            tasks
+                .first()
+                .is_some_and(|task| task.apps_finished_at.is_some())
+        })
+        .await;
+    let second = fleet.run("migrate", "second", &[]).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let row = &fleet.summary("second")["wayne"];
+    assert_eq!(row["outcome"], "warnings", "{}", row["message"]);
+    assert!(
+        row["message"].contains("finished after the core"),
+        "{}",
+        row["message"]
+    );
+    assert_eq!(row["still_running"], "");
+    assert_eq!(fleet.counters().await.task_creates.total, 1);
+}
+
 /// `status --refresh` reads again the apps of a site whose migration ended while they ran
 /// (with the latest migrate run's inventory and API URL), creating nothing, and shows how
 /// they ended.
