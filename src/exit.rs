@@ -35,7 +35,8 @@ Exit codes:
   3    the deadline (or an unreadable status) left sites detached: resumable, the next run goes on
   4    validate --online: at least one row failed a live check
   65   inventory data error (validation failed)
-  73   cannot create or write the state dir or report dir
+  73   cannot create or write the state dir or report dir (status, runs, report: no readable
+       state store there)
   75   temporary: another run holds the lock; nothing was done (try later)
   78   configuration error (unresolvable secret reference, bad rate string, …)
   130  interrupted by SIGINT

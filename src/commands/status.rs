@@ -128,7 +128,8 @@ pub struct SiteStatus {
     pub shard: Option<String>,
     /// Where the site stands, from its newest task: `check` / `migrate` (task running
     /// remotely), `reconcile` (a create was journalled but its task id is unknown: the next
-    /// run looks it up on the job's task list), `done`; without a task: `job`, `attach`,
+    /// run looks it up on the job's task list), `apps` (migrated while apps still ran: later
+    /// runs and `--refresh` read them again), `done`; without a task: `job`, `attach`,
     /// `queued`.
     pub stage: &'static str,
     pub last_mode: Option<Mode>,
@@ -241,6 +242,7 @@ pub fn stage_of(site: &SiteState) -> &'static str {
         // the site's outcome): either way the next run adopts it.
         Some(task) if task.is_in_flight() => kind_stage(&task.kind),
         Some(task) if site.last_outcome.is_none() => kind_stage(&task.kind),
+        Some(_) if site.apps_pending().is_some() => "apps",
         Some(_) => "done",
         None if site.last_outcome.is_some() => "done",
         None if site.job.is_none() && site.job_intent_at.is_some() => "job",
@@ -466,6 +468,9 @@ mod tests {
         );
         state.tasks[0].finished_at = Some(at(3));
         assert_eq!(stage_of(&state), "done");
+        state.tasks[0].apps_pending = true;
+        assert_eq!(stage_of(&state), "apps", "migrated, its apps still running");
+        state.tasks[0].apps_pending = false;
         let mut abandoned = task(TaskKind::Check, None, None);
         abandoned.abandoned = true;
         state.tasks.push(abandoned);

@@ -186,6 +186,13 @@ pub fn next_step(
         };
     };
     let mode = report.mode;
+    if let Some(task) = state.apps_pending() {
+        return format!(
+            "migrated, its apps still migrating after the core (task {}): the next migrate run \
+             (or `status --refresh`) reads them again — `{rerun} --mode migrate --site {site}`",
+            task.task_id.as_deref().unwrap_or("?")
+        );
+    }
     match report.outcome.unwrap_or(Outcome::Failed) {
         Outcome::Succeeded if mode == Mode::Check => {
             format!("checks passed: migrate it with `{rerun} --mode migrate --site {site}`")

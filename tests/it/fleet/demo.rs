@@ -9,6 +9,8 @@ use crate::support::fleet::{Fleet, RunOutput, read_summary};
 
 async fn demo(out: &Path) -> RunOutput {
     let mut command = Fleet::binary();
+    // Outside the checkout, as after `cargo install`: the hints name the binary by its path.
+    command.current_dir(out.parent().unwrap_or(out));
     command.arg("demo").arg("--out").arg(out).args([
         "--time-scale",
         "20000",
@@ -79,6 +81,50 @@ async fn the_demo_exits_0_and_says_where_both_reports_are() {
             ("succeeded", 7),
             ("warnings", 2)
         ])
+    );
+
+    // The explanation of the site whose cloud site is not connected is said once a run, not
+    // once per log line, summary and hint.
+    let both = format!("{}{}", output.stdout, output.stderr);
+    let said = both.matches("not connected to this server").count();
+    assert!((1..=2).contains(&said), "said {said} times:\n{both}");
+
+    // The commands it suggests run as printed.
+    let hints: Vec<&str> = output
+        .stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("State store: "))
+        .skip(1)
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("The status page"))
+        .collect();
+    assert_eq!(hints.len(), 3, "{}", output.stdout);
+    for hint in &hints {
+        let ran = std::process::Command::new("sh")
+            .args(["-c", hint])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&ran.stdout);
+        assert_eq!(
+            ran.status.code(),
+            Some(0),
+            "`{hint}`: {stdout}{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        assert!(
+            stdout.contains("hooli-jira") || stdout.contains("migrate"),
+            "`{hint}`: {stdout}"
+        );
+    }
+    let site = hints.iter().find(|hint| hint.contains("--site")).unwrap();
+    let ran = std::process::Command::new("sh")
+        .args(["-c", site])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&ran.stdout).contains("--connect"),
+        "the site's next step: {}",
+        String::from_utf8_lossy(&ran.stdout)
     );
 
     // A second demo into the same dir clears what the first left and runs again.

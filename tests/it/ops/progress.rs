@@ -90,9 +90,11 @@ async fn a_run_on_a_terminal_shows_the_live_view() {
         words.push(quote(&arg));
     }
     words.extend(["--progress-interval", "300ms"].map(String::from));
+    // A terminal of 80 columns, the narrowest a consultant's laptop window is likely to be.
+    let line = format!("stty cols 80 rows 40; {}", words.join(" "));
     let mut command = tokio::process::Command::new(script);
     command
-        .args(["-qfec", &words.join(" "), "/dev/null"])
+        .args(["-qfec", &line, "/dev/null"])
         .env("TERM", "xterm-256color")
         .env_remove("NO_COLOR")
         .env_remove("RUST_LOG")
@@ -133,6 +135,68 @@ async fn a_run_on_a_terminal_shows_the_live_view() {
         screen.contains("Reports: "),
         "the summary follows:\n{screen}"
     );
+    // Every line the live view drew fits 80 columns. indicatif pads each line to the width
+    // and lets the terminal wrap to the next row, so the screen's rows are 80-column chunks;
+    // a line too wide would leave a row starting mid-line ("sites  ETA …"). Log lines and the
+    // summary are not the view's.
+    let rows: Vec<String> = visible_lines(&screen)
+        .iter()
+        .take_while(|line| !line.starts_with("Reports: "))
+        .filter(|line| !line.contains(" INFO ") && !line.contains(" WARN "))
+        .flat_map(|line| {
+            let chars: Vec<char> = line.chars().collect();
+            chars
+                .chunks(80)
+                .map(|row| row.iter().collect::<String>().trim_end().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|row| !row.is_empty())
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|row| row.starts_with('[') && row.contains("/3 sites")),
+        "the bar, whole on one row: {rows:#?}"
+    );
+    let view_row = |row: &str| {
+        row.starts_with("check ")
+            || row.starts_with('[')
+            || row.starts_with("  ")
+            || row.starts_with("none finished yet")
+            || row.starts_with("succeeded ")
+    };
+    for row in &rows {
+        assert!(
+            view_row(row),
+            "a row that starts mid-line: a live view line wrapped at 80 columns: {row:?} in {rows:#?}"
+        );
+    }
+}
+
+/// The lines a terminal shows for `screen`: terminal codes removed, split at every line
+/// feed and carriage return (a redraw starts over at the line's beginning).
+fn visible_lines(screen: &str) -> Vec<String> {
+    let mut plain = String::with_capacity(screen.len());
+    let mut chars = screen.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters… final byte in @..~
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        plain.push(c);
+    }
+    plain
+        .split(['\n', '\r'])
+        .map(|line| line.trim_end().to_owned())
+        .filter(|line| !line.is_empty())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
