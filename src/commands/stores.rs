@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::status::{FleetStatus, SiteStatus, StoreStatus, count};
+use super::status::{FleetStatus, StoreStatus, count};
 use crate::exit;
 use crate::fleet::Mode;
 use crate::report::RunReport;
-use crate::report::merge::{self, ShardRun};
+use crate::report::merge::{self, OncePerSite, ShardRun};
 use crate::report::model::RunInfo;
 use crate::state::{StateError, Store};
 
@@ -185,9 +185,7 @@ pub fn fleet_status(dirs: &[PathBuf]) -> Result<FleetStatus, StoresError> {
 /// One status from each store's, every site once (see [`fleet_status`]).
 fn join_status(parts: impl Iterator<Item = (FleetStatus, String)>) -> FleetStatus {
     let mut stores = Vec::new();
-    let mut sites: Vec<SiteStatus> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut seen_in: HashMap<String, Vec<String>> = HashMap::new();
+    let mut sites = OncePerSite::default();
     for (status, label) in parts {
         stores.push(StoreStatus {
             shard: label.clone(),
@@ -196,34 +194,13 @@ fn join_status(parts: impl Iterator<Item = (FleetStatus, String)>) -> FleetStatu
         });
         for mut site in status.sites {
             site.shard = Some(label.clone());
-            seen_in
-                .entry(site.site.clone())
-                .or_default()
-                .push(label.clone());
-            match index.get(&site.site) {
-                Some(&at) if sites[at].updated_at >= site.updated_at => {}
-                Some(&at) => sites[at] = site,
-                None => {
-                    index.insert(site.site.clone(), sites.len());
-                    sites.push(site);
-                }
-            }
+            sites.offer(&site.site.clone(), &label, site, |offered, kept| {
+                offered.updated_at > kept.updated_at
+            });
         }
     }
+    let (mut sites, notes) = sites.finish("updated last");
     sites.sort_by(|a, b| a.site.cmp(&b.site));
-    let notes = sites
-        .iter()
-        .filter(|site| seen_in[&site.site].len() > 1)
-        .map(|site| {
-            format!(
-                "{} is in {} stores ({}): shown from {}, updated last",
-                site.site,
-                seen_in[&site.site].len(),
-                seen_in[&site.site].join(", "),
-                site.shard.as_deref().unwrap_or("")
-            )
-        })
-        .collect();
     let latest_run = stores
         .iter()
         .filter_map(|store| store.latest_run.clone())

@@ -47,9 +47,7 @@ pub fn merge(mode: Mode, shards: Vec<ShardRun>) -> RunReport {
     let mut versions: Vec<String> = Vec::new();
     let mut surprises: Vec<crate::cma::Surprise> = Vec::new();
     let mut options = serde_json::Map::new();
-    let mut sites: Vec<SiteReport> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut seen_in: HashMap<String, Vec<String>> = HashMap::new();
+    let mut sites = OncePerSite::default();
     for shard in shards {
         let ShardRun {
             label,
@@ -80,33 +78,13 @@ pub fn merge(mode: Mode, shards: Vec<ShardRun>) -> RunReport {
         );
         for mut site in report.sites {
             site.shard = Some(label.clone());
-            seen_in
-                .entry(site.site.clone())
-                .or_default()
-                .push(label.clone());
-            match index.get(&site.site) {
-                Some(&at)
-                    if newest(&sites[at], run.started_at) >= newest(&site, run.started_at) => {}
-                Some(&at) => sites[at] = site,
-                None => {
-                    index.insert(site.site.clone(), sites.len());
-                    sites.push(site);
-                }
-            }
+            sites.offer(&site.site.clone(), &label, site, |offered, kept| {
+                newest(offered, run.started_at) > newest(kept, run.started_at)
+            });
         }
     }
-    for site in &sites {
-        let shards = &seen_in[&site.site];
-        if shards.len() > 1 {
-            notes.push(format!(
-                "{} is in {} stores ({}): shown from {}, the newest",
-                site.site,
-                shards.len(),
-                shards.join(", "),
-                site.shard.as_deref().unwrap_or(""),
-            ));
-        }
-    }
+    let (sites, repeated) = sites.finish("the newest");
+    notes.extend(repeated);
     let mut counts: std::collections::BTreeMap<Outcome, usize> = Outcome::ALL
         .into_iter()
         .map(|outcome| (outcome, 0))
@@ -186,6 +164,68 @@ fn gravest(codes: &[i32]) -> i32 {
         .copied()
         .max_by_key(|code| weight(*code))
         .unwrap_or(i32::from(exit::OK))
+}
+
+/// The sites of several stores, each kept once: the one its `newer` prefers, with the stores
+/// each site was met in, for the note that says a site was in more than one.
+#[derive(Debug)]
+pub struct OncePerSite<T> {
+    /// The sites kept, in the order first met.
+    kept: Vec<T>,
+    /// Where each site's entry is in `kept`.
+    index: HashMap<String, usize>,
+    /// Per site, the labels of the stores it was met in and the label of the one kept.
+    met_in: Vec<(String, Vec<String>, String)>,
+}
+
+impl<T> Default for OncePerSite<T> {
+    fn default() -> Self {
+        OncePerSite {
+            kept: Vec::new(),
+            index: HashMap::new(),
+            met_in: Vec::new(),
+        }
+    }
+}
+
+impl<T> OncePerSite<T> {
+    /// `item`, site `name` of the store `label`: kept when its site is new, or when
+    /// `newer(item, kept)` says it is newer than the one kept.
+    pub fn offer(&mut self, name: &str, label: &str, item: T, newer: impl FnOnce(&T, &T) -> bool) {
+        match self.index.get(name) {
+            Some(&at) => {
+                let (_, labels, kept_from) = &mut self.met_in[at];
+                labels.push(label.to_owned());
+                if newer(&item, &self.kept[at]) {
+                    self.kept[at] = item;
+                    label.clone_into(kept_from);
+                }
+            }
+            None => {
+                self.index.insert(name.to_owned(), self.kept.len());
+                self.kept.push(item);
+                self.met_in
+                    .push((name.to_owned(), vec![label.to_owned()], label.to_owned()));
+            }
+        }
+    }
+
+    /// The sites kept, and a note for each met in several stores ("shown from X, `why`").
+    pub fn finish(self, why: &str) -> (Vec<T>, Vec<String>) {
+        let notes = self
+            .met_in
+            .into_iter()
+            .filter(|(_, labels, _)| labels.len() > 1)
+            .map(|(site, labels, kept_from)| {
+                format!(
+                    "{site} is in {} stores ({}): shown from {kept_from}, {why}",
+                    labels.len(),
+                    labels.join(", ")
+                )
+            })
+            .collect();
+        (self.kept, notes)
+    }
 }
 
 #[cfg(test)]

@@ -88,6 +88,26 @@ fn request_url(headers: &HeaderMap, path: String, pairs: &[(String, String)]) ->
     }
 }
 
+/// The `links` of a page of `path` in the scenario's shapes: `current` the cursor this page
+/// was asked with, `next` the offset the next page starts at (`None` on the last page).
+fn page_links(
+    state: &Shared,
+    headers: &HeaderMap,
+    path: String,
+    pairs: &[(String, String)],
+    current: Option<&str>,
+    next: Option<usize>,
+) -> Value {
+    let next = next.map(status::encode_cursor);
+    status::links(
+        &request_url(headers, path, pairs),
+        current,
+        next.as_deref(),
+        state.api.shapes.links_next,
+        state.api.shapes.last_page,
+    )
+}
+
 pub(crate) async fn list_tasks(
     State(state): State<AppState>,
     Extension(who): Extension<Attribution>,
@@ -123,18 +143,13 @@ pub(crate) async fn list_tasks(
                     .collect();
                 (data, offset + size < job.tasks.len())
             };
-            let next = more.then(|| status::encode_cursor(offset + size));
-            let url = request_url(
+            let links = page_links(
+                &state,
                 &headers,
                 format!("/migrations/public/v1/jobs/{job_id}/tasks"),
                 &pairs,
-            );
-            let links = status::links(
-                &url,
                 current.as_deref(),
-                next.as_deref(),
-                state.api.shapes.links_next,
-                state.api.shapes.last_page,
+                more.then_some(offset + size),
             );
             Ok(json_answer(&state, &Page { data, links }))
         }
@@ -235,18 +250,13 @@ pub(crate) async fn status(
             }
             let size = state.api.status_page_size;
             let more = status::page_children(&mut node, offset, size, state.api.status_order);
-            let next = more.then(|| status::encode_cursor(offset + size));
-            let url = request_url(
+            let links = page_links(
+                &state,
                 &headers,
                 format!("/migrations/public/v1/jobs/{job_id}/tasks/{task_id}/status"),
                 &pairs,
-            );
-            let links = status::links(
-                &url,
                 current.as_deref(),
-                next.as_deref(),
-                state.api.shapes.links_next,
-                state.api.shapes.last_page,
+                more.then_some(offset + size),
             );
             if shapes.canonical_spelling() {
                 return Ok(axum::Json(Page { data: node, links }).into_response());

@@ -420,6 +420,15 @@ async fn block_on_warnings_stops_a_warning_before_any_data_moves() {
     );
 }
 
+/// Waits until the simulator's apps of a task have ended (the one task whose apps run on).
+async fn apps_ended(fleet: &Fleet) {
+    fleet
+        .wait_for_tasks("the apps to end", |tasks| {
+            tasks.iter().any(|task| task.apps_finished_at.is_some())
+        })
+        .await;
+}
+
 /// Apps still migrating when the run ends: the site is migrated, marked as still running
 /// after core in every report, and followed up. A check run meanwhile starts no task on the
 /// server; the next migrate run reads the task again (creating nothing) and, the apps having
@@ -458,13 +467,7 @@ async fn apps_still_migrating_are_followed_up_by_later_runs_without_a_new_task()
     );
     assert_eq!(fleet.counters().await.task_creates.total, 1);
 
-    fleet
-        .wait_for_tasks("the apps to end", |tasks| {
-            tasks
-                .first()
-                .is_some_and(|task| task.apps_finished_at.is_some())
-        })
-        .await;
+    apps_ended(&fleet).await;
     let second = fleet.run("migrate", "second", &[]).await;
     assert_eq!(second.code, 0, "{}", second.stderr);
     let row = &fleet.summary("second")["wayne"];
@@ -514,13 +517,7 @@ async fn a_warned_migration_stays_warnings_when_its_apps_end_well() {
     let row = &fleet.summary("first")["wayne"];
     assert_eq!(row["outcome"], "warnings", "{}", row["message"]);
     assert_eq!(row["still_running"], "apps");
-    fleet
-        .wait_for_tasks("the apps to end", |tasks| {
-            tasks
-                .first()
-                .is_some_and(|task| task.apps_finished_at.is_some())
-        })
-        .await;
+    apps_ended(&fleet).await;
     let second = fleet.run("migrate", "second", &[]).await;
     assert_eq!(second.code, 0, "{}", second.stderr);
     let row = &fleet.summary("second")["wayne"];
@@ -553,11 +550,7 @@ async fn status_refresh_follows_up_apps_without_a_new_task() {
     let first = fleet.run("migrate", "first", &[]).await;
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(fleet.summary("first")["wayne"]["still_running"], "apps");
-    fleet
-        .wait_for_tasks("the apps to end", |tasks| {
-            tasks.iter().any(|task| task.apps_finished_at.is_some())
-        })
-        .await;
+    apps_ended(&fleet).await;
     let state_dir = fleet.state_dir();
     let refreshed = fleet
         .cli_run(&[
