@@ -1,4 +1,4 @@
-//! Secrets stay secret (ARCHITECTURE.md invariant 5), checked on what a real run writes and
+//! Secrets stay secret (SECURITY.md, the threat model), checked on what a real run writes and
 //! sends:
 //! - every byte cmafleet writes — `state.db` and its WAL, every report and artifact file,
 //!   the metrics textfile, stdout and stderr at `RUST_LOG=trace` — is free of the secret
