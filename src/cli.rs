@@ -137,13 +137,21 @@ pub struct ValidateArgs {
     /// Also check that every secret reference resolves (values are never shown).
     #[arg(long)]
     pub secrets: bool,
-    /// Then try every row live, creating nothing: its secrets, its cloud credentials (an
-    /// authenticated read), its server reached and the cloud site attached with the row's
-    /// credentials (attach is the run's own first step). Exit 4 when a row fails.
+    /// Then try every row live (or the rows --wave, --site, --shard select), creating
+    /// nothing: its secrets, its cloud credentials (an authenticated read), its server reached
+    /// and the cloud site attached with the row's credentials (attach is the run's own first
+    /// step). Exit 4 when a row fails.
     #[arg(long)]
     pub online: bool,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    /// Which rows `--online` tries (the offline checks read every row): tonight's wave, one
+    /// site, this process's shard — or those of the `--config` file.
+    #[command(
+        flatten,
+        next_help_heading = "Rows --online tries (the offline checks read every row)"
+    )]
+    pub select: SelectArgs,
 }
 
 /// How `validate --online` reaches the API: the connection flags of `run` (and its
@@ -160,7 +168,8 @@ pub struct ConnectionArgs {
     pub request_timeout: Option<String>,
     #[command(flatten)]
     pub network: NetworkArgs,
-    /// Settings file of the runs (TOML): its connection settings are used unless flags give them.
+    /// Settings file of the runs (TOML): its connection settings and rows (wave, site,
+    /// shard) are used unless flags give them.
     #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
     pub config: Option<PathBuf>,
 }

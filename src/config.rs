@@ -259,24 +259,7 @@ impl RunSettings {
             ));
         }
 
-        let waves = layer(nonempty(&args.select.waves), file.wave.clone());
-        sheet.list(
-            "wave",
-            waves.origin,
-            waves.value.as_deref().unwrap_or_default(),
-        );
-        let sites = layer(nonempty(&args.select.sites), file.site.clone());
-        sheet.list(
-            "site",
-            sites.origin,
-            sites.value.as_deref().unwrap_or_default(),
-        );
-        let shard = resolve_shard(&args.select, &file, &mut sheet)?;
-        let selection = Selection {
-            waves: waves.value.unwrap_or_default(),
-            sites: sites.value.unwrap_or_default(),
-            shard,
-        };
+        let selection = selection_shown(&args.select, &file, &mut sheet)?;
 
         let precheck = sheet.flag("precheck", &layer(policy.precheck, file.precheck));
         let block_on_warnings = sheet.flag(
@@ -440,6 +423,32 @@ impl RunSettings {
 
 fn nonempty(values: &[String]) -> Option<Vec<String>> {
     (!values.is_empty()).then(|| values.to_vec())
+}
+
+/// The rows to take: `--wave`, `--site` and `--shard`/`--shards`, each over the file's.
+fn selection_shown(
+    select: &SelectArgs,
+    file: &SettingsFile,
+    sheet: &mut Sheet,
+) -> Result<Selection, ConfigError> {
+    let waves = layer(nonempty(&select.waves), file.wave.clone());
+    sheet.list(
+        "wave",
+        waves.origin,
+        waves.value.as_deref().unwrap_or_default(),
+    );
+    let sites = layer(nonempty(&select.sites), file.site.clone());
+    sheet.list(
+        "site",
+        sites.origin,
+        sites.value.as_deref().unwrap_or_default(),
+    );
+    let shard = resolve_shard(select, file, sheet)?;
+    Ok(Selection {
+        waves: waves.value.unwrap_or_default(),
+        sites: sites.value.unwrap_or_default(),
+        shard,
+    })
 }
 
 /// The shard from `--shard`/`--shards` (with `JOB_COMPLETION_INDEX`), else from the file.

@@ -8,12 +8,12 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::run::Selected;
 use crate::cli::ValidateArgs;
-use crate::config::ConnectionSettings;
+use crate::config::{ConnectionSettings, Selection};
 use crate::exit;
 use crate::inventory::{self, InventoryError, Problem, SecretError, SecretRef, Site};
 
@@ -25,26 +25,38 @@ const SERVER_ROWS_LIMIT: usize = 5;
 /// `validate`, and with `--online` the live check of every row after the offline checks
 /// (which then include `--secrets`) passed; returns the exit code.
 pub async fn run_all(args: &ValidateArgs, cancel: &CancellationToken) -> u8 {
-    let offline = ValidateArgs {
-        secrets: args.secrets || args.online,
-        ..args.clone()
-    };
-    let code = run(&offline);
-    if !args.online || code != exit::OK {
-        return code;
+    if !args.online {
+        return run(args);
     }
-    let settings = match ConnectionSettings::resolve(&args.connection) {
+    let settings = match ConnectionSettings::resolve(&args.connection, &args.select) {
         Ok(settings) => settings,
         Err(error) => {
             crate::fatal::report(error.exit_code(), &error.to_string());
             return error.exit_code();
         }
     };
-    let sites: Vec<Arc<Site>> = match inventory::load(&args.inventory) {
-        Ok(sites) => sites.into_iter().map(Arc::new).collect(),
+    // Every row's secrets when every row is tried; else the selected rows' only (as a run
+    // resolves them, below): a shard's runner may hold only its own customers' secrets.
+    let offline = ValidateArgs {
+        secrets: args.secrets || settings.selection == Selection::default(),
+        ..args.clone()
+    };
+    let code = run(&offline);
+    if code != exit::OK {
+        return code;
+    }
+    let sites = match inventory::load(&args.inventory) {
+        Ok(sites) => sites,
         Err(error) => {
             crate::fatal::report(exit::DATA, &error.to_string());
             return exit::DATA;
+        }
+    };
+    let Selected { sites, unselected } = match super::run::select(sites, &settings.selection) {
+        Ok(selected) => selected,
+        Err(message) => {
+            crate::fatal::report(exit::USAGE, &message);
+            return exit::USAGE;
         }
     };
     let credentials = match super::run::resolve_credentials(&sites) {
@@ -52,6 +64,16 @@ pub async fn run_all(args: &ValidateArgs, cancel: &CancellationToken) -> u8 {
         Err(code) => return code,
     };
     let mut out = io::stdout().lock();
+    if !unselected.is_empty() {
+        // A closed stdout is noticed by the check's own lines.
+        let _ = writeln!(
+            out,
+            "online: {} of {} row(s) selected (--wave, --site, --shard); the other {} are not tried",
+            sites.len(),
+            sites.len() + unselected.len(),
+            unselected.len()
+        );
+    }
     let checked = super::online::check(
         &sites,
         credentials.cloud,
@@ -349,6 +371,7 @@ mod tests {
             secrets,
             online: false,
             connection: Default::default(),
+            select: Default::default(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run_with(&args, &mut out, &mut err);
@@ -438,6 +461,7 @@ mod tests {
             secrets: false,
             online: false,
             connection: Default::default(),
+            select: Default::default(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(run_with(&args, &mut out, &mut err), exit::DATA);

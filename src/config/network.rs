@@ -5,8 +5,11 @@ use url::Url;
 
 use super::print::layer;
 use super::values::{duration_opt, parse_url};
-use super::{ConfigError, DEFAULT_CLOUD_API_URL, SettingsFile, Sheet, rates_shown};
-use crate::cli::{ConnectionArgs, NetworkArgs};
+use super::{
+    ConfigError, DEFAULT_CLOUD_API_URL, Selection, SettingsFile, Sheet, rates_shown,
+    selection_shown,
+};
+use crate::cli::{ConnectionArgs, NetworkArgs, SelectArgs};
 use crate::cma::client::{ClientSettings, ExtraRoots, HttpClient};
 use crate::fleet::limits::RateConfig;
 
@@ -18,12 +21,18 @@ pub struct ConnectionSettings {
     /// Per cloud user, as in a run: checking a fleet never bursts past Atlassian's limits.
     pub rates: RateConfig,
     pub client: ClientSettings,
+    /// The rows to try (`--wave`, `--site`, `--shard` over the file's), as a run takes them.
+    pub selection: Selection,
 }
 
 impl ConnectionSettings {
-    pub fn resolve(args: &ConnectionArgs) -> Result<ConnectionSettings, ConfigError> {
+    pub fn resolve(
+        args: &ConnectionArgs,
+        select: &SelectArgs,
+    ) -> Result<ConnectionSettings, ConfigError> {
         let file = SettingsFile::load(args.config.as_deref())?;
         let mut sheet = Sheet::default();
+        let selection = selection_shown(select, &file, &mut sheet)?;
         let url = layer(args.cloud_api_url.clone(), file.cloud_api_url.clone());
         let cloud_api_url = parse_url(
             "--cloud-api-url",
@@ -40,6 +49,7 @@ impl ConnectionSettings {
             cloud_api_url,
             rates,
             client,
+            selection,
         })
     }
 }

@@ -335,6 +335,14 @@ fn each_shard_keeps_its_own_read_write_once_volume_for_check_and_migration() {
                 flag(&run, "--shard"),
                 Some(format!("{index}/{count}").as_str())
             );
+            // Its live check tries the shard's own rows, not the whole inventory.
+            let validate = args(&pod["spec"]["initContainers"][0]);
+            assert_eq!(validate.first(), Some(&"validate"));
+            assert_eq!(
+                flag(&validate, "--shard"),
+                Some(format!("{index}/{count}").as_str()),
+                "shard {index}: {kind_name}'s validate"
+            );
         }
         let names: BTreeSet<&str> = documents
             .iter()

@@ -116,3 +116,80 @@ async fn only_the_rows_that_would_fail_are_named_and_nothing_is_created() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(fleet.counters().await.task_creates.total, 0);
 }
+
+/// `validate --online` tries the rows a run would take: those of `--site`/`--wave`/`--shard`
+/// or of the `--config` file's selection (a shard's pod tries its own rows, a migration
+/// night's unit tonight's wave), and says how many it left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_selected_rows_are_tried() {
+    let scenario = r#"
+        [servers.offline]
+        connected = false
+    "#;
+    let rows = vec![
+        Row::jira("tonight").wave("w1"),
+        Row::jira("offline").wave("w2"),
+        Row::confluence("later").wave("w2"),
+    ];
+    let fleet = Fleet::start(scenario, FAST, rows).await;
+    let validate = |extra: &[&str]| {
+        let mut command = fleet.cli();
+        command
+            .arg("validate")
+            .arg(&fleet.inventory)
+            .arg("--online")
+            .args(["--cloud-api-url", &fleet.sim.base_url()])
+            .args(extra);
+        Fleet::output(command)
+    };
+
+    let wave = validate(&["--wave", "w1"]).await;
+    assert_eq!(wave.code, 0, "{}\n{}", wave.stdout, wave.stderr);
+    assert!(
+        wave.stdout.contains(
+            "online: 1 of 3 row(s) selected (--wave, --site, --shard); the other 2 are not tried"
+        ),
+        "{}",
+        wave.stdout
+    );
+    assert!(
+        wave.stdout.contains("1 row(s) tried live, 1 ok, 0 failed"),
+        "{}",
+        wave.stdout
+    );
+    assert!(!tried(&wave.stdout, "offline"), "{}", wave.stdout);
+
+    // The same from the settings file a migration night's unit passes.
+    let config = fleet.dir.path().join("night.toml");
+    std::fs::write(&config, "wave = [\"w2\"]\n").unwrap();
+    let night = validate(&["--config", config.to_str().unwrap()]).await;
+    assert_eq!(night.code, 4, "{}\n{}", night.stdout, night.stderr);
+    assert!(
+        night.stdout.contains("2 row(s) tried live, 1 ok, 1 failed"),
+        "{}",
+        night.stdout
+    );
+    assert!(!tried(&night.stdout, "tonight"), "{}", night.stdout);
+    assert!(tried(&night.stdout, "offline"), "{}", night.stdout);
+
+    let unknown = validate(&["--site", "nope"]).await;
+    assert_eq!(unknown.code, 2, "{}\n{}", unknown.stdout, unknown.stderr);
+    assert!(
+        unknown
+            .stderr
+            .contains("--site `nope` not in the inventory"),
+        "{}",
+        unknown.stderr
+    );
+
+    let counters = fleet.counters().await;
+    assert_eq!(counters.task_creates.total, 0);
+    assert!(counters.jobs_created.is_empty());
+}
+
+/// Whether `stdout` has a live-check line (`line N  SITE  ok|FAILED: …`) for `site`.
+fn tried(stdout: &str, site: &str) -> bool {
+    stdout
+        .lines()
+        .any(|line| line.starts_with("line ") && line.split_whitespace().nth(2) == Some(site))
+}
