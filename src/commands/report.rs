@@ -3,9 +3,13 @@
 //! `--state-dirs A B …`, one fleet report from each store's latest run of a mode
 //! ([`stores::fleet_report`](super::stores::fleet_report)).
 
+use std::path::{Path, PathBuf};
+
+use super::locate;
 use crate::cli::ReportArgs;
 use crate::config::mode_of;
 use crate::exit;
+use crate::report::model::SiteReport;
 use crate::report::{ReportWriter, RunReport};
 
 pub fn run(args: &ReportArgs) -> u8 {
@@ -47,7 +51,11 @@ pub fn run(args: &ReportArgs) -> u8 {
         Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
     };
     let previous = store.previous_run(report.run.mode, &run_id).unwrap_or(None);
-    if let Err(code) = write(args, &report, previous.as_ref()) {
+    let saved_in = locate::report_dir_of(&report.run.options, &args.state_dir, &run_id);
+    let mut report = report;
+    if let Err(code) = write(args, &mut report, previous.as_ref(), |_| {
+        Some(saved_in.clone())
+    }) {
         return code;
     }
     crate::stdout::print(
@@ -63,12 +71,22 @@ pub fn run(args: &ReportArgs) -> u8 {
 
 /// `--state-dirs`: one report over several stores.
 fn run_fleet(args: &ReportArgs) -> u8 {
-    let (report, previous) =
+    let (mut report, previous) =
         match super::stores::fleet_report(&args.state_dirs, args.mode.map(mode_of)) {
             Ok(reports) => reports,
             Err(error) => return fail(error.exit_code(), &error.to_string()),
         };
-    if let Err(code) = write(args, &report, previous.as_ref()) {
+    // Each shard's run saved its artifacts in its own report dir (its options, by label).
+    let shards = report.run.options.clone();
+    let saved_in = |site: &SiteReport| {
+        let shard = &shards[site.shard.as_deref()?];
+        Some(locate::report_dir_of(
+            &shard["options"],
+            Path::new(shard["state_dir"].as_str()?),
+            shard["run_id"].as_str()?,
+        ))
+    };
+    if let Err(code) = write(args, &mut report, previous.as_ref(), saved_in) {
         return code;
     }
     crate::stdout::print(
@@ -85,12 +103,71 @@ fn run_fleet(args: &ReportArgs) -> u8 {
     )
 }
 
-fn write(args: &ReportArgs, report: &RunReport, previous: Option<&RunReport>) -> Result<(), u8> {
+/// Writes the reports into `--out`, with the artifacts the runs saved (`saved_in`: the report
+/// dir each site's run wrote to).
+fn write(
+    args: &ReportArgs,
+    report: &mut RunReport,
+    previous: Option<&RunReport>,
+    saved_in: impl Fn(&SiteReport) -> Option<PathBuf>,
+) -> Result<(), u8> {
     let writer = ReportWriter::create(&args.out)
+        .map_err(|error| fail(exit::CANT_CREATE, &error.to_string()))?;
+    bring_artifacts(report, &args.out, saved_in)
         .map_err(|error| fail(exit::CANT_CREATE, &error.to_string()))?;
     writer
         .write_all(report, previous, &[])
         .map_err(|error| fail(exit::CANT_CREATE, &error.to_string()))
+}
+
+/// A re-rendered report is whole: every artifact a run saved (`artifacts/<file>` under the
+/// report dir `saved_in` gives for its site) is linked — a hard link, else a copy — into
+/// `out`'s `artifacts/`, where the report's links point. One no longer there keeps its row,
+/// saying where it was.
+fn bring_artifacts(
+    report: &mut RunReport,
+    out: &Path,
+    saved_in: impl Fn(&SiteReport) -> Option<PathBuf>,
+) -> std::io::Result<()> {
+    for site in &mut report.sites {
+        let Some(from_dir) = saved_in(site) else {
+            continue;
+        };
+        for artifact in &mut site.artifacts {
+            // Only what a run writes: a plain path inside its report dir.
+            let Some(relative) = artifact.saved_as.clone().filter(|path| {
+                Path::new(path)
+                    .components()
+                    .all(|part| matches!(part, std::path::Component::Normal(_)))
+            }) else {
+                continue;
+            };
+            let (from, to) = (from_dir.join(&relative), out.join(&relative));
+            let same = matches!(
+                (from.canonicalize(), to.canonicalize()),
+                (Ok(from), Ok(to)) if from == to
+            );
+            if same {
+                continue;
+            }
+            if !from.is_file() {
+                artifact.saved_as = None;
+                artifact.error = Some(format!(
+                    "saved as {} by its run; no longer there",
+                    from.display()
+                ));
+                continue;
+            }
+            match std::fs::remove_file(&to) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+                _ => {}
+            }
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn fail(code: u8, message: &str) -> u8 {

@@ -237,6 +237,52 @@ async fn status_report_and_plan_read_the_state_dir_of_a_finished_run() {
             .unwrap()
             .contains("acme-wiki")
     );
+    // The re-rendered report is whole: its artifact links lead to the files the run saved.
+    let artifacts_of = |dir: &std::path::Path| -> Vec<serde_json::Value> {
+        sites
+            .iter()
+            .flat_map(|spec| {
+                let path = dir.join("sites").join(format!("{}.json", spec.row.site));
+                let report: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+                report["artifacts"].as_array().cloned().unwrap_or_default()
+            })
+            .collect()
+    };
+    let brought = artifacts_of(&out);
+    assert!(!brought.is_empty(), "the migrated sites have artifacts");
+    for artifact in &brought {
+        let saved_as = artifact["saved_as"].as_str().expect("still saved");
+        assert_eq!(
+            std::fs::read(out.join(saved_as)).unwrap(),
+            std::fs::read(fleet.report_dir("migrate").join(saved_as)).unwrap(),
+            "{saved_as}"
+        );
+    }
+    // Once the run's own files are gone, a re-rendered report says where they were.
+    std::fs::remove_dir_all(fleet.report_dir("migrate").join("artifacts")).unwrap();
+    let gone = fleet.dir.path().join("gone");
+    let rendered = fleet
+        .cli_run(&[
+            "report",
+            "--out",
+            gone.to_str().unwrap(),
+            "--run",
+            &run_id,
+            "--state-dir",
+            &state_dir_arg(&fleet),
+        ])
+        .await;
+    assert_eq!(rendered.code, 0, "{}", rendered.stderr);
+    for artifact in artifacts_of(&gone) {
+        assert!(artifact["saved_as"].is_null(), "{artifact}");
+        assert!(
+            artifact["error"]
+                .as_str()
+                .is_some_and(|error| error.ends_with("no longer there")),
+            "{artifact}"
+        );
+    }
     let latest = fleet.dir.path().join("latest");
     let latest_arg = latest.display().to_string();
     let report = fleet

@@ -3,7 +3,7 @@
 //! (a command to run where there is one). The next step is a pure function of the site's
 //! last report and state ([`next_step`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -117,7 +117,7 @@ pub fn view(state: &SiteState, last: Option<&(RunInfo, SiteReport)>, state_dir: 
         .unwrap_or_default()
     };
     let site_report = last.map(|(run, _)| {
-        report_dir(run, state_dir)
+        crate::commands::locate::report_dir_of(&run.options, state_dir, &run.run_id)
             .join("sites")
             .join(format!("{}.json", state.site))
     });
@@ -151,14 +151,6 @@ pub fn view(state: &SiteState, last: Option<&(RunInfo, SiteReport)>, state_dir: 
         warned_checks: checks("WARNING"),
         site_report: site_report.map(|path| path.display().to_string()),
         next_step,
-    }
-}
-
-/// Where a run wrote its reports: its `--report-dir`, else under the state dir.
-fn report_dir(run: &RunInfo, state_dir: &Path) -> PathBuf {
-    match run.options.get("report_dir").and_then(|dir| dir.as_str()) {
-        Some(dir) => PathBuf::from(dir),
-        None => state_dir.join("reports").join(&run.run_id),
     }
 }
 

@@ -293,6 +293,19 @@ async fn one_report_and_one_status_over_the_state_stores_of_two_shards() {
         assert_eq!(row["outcome"], "succeeded", "{site}");
         assert_eq!(row["mode"], "check", "{site}");
     }
+    // Each shard's artifacts come along, from the report dir its own run wrote.
+    let mut artifacts = 0;
+    for site in summary.keys() {
+        let path = out.join("sites").join(format!("{site}.json"));
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        for artifact in report["artifacts"].as_array().into_iter().flatten() {
+            let saved_as = artifact["saved_as"].as_str().expect("saved");
+            assert!(out.join(saved_as).is_file(), "{site}: {saved_as}");
+            artifacts += 1;
+        }
+    }
+    assert!(artifacts > 0, "the check tasks' artifacts");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<th scope=\"col\">Shard</th>"));
     assert!(html.contains("\"sharded\":true"));
