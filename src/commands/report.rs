@@ -37,7 +37,7 @@ pub fn run(args: &ReportArgs) -> u8 {
             Err(error) => return fail(error.exit_code(), &error.to_string()),
         },
     };
-    let report = match store.run_report(&run_id) {
+    let mut report = match store.run_report(&run_id) {
         Ok(Some(report)) => report,
         Ok(None) => {
             return fail(
@@ -52,7 +52,6 @@ pub fn run(args: &ReportArgs) -> u8 {
     };
     let previous = store.previous_run(report.run.mode, &run_id).unwrap_or(None);
     let saved_in = locate::report_dir_of(&report.run.options, &args.state_dir, &run_id);
-    let mut report = report;
     if let Err(code) = write(args, &mut report, previous.as_ref(), |_| {
         Some(saved_in.clone())
     }) {

@@ -158,6 +158,12 @@ async fn only_the_selected_rows_are_tried() {
         wave.stdout
     );
     assert!(!tried(&wave.stdout, "offline"), "{}", wave.stdout);
+    assert!(
+        wave.stdout
+            .contains("distinct references, those of the rows tried live are resolved next"),
+        "{}",
+        wave.stdout
+    );
 
     // The same from the settings file a migration night's unit passes.
     let config = fleet.dir.path().join("night.toml");
