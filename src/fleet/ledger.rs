@@ -119,7 +119,7 @@ impl SiteEntry {
             });
             self.report.started_at.get_or_insert(now);
         }
-        metrics.set_site_stage(&self.site.name, from, stage);
+        metrics.set_site_stage(&self.site.name, stage);
         self.report.stage = stage;
         self.stage_since = Instant::now();
     }

@@ -1,9 +1,11 @@
 //! Every metric of SPEC.md, each name spelled once ([`registry`]), with the item counts kept
-//! after their scope ends (`items`); the `/metrics` server; the Pushgateway push (grouped by
+//! after their scope ends (`items`) and each site's stage and outcome series gathered from one
+//! entry a site (`per_site`); the `/metrics` server; the Pushgateway push (grouped by
 //! mode and shard); the node_exporter textfile; the shape of `/status.json`.
 
 mod items;
 mod labels;
+mod per_site;
 pub mod push;
 pub mod registry;
 pub mod server;

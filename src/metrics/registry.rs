@@ -14,6 +14,7 @@ use prometheus::{
 
 use super::items::ItemCounts;
 use super::labels;
+use super::per_site::PerSite;
 use crate::cma::client::ApiObserver;
 use crate::cma::{Endpoint, RateClass, SurpriseKind};
 use crate::fleet::{Mode, Outcome, Stage};
@@ -89,12 +90,8 @@ pub struct Metrics {
     /// family has its first series (the text format omits empty families).
     collectors: Vec<Box<dyn Collector>>,
     sites: IntGaugeVec,
-    site_stage: IntGaugeVec,
-    site_outcome: IntGaugeVec,
-    /// The stage and outcome each site's single `cmafleet_site_stage` and
-    /// `cmafleet_site_outcome` series carry now, so a change removes exactly the old series
-    /// whatever the caller believes it was.
-    site_series: Mutex<HashMap<String, SiteSeries>>,
+    /// `cmafleet_site_stage` and `cmafleet_site_outcome`, one entry a site.
+    per_site: PerSite,
     api_surprises: IntCounterVec,
     stage_duration: HistogramVec,
     api_requests: IntCounterVec,
@@ -108,13 +105,6 @@ pub struct Metrics {
     items: Mutex<ItemCounts>,
     run_start: Gauge,
     last_success: Gauge,
-}
-
-/// What a site's per-site series say now.
-#[derive(Debug, Clone, Copy)]
-struct SiteSeries {
-    stage: Stage,
-    outcome: Option<Outcome>,
 }
 
 impl Metrics {
@@ -138,18 +128,8 @@ impl Metrics {
             &["outcome"],
         );
         add(&sites);
-        let site_stage = int_gauge_vec(
-            names::SITE_STAGE,
-            "1 for each inventory row, labelled with the site's current stage.",
-            &["site", "stage"],
-        );
-        add(&site_stage);
-        let site_outcome = int_gauge_vec(
-            names::SITE_OUTCOME,
-            "1 for each inventory row that has an outcome in this run, labelled with it.",
-            &["site", "outcome"],
-        );
-        add(&site_outcome);
+        let per_site = PerSite::new();
+        add(&per_site);
         let api_surprises = int_counter_vec(
             names::API_SURPRISES_TOTAL,
             "Answers outside the API model cmafleet knows (unknown status, error envelope, …), each kind and value counted once per run.",
@@ -262,9 +242,7 @@ impl Metrics {
             live_only,
             collectors,
             sites,
-            site_stage,
-            site_outcome,
-            site_series: Mutex::new(HashMap::new()),
+            per_site,
             api_surprises,
             stage_duration,
             api_requests,
@@ -289,54 +267,18 @@ impl Metrics {
     /// `cmafleet_site_outcome` series yet. Site names come validated from the inventory
     /// (`[a-z0-9][a-z0-9._-]*`). Calling it again replaces the previous set of sites.
     pub fn init_sites<'a>(&self, sites: impl IntoIterator<Item = &'a str>) {
-        let mut current = self.sites();
-        self.site_stage.reset();
-        self.site_outcome.reset();
-        current.clear();
-        for site in sites {
-            self.site_stage
-                .with_label_values(&[site, Stage::Queued.as_str()])
-                .set(1);
-            current.insert(site.to_owned(), SiteSeries::QUEUED);
-        }
+        self.per_site.init(sites);
     }
 
-    /// Moves a site's `cmafleet_site_stage` series to `stage`: the old series is removed,
-    /// so the site keeps exactly one. A site not seen before gets its series here.
-    pub fn set_site_stage(&self, site: &str, from: Stage, to: Stage) {
-        let mut current = self.sites();
-        let series = current.entry(site.to_owned()).or_insert(SiteSeries {
-            stage: to,
-            outcome: None,
-        });
-        let previous = std::mem::replace(&mut series.stage, to);
-        for old in [previous, from] {
-            if old != to {
-                // Absent already is fine: the series we remove may never have existed.
-                let _ = self.site_stage.remove_label_values(&[site, old.as_str()]);
-            }
-        }
-        self.site_stage
-            .with_label_values(&[site, to.as_str()])
-            .set(1);
+    /// Moves a site's one `cmafleet_site_stage` series to `stage`. A site not seen before
+    /// gets its series here.
+    pub fn set_site_stage(&self, site: &str, stage: Stage) {
+        self.per_site.set_stage(site, stage);
     }
 
-    /// Gives a site its `cmafleet_site_outcome` series, or moves it to a new outcome (the
-    /// old series is removed): one series per site that has an outcome.
+    /// Gives a site its one `cmafleet_site_outcome` series, or moves it to a new outcome.
     pub fn set_site_outcome(&self, site: &str, outcome: Outcome) {
-        let mut current = self.sites();
-        let series = current.entry(site.to_owned()).or_insert(SiteSeries {
-            stage: Stage::Done,
-            outcome: None,
-        });
-        if let Some(old) = series.outcome.replace(outcome)
-            && old != outcome
-        {
-            let _ = self.site_outcome.remove_label_values(&[site, old.as_str()]);
-        }
-        self.site_outcome
-            .with_label_values(&[site, outcome.as_str()])
-            .set(1);
+        self.per_site.set_outcome(site, outcome);
     }
 
     /// `cmafleet_sites{outcome}`: counts for every outcome plus `pending` and `running`.
@@ -424,20 +366,6 @@ impl Metrics {
             .map(|desc| desc.fq_name.clone())
             .collect()
     }
-
-    fn sites(&self) -> std::sync::MutexGuard<'_, HashMap<String, SiteSeries>> {
-        // The map is rebuilt from plain inserts; a panic elsewhere cannot leave it torn.
-        self.site_series
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl SiteSeries {
-    const QUEUED: SiteSeries = SiteSeries {
-        stage: Stage::Queued,
-        outcome: None,
-    };
 }
 
 /// The text format of `families`.

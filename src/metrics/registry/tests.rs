@@ -162,13 +162,12 @@ fn every_outcome_stage_endpoint_and_bucket_starts_at_zero() {
 fn a_site_keeps_exactly_one_stage_series_as_it_moves() {
     let metrics = Metrics::new(Mode::Migrate);
     metrics.init_sites(["acme-jira", "acme-wiki", "globex"]);
-    metrics.set_site_stage("acme-jira", Stage::Queued, Stage::Job);
-    metrics.set_site_stage("acme-jira", Stage::Job, Stage::Attach);
-    // A caller that lost track of the old stage still leaves one series.
-    metrics.set_site_stage("acme-jira", Stage::Connect, Stage::Migrate);
-    metrics.set_site_stage("acme-wiki", Stage::Queued, Stage::Done);
+    metrics.set_site_stage("acme-jira", Stage::Job);
+    metrics.set_site_stage("acme-jira", Stage::Attach);
+    metrics.set_site_stage("acme-jira", Stage::Migrate);
+    metrics.set_site_stage("acme-wiki", Stage::Done);
     // Staying put changes nothing.
-    metrics.set_site_stage("globex", Stage::Queued, Stage::Queued);
+    metrics.set_site_stage("globex", Stage::Queued);
 
     let text = metrics.encode();
     let series: Vec<(String, String, f64)> = samples(&text)
@@ -406,7 +405,7 @@ fn a_site_has_one_outcome_series_once_it_has_an_outcome() {
         ]
     );
     // The outcome and the stage of a site are independent series.
-    metrics.set_site_stage("acme-jira", Stage::Queued, Stage::Done);
+    metrics.set_site_stage("acme-jira", Stage::Done);
     assert_eq!(outcomes(&metrics).len(), 2);
 
     metrics.init_sites(["initech"]);

@@ -55,7 +55,7 @@ pub fn current_run_of(mode: Mode) -> Metrics {
     for (n, (site, stages, outcome)) in FLEET.iter().enumerate() {
         let mut at = Stage::Queued;
         for (step, stage) in stages.iter().enumerate() {
-            metrics.set_site_stage(site, at, *stage);
+            metrics.set_site_stage(site, *stage);
             let spent = 30 * (n as u64 + 1) * (step as u64 + 1);
             metrics.observe_stage(at, Duration::from_secs(spent));
             at = *stage;
@@ -89,7 +89,7 @@ pub fn previous_run() -> Metrics {
     metrics.set_run_start(now() - 26.0 * 3600.0);
     metrics.init_sites(FLEET.iter().map(|(site, _, _)| *site));
     for (site, _, _) in FLEET {
-        metrics.set_site_stage(site, Stage::Queued, Stage::Done);
+        metrics.set_site_stage(site, Stage::Done);
     }
     metrics.set_site_counts(&[("succeeded", 9), ("failed", 1)]);
     for _ in 0..5 {
