@@ -162,7 +162,8 @@ struct Coordinator {
     site_file_current: Vec<bool>,
     /// Per cloud user, whether its sites keep failing alike (`--stop-after-same-failures`).
     breakers: Breakers,
-    /// Each started site's tracing span: the coordinator says the site's end in it.
+    /// Each running site's tracing span: the coordinator says the site's end in it, then
+    /// drops it.
     spans: Vec<Option<tracing::Span>>,
     /// Whether each site's end is a log line (the demo leaves it to the summary).
     log_conclusions: bool,
@@ -671,17 +672,15 @@ impl Coordinator {
             return;
         }
         self.publish_view();
-        if !self.log_conclusions {
-            return;
-        }
         for &index in sites {
+            // The site's span closes with this line: a span kept open keeps its fields in
+            // the subscriber (a 10,000-site run would hold them all to the end).
+            let span = self.spans[index].take();
             let report = &self.ledger.entries[index].report;
-            let Some(outcome) = report.outcome else {
+            let Some(outcome) = report.outcome.filter(|_| self.log_conclusions) else {
                 continue;
             };
-            let span = self.spans[index]
-                .clone()
-                .unwrap_or_else(tracing::Span::none);
+            let span = span.unwrap_or_else(tracing::Span::none);
             span.in_scope(|| {
                 if outcome.is_ok() {
                     tracing::info!(outcome = outcome.as_str(), "{}", report.message);
