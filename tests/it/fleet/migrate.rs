@@ -429,6 +429,21 @@ async fn apps_ended(fleet: &Fleet) {
         .await;
 }
 
+/// The Jira site `wayne` (its scenario `QUICK`, apps that run 2 hours after the core, and
+/// `more`) migrated by the run `first`, which ends `outcome` with the apps still migrating —
+/// marked so in summary.csv.
+async fn migrated_while_apps_run(more: &str, outcome: &str) -> Fleet {
+    let scenario = format!("{QUICK}\n[servers.wayne]\napps_duration = \"2h\"\n{more}");
+    let rows = vec![Row::jira("wayne").apps("com.tempoplugin.tempo-timesheets")];
+    let fleet = Fleet::start(&scenario, FAST, rows).await;
+    let first = fleet.run("migrate", "first", &[]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let row = &fleet.summary("first")["wayne"];
+    assert_eq!(row["outcome"], outcome, "{}", row["message"]);
+    assert_eq!(row["still_running"], "apps", "marked in summary.csv");
+    fleet
+}
+
 /// Apps still migrating when the run ends: the site is migrated, marked as still running
 /// after core in every report, and followed up. A check run meanwhile starts no task on the
 /// server; the next migrate run reads the task again (creating nothing) and, the apps having
@@ -436,22 +451,15 @@ async fn apps_ended(fleet: &Fleet) {
 /// site is done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_still_migrating_are_followed_up_by_later_runs_without_a_new_task() {
-    let scenario = format!(
-        r#"{QUICK}
-        [servers.wayne]
-        apps_duration = "2h"
+    let fleet = migrated_while_apps_run(
+        r#"
         [servers.wayne.scopes.apps]
         outcome = "FAILED"
         message = "Tempo Timesheets could not be migrated: its cloud app is not installed"
-        "#
-    );
-    let rows = vec![Row::jira("wayne").apps("com.tempoplugin.tempo-timesheets")];
-    let fleet = Fleet::start(&scenario, FAST, rows).await;
-    let first = fleet.run("migrate", "first", &[]).await;
-    assert_eq!(first.code, 0, "{}", first.stderr);
-    let row = &fleet.summary("first")["wayne"];
-    assert_eq!(row["outcome"], "succeeded");
-    assert_eq!(row["still_running"], "apps", "marked in summary.csv");
+        "#,
+        "succeeded",
+    )
+    .await;
     let report = fleet.site_report("first", "wayne");
     assert_eq!(report["still_running"], serde_json::json!(["apps"]));
 
@@ -502,21 +510,14 @@ async fn apps_still_migrating_are_followed_up_by_later_runs_without_a_new_task()
 /// end well: the follow-up adds "the apps finished", it does not turn the site `succeeded`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warned_migration_stays_warnings_when_its_apps_end_well() {
-    let scenario = format!(
-        r#"{QUICK}
-        [servers.wayne]
-        apps_duration = "1h"
+    let fleet = migrated_while_apps_run(
+        r#"
         [servers.wayne.checks.AnonPermission]
         outcome = "WARNING"
-        "#
-    );
-    let rows = vec![Row::jira("wayne").apps("com.tempoplugin.tempo-timesheets")];
-    let fleet = Fleet::start(&scenario, FAST, rows).await;
-    let first = fleet.run("migrate", "first", &[]).await;
-    assert_eq!(first.code, 0, "{}", first.stderr);
-    let row = &fleet.summary("first")["wayne"];
-    assert_eq!(row["outcome"], "warnings", "{}", row["message"]);
-    assert_eq!(row["still_running"], "apps");
+        "#,
+        "warnings",
+    )
+    .await;
     apps_ended(&fleet).await;
     let second = fleet.run("migrate", "second", &[]).await;
     assert_eq!(second.code, 0, "{}", second.stderr);
