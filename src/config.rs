@@ -212,7 +212,11 @@ impl RunSettings {
         sheet.path("state-dir", state_origin, Some(&state_dir));
         let report_dir = layer(args.report_dir.clone(), file.report_dir.clone());
         sheet.path("report-dir", report_dir.origin, report_dir.value.as_deref());
-        let report_dir = report_dir.value;
+        // Absolute, as the run records it: `report` and `status` may run from elsewhere and
+        // must find the run's files (its artifacts) again.
+        let report_dir = report_dir
+            .value
+            .map(|dir| std::path::absolute(&dir).unwrap_or(dir));
 
         let cloud_api_url = layer(args.cloud_api_url.clone(), file.cloud_api_url.clone());
         let url_origin = cloud_api_url.origin;

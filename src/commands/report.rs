@@ -150,6 +150,11 @@ fn bring_artifacts(
                 continue;
             }
             if !from.is_file() {
+                if to.is_file() {
+                    // Where the report goes already holds it (its own run's dir, or an
+                    // earlier re-render): the link still leads to the file.
+                    continue;
+                }
                 artifact.saved_as = None;
                 artifact.error = Some(format!(
                     "saved as {} by its run; no longer there",

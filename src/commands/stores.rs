@@ -199,8 +199,9 @@ fn join_status(parts: impl Iterator<Item = (FleetStatus, String)>) -> FleetStatu
             });
         }
     }
-    let (mut sites, notes) = sites.finish("updated last");
+    let (mut sites, mut notes) = sites.finish("updated last");
     sites.sort_by(|a, b| a.site.cmp(&b.site));
+    notes.sort();
     let latest_run = stores
         .iter()
         .filter_map(|store| store.latest_run.clone())

@@ -22,29 +22,35 @@ const LIST_LIMIT: usize = 10;
 /// How many rows of one server the summary lists.
 const SERVER_ROWS_LIMIT: usize = 5;
 
-/// `validate`, and with `--online` the live check of every row after the offline checks
-/// (which then include `--secrets`) passed; returns the exit code.
+/// `validate`, and with `--online` the live check of the selected rows (every row without
+/// `--wave`/`--site`/`--shard` or the file's) after the offline checks of every row passed
+/// (with `--secrets` when every row is tried); returns the exit code.
 pub async fn run_all(args: &ValidateArgs, cancel: &CancellationToken) -> u8 {
     if !args.online {
         return run(args);
     }
-    let settings = match ConnectionSettings::resolve(&args.connection, &args.select) {
+    let settings = ConnectionSettings::resolve(&args.connection, &args.select);
+    // Every row's secrets when every row is tried; else the selected rows' only (as a run
+    // resolves them, below): a shard's runner may hold only its own customers' secrets.
+    let every_row = settings
+        .as_ref()
+        .is_ok_and(|settings| settings.selection == Selection::default());
+    let offline = ValidateArgs {
+        secrets: args.secrets || every_row,
+        ..args.clone()
+    };
+    // The inventory's own problems first, as without --online.
+    let code = run(&offline);
+    if code != exit::OK {
+        return code;
+    }
+    let settings = match settings {
         Ok(settings) => settings,
         Err(error) => {
             crate::fatal::report(error.exit_code(), &error.to_string());
             return error.exit_code();
         }
     };
-    // Every row's secrets when every row is tried; else the selected rows' only (as a run
-    // resolves them, below): a shard's runner may hold only its own customers' secrets.
-    let offline = ValidateArgs {
-        secrets: args.secrets || settings.selection == Selection::default(),
-        ..args.clone()
-    };
-    let code = run(&offline);
-    if code != exit::OK {
-        return code;
-    }
     let sites = match inventory::load(&args.inventory) {
         Ok(sites) => sites,
         Err(error) => {

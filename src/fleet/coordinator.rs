@@ -477,6 +477,7 @@ impl Coordinator {
                 Outcome::Failed,
                 "internal error: the site's pipeline stopped unexpectedly".into(),
             );
+            self.spans[index] = None;
         }
         if let Some(busy) = self.per_server.get_mut(&server) {
             *busy = busy.saturating_sub(1);
@@ -673,8 +674,9 @@ impl Coordinator {
         }
         self.publish_view();
         for &index in sites {
-            // The site's span closes with this line: a span kept open keeps its fields in
-            // the subscriber (a 10,000-site run would hold them all to the end).
+            // The coordinator's copy of the site's span goes with this line (its pipeline has
+            // ended): a span kept open keeps its fields in the subscriber, and a 10,000-site
+            // run would hold them all to the end.
             let span = self.spans[index].take();
             let report = &self.ledger.entries[index].report;
             let Some(outcome) = report.outcome.filter(|_| self.log_conclusions) else {

@@ -13,7 +13,7 @@ use crate::cma::wire::TaskKind;
 const SITE_COLUMNS: &str = "site, job_id, definition_hash, job_created_at, job_intent_at, \
     cloud_url, attached_at, attach_expires_at, last_mode, last_outcome, updated_at, migrated_at, \
     (SELECT outcome FROM site_runs WHERE site_runs.site = sites.site AND mode = 'migrate' \
-     AND outcome IN ('succeeded', 'warnings') ORDER BY finished_at DESC LIMIT 1) \
+     AND outcome IN ('succeeded', 'warnings') ORDER BY finished_at DESC, rowid DESC LIMIT 1) \
     AS migrated_outcome";
 
 const TASK_COLUMNS: &str = "intent_id, site, run_id, job_id, kind, intent_at, task_id, \

@@ -244,3 +244,45 @@ async fn status_site_shows_the_message_failed_checks_and_the_next_step() {
         stderr(&typo)
     );
 }
+
+/// A run given a relative `--report-dir` records where its files are, so `report --out`
+/// started from another directory still brings the run's artifacts into the new report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_report_dir_is_found_again_from_elsewhere() {
+    let fleet = Fleet::start("", SCALE, vec![Row::jira("acme")]).await;
+    let planned = fleet.command("check", "unused");
+    let mut command = crate::support::fleet::with_flag(
+        &planned,
+        "--report-dir",
+        std::ffi::OsStr::new("nightly/check"),
+    );
+    command.current_dir(fleet.dir.path());
+    let run = Fleet::output(command).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let written = fleet.dir.path().join("nightly/check");
+    let run_json: Value =
+        serde_json::from_slice(&std::fs::read(written.join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        run_json["options"]["report_dir"],
+        written.display().to_string(),
+        "recorded as an absolute path"
+    );
+
+    let out = fleet.dir.path().join("again");
+    let mut report = fleet.cli();
+    report
+        .args(["report", "--out", path(&out), "--state-dir"])
+        .arg(fleet.state_dir());
+    let report = Fleet::output(report).await;
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let site: Value =
+        serde_json::from_slice(&std::fs::read(out.join("sites/acme.json")).unwrap()).unwrap();
+    let artifacts = site["artifacts"].as_array().expect("the check's artifacts");
+    assert!(!artifacts.is_empty());
+    for artifact in artifacts {
+        let saved_as = artifact["saved_as"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{artifact}"));
+        assert!(out.join(saved_as).is_file(), "{saved_as}");
+    }
+}
