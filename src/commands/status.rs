@@ -21,8 +21,8 @@ use serde::Serialize;
 use crate::cli::{Format, OutputArgs, StatusArgs};
 use crate::cma::wire::TaskKind;
 use crate::exit;
-use crate::fleet::Mode;
 use crate::fleet::shutdown::Shutdown;
+use crate::fleet::{Mode, Outcome};
 use crate::report::model::RunInfo;
 use crate::state::{SiteState, StateError, Store};
 
@@ -229,6 +229,11 @@ impl SiteStatus {
     }
 }
 
+/// Whether `outcome` ends a migration that moved the data (its apps may still run).
+fn migrated(outcome: Outcome) -> bool {
+    matches!(outcome, Outcome::Succeeded | Outcome::Warnings)
+}
+
 /// A site's stage, derived from its newest task (see [`SiteStatus::stage`]).
 pub fn stage_of(site: &SiteState) -> &'static str {
     let kind_stage = |kind: &TaskKind| match kind {
@@ -242,7 +247,9 @@ pub fn stage_of(site: &SiteState) -> &'static str {
         // the site's outcome): either way the next run adopts it.
         Some(task) if task.is_in_flight() => kind_stage(&task.kind),
         Some(task) if site.last_outcome.is_none() => kind_stage(&task.kind),
-        Some(_) if site.apps_pending().is_some() => "apps",
+        Some(_) if site.apps_pending().is_some() && site.last_outcome.is_some_and(migrated) => {
+            "apps"
+        }
         Some(_) => "done",
         None if site.last_outcome.is_some() => "done",
         None if site.job.is_none() && site.job_intent_at.is_some() => "job",
@@ -470,6 +477,13 @@ mod tests {
         assert_eq!(stage_of(&state), "done");
         state.tasks[0].apps_pending = true;
         assert_eq!(stage_of(&state), "apps", "migrated, its apps still running");
+        state.last_outcome = Some(Outcome::Blocked);
+        assert_eq!(
+            stage_of(&state),
+            "done",
+            "a later run ended it otherwise (a --remigrate blocked at its checks)"
+        );
+        state.last_outcome = Some(Outcome::Succeeded);
         state.tasks[0].apps_pending = false;
         let mut abandoned = task(TaskKind::Check, None, None);
         abandoned.abandoned = true;

@@ -178,7 +178,10 @@ pub fn next_step(
         };
     };
     let mode = report.mode;
-    if let Some(task) = state.apps_pending() {
+    if let Some(task) = state
+        .apps_pending()
+        .filter(|_| matches!(report.outcome, Some(Outcome::Succeeded | Outcome::Warnings)))
+    {
         return format!(
             "migrated, its apps still migrating after the core (task {}): the next migrate run \
              (or `status --refresh`) reads them again — `{rerun} --mode migrate --site {site}`",
