@@ -374,20 +374,11 @@ pub enum Format {
 
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
-    /// State dir [default: ./cmafleet-state].
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "cmafleet-state",
-        env = "CMAFLEET_STATE_DIR"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Output: table (for people) or json (for scripts).
     #[arg(long, value_enum, default_value = "table", env = "CMAFLEET_FORMAT")]
     pub format: Format,
-    /// Settings file of the runs (TOML): its `state-dir` is used unless --state-dir is given.
-    #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
-    pub config: Option<PathBuf>,
     /// Only this site: its last outcome and message, its failed checks, and what to do next.
     #[arg(long, value_name = "S", conflicts_with = "state_dirs")]
     pub site: Option<String>,
@@ -404,6 +395,16 @@ pub struct StatusArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Output: table (for people) or json (for scripts).
+    #[arg(long, value_enum, default_value = "table", env = "CMAFLEET_FORMAT")]
+    pub format: Format,
+}
+
+/// The state store a command that only reads it opens (`status`, `runs`, `report`).
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
     /// State dir [default: ./cmafleet-state].
     #[arg(
         long,
@@ -412,9 +413,6 @@ pub struct RunsArgs {
         env = "CMAFLEET_STATE_DIR"
     )]
     pub state_dir: PathBuf,
-    /// Output: table (for people) or json (for scripts).
-    #[arg(long, value_enum, default_value = "table", env = "CMAFLEET_FORMAT")]
-    pub format: Format,
     /// Settings file of the runs (TOML): its `state-dir` is used unless --state-dir is given.
     #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
     pub config: Option<PathBuf>,
@@ -437,17 +435,8 @@ pub struct ReportArgs {
     /// dir's name). Replaces --state-dir.
     #[arg(long, value_name = "DIR", num_args = 1.., value_delimiter = ',', env = "CMAFLEET_STATE_DIRS")]
     pub state_dirs: Vec<PathBuf>,
-    /// State dir [default: ./cmafleet-state].
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "cmafleet-state",
-        env = "CMAFLEET_STATE_DIR"
-    )]
-    pub state_dir: PathBuf,
-    /// Settings file of the runs (TOML): its `state-dir` is used unless --state-dir is given.
-    #[arg(long, value_name = "FILE", env = "CMAFLEET_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -123,7 +123,7 @@ async fn handle_signals(shutdown: Shutdown) {
 /// itself, with its exit code), and the state dir of `status`, `runs` and `report` unless
 /// `--state-dir` was given.
 fn settle_from_config(cli: &mut Cli, matches: &ArgMatches) -> Result<(), u8> {
-    let (name, config, state_dir) = match &mut cli.command {
+    let (name, store) = match &mut cli.command {
         Command::Run(args) => {
             settle_run(&mut cli.output, args);
             return Ok(());
@@ -136,13 +136,15 @@ fn settle_from_config(cli: &mut Cli, matches: &ArgMatches) -> Result<(), u8> {
             cli.output.progress = args.progress;
             return Ok(());
         }
-        Command::Status(args) => ("status", args.config.clone(), &mut args.state_dir),
-        Command::Runs(args) => ("runs", args.config.clone(), &mut args.state_dir),
-        Command::Report(args) => ("report", args.config.clone(), &mut args.state_dir),
+        Command::Status(args) => ("status", &mut args.store),
+        Command::Runs(args) => ("runs", &mut args.store),
+        Command::Report(args) => ("report", &mut args.store),
         _ => return Ok(()),
     };
-    let Some(path) = config else { return Ok(()) };
-    let file = SettingsFile::load(Some(&path)).map_err(|error| {
+    let Some(path) = &store.config else {
+        return Ok(());
+    };
+    let file = SettingsFile::load(Some(path)).map_err(|error| {
         cmafleet::fatal::report(error.exit_code(), &error.to_string());
         error.exit_code()
     })?;
@@ -151,7 +153,7 @@ fn settle_from_config(cli: &mut Cli, matches: &ArgMatches) -> Result<(), u8> {
         .and_then(|matches| matches.value_source("state_dir"))
         .is_none_or(|source| source == ValueSource::DefaultValue);
     if defaulted && let Some(dir) = file.state_dir {
-        *state_dir = dir;
+        store.state_dir = dir;
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::state::{StateError, Store};
 
 /// Runs the follow-up when a site needs it; returns its exit code (0 when none did).
 pub async fn run(args: &StatusArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 {
-    let (pending, latest) = match pending_sites(&args.state_dir) {
+    let (pending, latest) = match pending_sites(&args.store.state_dir) {
         Ok(found) => found,
         Err(error) => {
             crate::fatal::report(error.exit_code(), &error.to_string());
@@ -46,7 +46,7 @@ pub async fn run(args: &StatusArgs, output: &OutputArgs, shutdown: Shutdown) -> 
         pending.len(),
         pending.join(", ")
     );
-    let state_dir = args.state_dir.display().to_string();
+    let state_dir = args.store.state_dir.display().to_string();
     let mut argv = vec![
         "cmafleet".to_owned(),
         "run".into(),
@@ -60,7 +60,7 @@ pub async fn run(args: &StatusArgs, output: &OutputArgs, shutdown: Shutdown) -> 
         "--site".into(),
         pending.join(","),
     ];
-    if let Some(config) = &args.config {
+    if let Some(config) = &args.store.config {
         argv.push("--config".into());
         argv.push(config.display().to_string());
     }

@@ -16,7 +16,7 @@ pub fn run(args: &ReportArgs) -> u8 {
     if !args.state_dirs.is_empty() {
         return run_fleet(args);
     }
-    let store = match super::locate::open(&args.state_dir, args.config.as_deref()) {
+    let store = match super::locate::open(&args.store.state_dir, args.store.config.as_deref()) {
         Ok(store) => store,
         Err(code) => return code,
     };
@@ -31,7 +31,7 @@ pub fn run(args: &ReportArgs) -> u8 {
             Ok(Some(run)) => run.run_id,
             Ok(None) => {
                 let what = mode.map_or_else(|| "run".to_owned(), |mode| format!("{mode} run"));
-                let message = format!("no {what} recorded in {}", args.state_dir.display());
+                let message = format!("no {what} recorded in {}", args.store.state_dir.display());
                 return fail(exit::USAGE, &message);
             }
             Err(error) => return fail(error.exit_code(), &error.to_string()),
@@ -44,14 +44,14 @@ pub fn run(args: &ReportArgs) -> u8 {
                 exit::USAGE,
                 &format!(
                     "no run {run_id} in {}; `cmafleet runs` lists the runs",
-                    args.state_dir.display()
+                    args.store.state_dir.display()
                 ),
             );
         }
         Err(error) => return fail(exit::CANT_CREATE, &error.to_string()),
     };
     let previous = store.previous_run(report.run.mode, &run_id).unwrap_or(None);
-    let saved_in = locate::report_dir_of(&report.run.options, &args.state_dir, &run_id);
+    let saved_in = locate::report_dir_of(&report.run.options, &args.store.state_dir, &run_id);
     if let Err(code) = write(args, &mut report, previous.as_ref(), |_| {
         Some(saved_in.clone())
     }) {

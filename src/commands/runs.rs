@@ -17,7 +17,7 @@ use crate::report::model::RunInfo;
 
 /// Lists the runs; returns the exit code.
 pub fn run(args: &RunsArgs) -> u8 {
-    let store = match super::locate::open(&args.state_dir, args.config.as_deref()) {
+    let store = match super::locate::open(&args.store.state_dir, args.store.config.as_deref()) {
         Ok(store) => store,
         Err(code) => return code,
     };

@@ -40,7 +40,7 @@ pub async fn run_all(args: &StatusArgs, output: &OutputArgs, shutdown: Shutdown)
 /// Shows the state; returns the exit code.
 pub fn run(args: &StatusArgs) -> u8 {
     let loaded = if args.state_dirs.is_empty() {
-        let store = match super::locate::open(&args.state_dir, args.config.as_deref()) {
+        let store = match super::locate::open(&args.store.state_dir, args.store.config.as_deref()) {
             Ok(store) => store,
             Err(code) => return code,
         };
