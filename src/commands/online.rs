@@ -133,7 +133,9 @@ pub async fn check(
 fn cloud_verdict(read: Result<crate::cma::wire::GetJobResponse, ApiError>) -> Result<(), String> {
     match read {
         Ok(_) => Ok(()),
-        Err(error) if error.kind == ErrorKind::NotFound => Ok(()),
+        // The service read the request as this user: no such job (404), or — a service that
+        // checks the id before looking it up — a 400 about the id. Either way, accepted.
+        Err(error) if matches!(error.kind, ErrorKind::NotFound | ErrorKind::BadRequest) => Ok(()),
         Err(error) if error.kind == ErrorKind::Unauthorized => Err(format!(
             "the cloud API refused the credentials ({}): check cloud_user and its API token (cloud_token)",
             error
@@ -226,6 +228,11 @@ mod tests {
         assert_eq!(
             cloud_verdict(Err(error(ErrorKind::NotFound, Some(404), "no"))),
             Ok(())
+        );
+        assert_eq!(
+            cloud_verdict(Err(error(ErrorKind::BadRequest, Some(400), "invalid id"))),
+            Ok(()),
+            "a service that checks the id first still read it as this user"
         );
         let refused =
             cloud_verdict(Err(error(ErrorKind::Unauthorized, Some(401), "bad"))).unwrap_err();
