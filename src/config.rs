@@ -13,9 +13,9 @@ use url::Url;
 use crate::cli::{ModeArg, PolicyArgs, RateArgs, RunArgs, SelectArgs};
 use crate::cma::client::ClientSettings;
 use crate::exit;
-use crate::fleet::Mode;
 use crate::fleet::limits::{Rate, RateConfig};
 use crate::fleet::poll::PollPolicy;
+use crate::vocab::Mode;
 
 mod file;
 mod network;

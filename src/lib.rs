@@ -18,11 +18,13 @@
 //! - [`cli`]: clap structs, raw flags only; [`config`]: resolved settings; [`exit`]: exit codes;
 //!   [`fatal`]: how a fatal error reaches a person (stderr, and stdout for cron).
 //! - [`commands`]: one entry point per command (`demo`, `validate`, `plan`, `run`, …).
-//! - [`inventory`]: CSV → `Site`s, secret references and the `Secret` type.
+//! - [`vocab`]: the words every layer speaks (`Mode`, `Stage`, `Outcome`, `Judgement`);
+//!   [`secret`]: the `Secret` type, below both the inventory and the API client.
+//! - [`inventory`]: CSV → `Site`s and the secret references their rows carry.
 //! - [`cma`]: the API: `wire` types, `client`, `error` classification, `retry` rules.
 //! - [`fleet`]: `coordinator` (with its `admission`: which site starts when, its
 //!   `journal`: what each event writes to the store, and its `pacing`: when the next group
-//!   commit is due), `pipeline`, `limits`, `poll`, `events`, `shutdown`, `outcome`.
+//!   commit is due), `pipeline`, `limits`, `poll`, `events`, `shutdown`.
 //! - [`state`]: the SQLite state store and the run lock.
 //! - [`metrics`]: metric names, `/metrics` server, Pushgateway, textfile.
 //! - [`report`]: the report model, pure renderers and the writer.
@@ -42,6 +44,8 @@ pub mod logging;
 pub mod metrics;
 pub mod progress;
 pub mod report;
+pub mod secret;
 pub mod sim;
 pub mod state;
 pub mod stdout;
+pub mod vocab;

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::ProgressMode;
-use crate::fleet::Outcome;
 use crate::metrics::registry::{PENDING, RUNNING};
 use crate::metrics::status::RunStatus;
 #[cfg(test)]
 use crate::metrics::status::WaveStatus;
+use crate::vocab::Outcome;
 
 /// Lines of in-flight sites shown under the bar.
 const IN_FLIGHT_LINES: usize = 8;

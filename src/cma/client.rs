@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::{ApiError, Endpoint, ErrorKind, RateClass};
 use super::retry::RetryPolicy;
 use super::surprise::{Surprise, SurpriseKind, SurpriseLog};
-use crate::inventory::Secret;
+use crate::secret::Secret;
 
 pub use cloud::CloudClient;
 pub use server::ServerClient;

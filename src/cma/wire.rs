@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::inventory::Secret;
+use crate::secret::Secret;
 
 mod lenient;
 mod status;

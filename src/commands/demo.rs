@@ -13,14 +13,15 @@ use crate::cli::{DemoArgs, OutputArgs};
 use crate::cma::client::ServerCredentials;
 use crate::config::{RunSettings, Selection};
 use crate::exit;
-use crate::fleet::Mode;
 use crate::fleet::coordinator::Credentials;
 use crate::fleet::limits::{Rate, RateConfig};
 use crate::fleet::poll::PollPolicy;
 use crate::fleet::shutdown::Shutdown;
-use crate::inventory::{self, Secret, ServerAuth, Site};
+use crate::inventory::{self, ServerAuth, Site};
 use crate::progress;
+use crate::secret::Secret;
 use crate::sim::{self, Scenario, SimOptions};
+use crate::vocab::Mode;
 
 use super::run::{self as run_command, Ui};
 

@@ -18,7 +18,8 @@ use crate::cma::{ApiError, CloudClient, ErrorKind, ServerClient};
 use crate::config::ConnectionSettings;
 use crate::exit;
 use crate::fleet::limits::RateLimits;
-use crate::inventory::{Secret, Site};
+use crate::inventory::Site;
+use crate::secret::Secret;
 
 /// Rows tried at once (server attaches are not rate-limited; this keeps a big inventory
 /// from opening hundreds of connections).

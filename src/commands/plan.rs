@@ -19,10 +19,10 @@ use crate::cli::{Format, PlanArgs};
 use crate::cma::wire::TaskKind;
 use crate::config::RunSettings;
 use crate::exit;
-use crate::fleet::Mode;
 use crate::fleet::limits::{Rate, RateConfig};
 use crate::inventory::{Site, definition_hash};
 use crate::state::{SiteState, StateError, Store};
+use crate::vocab::Mode;
 
 /// What a run would do for one site.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -8,9 +8,9 @@ use clap::Parser as _;
 
 use crate::cli::{Cli, Command, OutputArgs, StatusArgs};
 use crate::exit;
-use crate::fleet::Mode;
 use crate::fleet::shutdown::Shutdown;
 use crate::state::{StateError, Store};
+use crate::vocab::Mode;
 
 /// Runs the follow-up when a site needs it; returns its exit code (0 when none did).
 pub async fn run(args: &StatusArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 {

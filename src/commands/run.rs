@@ -17,14 +17,15 @@ use crate::config::{RunSettings, Selection};
 use crate::exit;
 use crate::fleet::coordinator::{self, Credentials, FleetRun, RunResult};
 use crate::fleet::shutdown::Shutdown;
-use crate::fleet::{Mode, Outcome};
-use crate::inventory::{self, Secret, SecretRef, ServerAuth, Site};
+use crate::inventory::{self, SecretRef, ServerAuth, Site};
 use crate::metrics::Metrics;
 use crate::metrics::server::StatusSource;
 use crate::metrics::status::RunStatus;
 use crate::progress;
 use crate::report::ReportWriter;
+use crate::secret::Secret;
 use crate::state::{RunLock, Store};
+use crate::vocab::{Mode, Outcome};
 
 /// `cmafleet run`.
 pub async fn run(args: &RunArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 {

@@ -11,9 +11,9 @@ use serde::Serialize;
 use super::table::{Align, Table};
 use crate::cli::{Format, RunsArgs};
 use crate::exit;
-use crate::fleet::{Mode, Outcome};
 use crate::report::format::{duration, exit_meaning, timestamp};
 use crate::report::model::RunInfo;
+use crate::vocab::{Mode, Outcome};
 
 /// Lists the runs; returns the exit code.
 pub fn run(args: &RunsArgs) -> u8 {

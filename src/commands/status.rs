@@ -22,9 +22,9 @@ use crate::cli::{Format, OutputArgs, StatusArgs};
 use crate::cma::wire::TaskKind;
 use crate::exit;
 use crate::fleet::shutdown::Shutdown;
-use crate::fleet::{Mode, Outcome};
 use crate::report::model::RunInfo;
 use crate::state::{SiteState, StateError, Store};
+use crate::vocab::{Mode, Outcome};
 
 /// `status`, after `--refresh`'s follow-up when asked; returns the exit code.
 pub async fn run_all(args: &StatusArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 {
@@ -406,8 +406,8 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::fleet::Outcome;
     use crate::state::{AttachRecord, JobRecord, TaskRecord};
+    use crate::vocab::Outcome;
 
     fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 5, 1, 2, minute, 0).unwrap()

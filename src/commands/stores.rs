@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use super::status::{FleetStatus, StoreStatus, count};
 use crate::exit;
-use crate::fleet::Mode;
 use crate::report::RunReport;
 use crate::report::merge::{self, OncePerSite, ShardRun};
 use crate::report::model::RunInfo;
 use crate::state::{StateError, Store};
+use crate::vocab::Mode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoresError {
@@ -221,8 +221,8 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::fleet::Outcome;
     use crate::state::SiteState;
+    use crate::vocab::Outcome;
 
     fn run(shard: Option<&str>) -> RunInfo {
         let mut run = crate::report::tests::fleet().run;

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
-use super::Stage;
+use crate::vocab::Stage;
 
 /// Where and how a site failed, when the failure may be systemic: the step, and the
 /// service's answer (a 4xx status with its words), or the API out of reach.

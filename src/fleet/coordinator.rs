@@ -24,7 +24,6 @@ mod pacing;
 
 use pacing::CommitPacing;
 
-use super::Outcome;
 use super::breaker::Breakers;
 use super::events::{self, Event, EventKind, EventReceiver, EventSender};
 use super::ledger::{Ledger, Progress, SiteEntry};
@@ -36,12 +35,14 @@ use crate::cma::CloudClient;
 use crate::cma::client::{HttpClient, ServerCredentials};
 use crate::config::RunSettings;
 use crate::exit;
-use crate::inventory::{Secret, Site};
+use crate::inventory::Site;
 use crate::metrics::Metrics;
 use crate::metrics::status::RunStatus;
 use crate::report::ReportWriter;
 use crate::report::model::{CheckResult, RunInfo, RunReport};
+use crate::secret::Secret;
 use crate::state::{StateError, Store};
+use crate::vocab::Outcome;
 
 /// Events applied in one state-store transaction at most.
 const BATCH: usize = 512;

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::breaker::FailureSignature;
-use super::{Outcome, Stage};
 use crate::cma::wire::{StatusNode, TaskKind};
 use crate::report::model::{ArtifactRecord, CheckResult, ErrorRecord, ScopeResult};
+use crate::vocab::{Outcome, Stage};
 
 /// One thing that happened to one site.
 #[derive(Debug)]

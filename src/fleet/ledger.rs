@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 
 use super::eta::Eta;
 use super::events::EventKind;
-use super::{Mode, Outcome, Stage};
 use crate::inventory::Site;
 use crate::metrics::Metrics;
 use crate::metrics::status::{InFlightSite, RunStatus, SiteError, WaveStatus};
 use crate::report::model::{CheckResult, RunInfo, RunReport, SiteReport, StageSpan, TaskReport};
 use crate::state::SiteState;
+use crate::vocab::{Mode, Outcome, Stage};
 
 /// Errors kept per site (the first ones and the latest ones matter; a storm must not eat memory).
 const MAX_ERRORS_PER_SITE: usize = 50;

@@ -8,10 +8,7 @@ pub mod events;
 pub mod failpoint;
 pub mod ledger;
 pub mod limits;
-pub mod outcome;
 pub mod pipeline;
 pub mod poll;
 pub mod shutdown;
 pub mod verdict;
-
-pub use outcome::{Mode, Outcome, Stage};

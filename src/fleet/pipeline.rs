@@ -25,13 +25,13 @@ use super::events::{EventKind, SiteEvents, StoreUnavailable};
 use super::failpoint;
 use super::poll::{Phase as PollPhase, PhaseDurations, PhaseKey, PollPolicy};
 use super::verdict::{self, ChecksVerdict};
-use super::{Mode, Outcome, Stage};
 use crate::cma::client::StatusQuery;
 use crate::cma::wire::{CreateTaskRequest, StatusNode, TaskKind};
 use crate::cma::{ApiError, CloudClient, ErrorKind, ServerClient};
 use crate::inventory::{Site, definition_hash};
 use crate::report::model::{ArtifactRecord, CheckResult, ErrorRecord};
 use crate::state::{SiteState, TaskRecord};
+use crate::vocab::{Mode, Outcome, Stage};
 
 /// Job creates whose answers may be lost before a site stops creating jobs: the API cannot
 /// list jobs, so each lost answer may be an unused job (it moves no data); no third.

@@ -8,5 +8,5 @@ pub mod site;
 
 pub use notices::{Notice, inferred_wire_forms, notices, plain_http};
 pub use parse::{Delimiter, Inventory, InventoryError, Problem, load, load_inventory, parse};
-pub use secret::{Secret, SecretError, SecretRef};
+pub use secret::{SecretError, SecretRef};
 pub use site::{Product, ServerAuth, Site, UsersScope, definition_hash};

@@ -1,4 +1,4 @@
-//! Secret references (`env:NAME`, `file:PATH`) and the [`Secret`] type they resolve into.
+//! Secret references (`env:NAME`, `file:PATH`) and their resolution into a [`Secret`].
 //!
 //! A reference is not a secret and may be shown; a resolved [`Secret`] prints `***` through
 //! `Debug` and `Display` and is only ever exposed to build an HTTP header or a wire body.
@@ -6,49 +6,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Deserializer, Serializer};
+use crate::secret::Secret;
 
-/// A resolved secret value. `Debug` and `Display` print `***`; there is no `Serialize`:
-/// the two wire fields that must carry one opt in with [`Secret::serialize_exposed`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The value itself, for an `Authorization` header or a wire body. Nowhere else.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// `serialize_with` helper for wire fields that must carry the value.
-    pub fn serialize_exposed<S: Serializer>(
-        secret: &Secret,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&secret.0)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret)
-    }
-}
 
 /// Where a secret lives. Displayed as written in the inventory (`env:NAME`, `file:PATH`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -120,7 +79,7 @@ impl SecretRef {
         match self {
             SecretRef::Env(name) => match std::env::var(name) {
                 Ok(value) if value.trim().is_empty() => Err(SecretError::EnvEmpty(name.clone())),
-                Ok(value) => Ok(Secret(value)),
+                Ok(value) => Ok(Secret::new(value)),
                 Err(_) => Err(SecretError::EnvUnset(name.clone())),
             },
             SecretRef::File(path) => {
@@ -144,7 +103,7 @@ impl SecretRef {
                 if value.trim().is_empty() {
                     return Err(SecretError::FileEmpty(shown));
                 }
-                Ok(Secret(value))
+                Ok(Secret::new(value))
             }
         }
     }

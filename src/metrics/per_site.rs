@@ -12,7 +12,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
 use super::registry::names;
-use crate::fleet::{Outcome, Stage};
+use crate::vocab::{Outcome, Stage};
 
 /// Where each site stands, shared by the [`Metrics`](super::Metrics) that update it and the
 /// registry that gathers it.

@@ -14,7 +14,7 @@ use reqwest::header::CONTENT_TYPE;
 use url::Url;
 
 use super::registry::MODE_LABEL;
-use crate::fleet::Mode;
+use crate::vocab::Mode;
 
 /// The Pushgateway `job` grouping label (SPEC.md).
 pub const JOB: &str = "cmafleet";

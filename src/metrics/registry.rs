@@ -17,8 +17,8 @@ use super::labels;
 use super::per_site::PerSite;
 use crate::cma::client::ApiObserver;
 use crate::cma::{Endpoint, RateClass, SurpriseKind};
-use crate::fleet::{Mode, Outcome, Stage};
 use crate::report::model::ScopeResult;
+use crate::vocab::{Mode, Outcome, Stage};
 
 /// Every metric name of SPEC.md, spelled here and nowhere else in the program.
 pub mod names {

@@ -99,7 +99,7 @@ mod tests {
     use super::*;
 
     fn app() -> Router {
-        let metrics = Arc::new(Metrics::new(crate::fleet::Mode::Check));
+        let metrics = Arc::new(Metrics::new(crate::vocab::Mode::Check));
         metrics.set_site_counts(&[("running", 2), ("succeeded", 3)]);
         let status: StatusSource =
             Arc::new(|| serde_json::json!({"total": 5, "counts": {"running": 2}}));
@@ -182,7 +182,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let metrics = Arc::new(Metrics::new(crate::fleet::Mode::Migrate));
+        let metrics = Arc::new(Metrics::new(crate::vocab::Mode::Migrate));
         let status: StatusSource = Arc::new(|| serde_json::json!({}));
         let server = tokio::spawn(serve(listener, metrics, status, shutdown.clone()));
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::fleet::{Mode, Stage};
+use crate::vocab::{Mode, Stage};
 
 /// A run as people watching it want to see it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -21,7 +21,7 @@ use super::fleet_checks::Severity;
 use super::format::wall_clock;
 use super::markdown::escape;
 use super::model::{CheckResult, RunReport, SiteReport};
-use crate::fleet::Outcome;
+use crate::vocab::Outcome;
 
 /// `previous` is `None` on the first run of a mode.
 pub fn render(previous: Option<&RunReport>, current: &RunReport) -> String {
@@ -303,8 +303,8 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::fleet::Mode;
     use crate::report::model::RunInfo;
+    use crate::vocab::Mode;
 
     fn check(name: &str, outcome: &str) -> CheckResult {
         CheckResult {

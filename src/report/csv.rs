@@ -116,8 +116,8 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::fleet::{Mode, Outcome, Stage};
     use crate::report::model::{CheckResult, RunInfo};
+    use crate::vocab::{Mode, Outcome, Stage};
 
     fn report(sites: Vec<SiteReport>) -> RunReport {
         RunReport {

@@ -138,8 +138,8 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::fleet::Mode;
     use crate::report::model::{RunInfo, SiteReport};
+    use crate::vocab::Mode;
 
     fn check(name: &str, outcome: &str, excludable: Option<bool>) -> CheckResult {
         CheckResult {

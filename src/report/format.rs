@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::model::{RunReport, SiteReport};
 use crate::exit;
-use crate::fleet::Outcome;
+use crate::vocab::Outcome;
 
 /// RFC 3339, whole seconds, `Z`: `2026-03-01T02:00:00Z` (the machine-readable form).
 pub fn timestamp(at: DateTime<Utc>) -> String {
@@ -153,7 +153,7 @@ fn outcome_index(outcome: Outcome) -> usize {
 pub fn outcome_label(site: &SiteReport) -> &'static str {
     match site.outcome {
         Some(outcome) => outcome.as_str(),
-        None if site.stage == crate::fleet::Stage::Queued => "pending",
+        None if site.stage == crate::vocab::Stage::Queued => "pending",
         None => "running",
     }
 }

@@ -23,7 +23,7 @@ use super::format::{
 };
 use super::model::RunReport;
 use super::{site_table, timeline};
-use crate::fleet::{Mode, Outcome};
+use crate::vocab::{Mode, Outcome};
 
 const STYLE: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("report.js");

@@ -28,7 +28,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::fleet::{Mode, Outcome};
+    use crate::vocab::{Mode, Outcome};
 
     #[test]
     fn run_json_round_trips_with_every_outcome_counted() {

@@ -16,7 +16,7 @@ use super::format::{
 };
 use super::model::RunReport;
 use super::timeline::StageSummary;
-use crate::fleet::Outcome;
+use crate::vocab::Outcome;
 
 /// At most this many site names are listed in one cell of the fleet-wide checks table;
 /// `summary.csv` has the full list per site.

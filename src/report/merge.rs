@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::model::{RunInfo, RunReport, SiteReport};
 use crate::exit;
-use crate::fleet::{Mode, Outcome};
+use crate::vocab::{Mode, Outcome};
 
 /// One store's run, as one part of the fleet report.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cma::Surprise;
-use crate::fleet::{Mode, Outcome, Stage};
+use crate::vocab::{Mode, Outcome, Stage};
 
 /// A whole run: its identity and options, and one entry per selected site.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

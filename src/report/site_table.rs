@@ -240,7 +240,7 @@ fn data(sites: &[&SiteReport], sharded: bool) -> String {
 
 /// A word of [`LABELS`] with its badge class and sort rank.
 fn label_style(label: &&'static str) -> (&'static str, &'static str, u8) {
-    let outcome = crate::fleet::Outcome::ALL
+    let outcome = crate::vocab::Outcome::ALL
         .into_iter()
         .find(|outcome| outcome.as_str() == *label);
     (label, outcome_class(outcome), outcome_rank(outcome))
@@ -249,7 +249,7 @@ fn label_style(label: &&'static str) -> (&'static str, &'static str, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fleet::{Mode, Outcome};
+    use crate::vocab::{Mode, Outcome};
 
     fn site(name: &str, outcome: Option<Outcome>, message: &str) -> SiteReport {
         let mut site = SiteReport::pending(name, "jira", Mode::Check);

@@ -12,7 +12,7 @@ use chrono::{Duration, TimeZone, Utc};
 use super::model::{RunReport, SiteReport, StageSpan};
 use super::site_table::PAGE_ROWS;
 use super::{changes, csv, html, json, markdown};
-use crate::fleet::{Mode, Outcome, Stage};
+use crate::vocab::{Mode, Outcome, Stage};
 
 fn manifest_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)

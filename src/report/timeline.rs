@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::format::{duration_ms, outcome_class, run_span};
 use super::html::escape;
 use super::model::RunReport;
-use crate::fleet::Stage;
+use crate::vocab::Stage;
 
 /// One stage across the fleet, for the text timeline.
 #[derive(Debug, Clone, PartialEq)]

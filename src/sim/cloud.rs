@@ -13,7 +13,7 @@ use crate::cma::wire::{
     CreateJobResponse, CreateTaskRequest, CreateTaskResponse, Flow, GetJobResponse, JobDefinition,
     TaskKind, TokenRequest, TokenResponse,
 };
-use crate::inventory::Secret;
+use crate::secret::Secret;
 
 use super::faults::{self, CreateKind, LostAnswer};
 use super::limits::RateClass;

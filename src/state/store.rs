@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::schema;
 use crate::cma::wire::TaskKind;
 use crate::exit;
-use crate::fleet::{Mode, Outcome};
+use crate::vocab::{Mode, Outcome};
 
 /// The database file inside the state dir.
 pub const DB_FILE: &str = "state.db";

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use cmafleet::cma::client::{CloudClient, HttpClient, OpenGate, RequestGate};
-use cmafleet::inventory::Secret;
+use cmafleet::secret::Secret;
 use url::Url;
 
 pub const EMAIL: &str = "admin@acme.example";

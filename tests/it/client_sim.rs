@@ -17,7 +17,7 @@ use cmafleet::cma::wire::{
     TaskKind,
 };
 use cmafleet::fleet::limits::{RateConfig, RateLimits};
-use cmafleet::inventory::Secret;
+use cmafleet::secret::Secret;
 use cmafleet::sim::{self, RequestCounters, Scenario, SimHandle, SimOptions};
 use url::Url;
 

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cmafleet::cma::{ApiObserver, Endpoint, RateClass};
-use cmafleet::fleet::Mode;
 use cmafleet::metrics::push::push;
 use cmafleet::metrics::{Metrics, textfile};
+use cmafleet::vocab::Mode;
 use serde_json::Value;
 use url::Url;
 

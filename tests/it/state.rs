@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use cmafleet::cma::wire::TaskKind;
-use cmafleet::fleet::{Mode, Outcome, Stage};
 use cmafleet::report::model::{CheckResult, RunInfo, SiteReport};
 use cmafleet::state::{AttachRecord, JobRecord, LockError, RunLock, Store};
+use cmafleet::vocab::{Mode, Outcome, Stage};
 
 const HELPER_ENV: &str = "CMAFLEET_IT_STATE_HELPER";
 const READY: &str = "STATE-HELPER-READY";

@@ -8,7 +8,7 @@ use url::Url;
 use super::transport::{Answer, api_error};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::wire::ErrorBody;
-use crate::inventory::Secret;
+use crate::secret::Secret;
 
 /// The longest message kept from an error body.
 const MAX_MESSAGE_CHARS: usize = 300;

@@ -20,7 +20,7 @@ use crate::cma::wire::{
     CreateJobResponse, CreateTaskRequest, CreateTaskResponse, GetJobResponse, JobDefinition,
     StatusNode, StatusResponse, Task, TaskList, TokenRequest, TokenResponse,
 };
-use crate::inventory::Secret;
+use crate::secret::Secret;
 
 /// The path of the public migration API under `--cloud-api-url`.
 pub(super) const API_PATH: &str = "/migrations/public/v1";

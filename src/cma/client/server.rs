@@ -13,7 +13,7 @@ use super::transport::{Auth, Call, api_error};
 use super::{HttpClient, ServerCredentials};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::wire::{AttachResponse, SaveTokenRequest, SaveTokenResponse};
-use crate::inventory::Secret;
+use crate::secret::Secret;
 
 /// Phrases of the plain-text answer to an attach whose cloud site is not connected.
 const NOT_CONNECTED_PHRASES: [&str; 3] = ["not authorized", "reconnect", "not connected"];

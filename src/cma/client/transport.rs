@@ -18,7 +18,7 @@ use super::{HttpClient, RequestGate};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::retry::{backoff, retry_after};
 use crate::cma::surprise::SurpriseKind;
-use crate::inventory::Secret;
+use crate::secret::Secret;
 
 /// A call may meet this many times the policy's attempts in 429s before it gives up.
 const RATE_LIMITED_ATTEMPTS_FACTOR: u32 = 4;

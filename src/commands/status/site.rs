@@ -10,9 +10,9 @@ use serde::Serialize;
 use super::SiteStatus;
 use crate::cli::Format;
 use crate::exit;
-use crate::fleet::{Mode, Outcome};
 use crate::report::model::{CheckResult, RunInfo, SiteReport};
 use crate::state::{SiteState, Store};
+use crate::vocab::{Mode, Outcome};
 
 /// What `status --site` shows (`--format json`: this document, field names stable).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -348,7 +348,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::fleet::Stage;
+    use crate::vocab::Stage;
 
     fn check(name: &str, outcome: &str, excludable: Option<bool>) -> Arc<CheckResult> {
         Arc::new(CheckResult {

@@ -16,10 +16,10 @@ use crate::cma::wire::TaskKind;
 use crate::fleet::events::SiteEvents;
 use crate::fleet::ledger::Progress;
 use crate::fleet::pipeline::{self, SitePlan};
-use crate::fleet::{Mode, Outcome};
 use crate::inventory::Site;
 use crate::report::model::CheckResult;
 use crate::state::Store;
+use crate::vocab::{Mode, Outcome};
 
 impl Coordinator {
     pub(super) fn has_waiting(&self) -> bool {

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{AXIS_HEIGHT, Scale, WIDTH, stages_present};
-use crate::fleet::{Outcome, Stage};
 use crate::report::format::{outcome_class, outcome_rank};
 use crate::report::model::RunReport;
+use crate::vocab::{Outcome, Stage};
 
 /// Time buckets across the plot (each a bar).
 pub const BUCKETS: usize = 160;
@@ -203,8 +203,8 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::fleet::Mode;
     use crate::report::model::{SiteReport, StageSpan};
+    use crate::vocab::Mode;
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap() + Duration::seconds(seconds)

@@ -8,7 +8,7 @@ use rusqlite::types::Type;
 use serde::de::DeserializeOwned;
 
 use crate::cma::wire::TaskKind;
-use crate::fleet::{Mode, Outcome};
+use crate::vocab::{Mode, Outcome};
 
 /// `2026-05-01T02:03:04.123456789Z`: exact (nanoseconds) and sortable as text.
 pub(super) fn time_text(time: &DateTime<Utc>) -> String {

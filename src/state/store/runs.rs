@@ -6,8 +6,8 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::codec::{self, opt_time_text, time_text};
 use super::{StateError, Store, Tx};
-use crate::fleet::{Mode, Outcome};
 use crate::report::model::{RunInfo, RunReport, SiteReport};
+use crate::vocab::{Mode, Outcome};
 
 const RUN_COLUMNS: &str = "run_id, mode, options, shard, started_at, finished_at, exit_code, counts, notes, version, \
      surprises";

@@ -7,9 +7,9 @@ use chrono::{Duration, TimeZone};
 use rusqlite::Connection;
 
 use super::*;
-use crate::fleet::Stage;
 use crate::report::model::{CheckResult, RunInfo, SiteReport};
 use crate::state::schema::SCHEMA_VERSION;
+use crate::vocab::Stage;
 
 fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 1, 2, minute, 0).unwrap() + Duration::nanoseconds(123)

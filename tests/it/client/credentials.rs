@@ -4,7 +4,7 @@
 use cmafleet::cma::ErrorKind;
 use cmafleet::cma::client::{ServerClient, ServerCredentials};
 use cmafleet::cma::wire::{Artifact, CreateTaskRequest};
-use cmafleet::inventory::Secret;
+use cmafleet::secret::Secret;
 use tokio_util::sync::CancellationToken;
 
 use super::stub::{self, Recorded, Stub, json, respond, text, with_header};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use cmafleet::cma::client::{ServerClient, ServerCredentials};
 use cmafleet::cma::wire::CreateTaskRequest;
 use cmafleet::cma::{Endpoint, ErrorKind};
-use cmafleet::inventory::Secret;
+use cmafleet::secret::Secret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

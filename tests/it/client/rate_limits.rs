@@ -8,7 +8,7 @@ use cmafleet::cma::client::{CloudClient, HttpClient, RequestGate};
 use cmafleet::cma::wire::CreateTaskRequest;
 use cmafleet::cma::{ErrorKind, RateClass};
 use cmafleet::fleet::limits::{RateConfig, RateLimits};
-use cmafleet::inventory::Secret;
+use cmafleet::secret::Secret;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use url::Url;

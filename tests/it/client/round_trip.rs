@@ -6,7 +6,7 @@ use cmafleet::cma::wire::{
     CreateTaskRequest, Destination, Flow, JobDefinition, KeyScope, Outcome, Scope, Source, Status,
     TaskKind, UsersAndGroups, UsersMode, WireTime,
 };
-use cmafleet::inventory::Secret;
+use cmafleet::secret::Secret;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 

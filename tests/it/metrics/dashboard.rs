@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use cmafleet::fleet::Mode;
 use cmafleet::metrics::Metrics;
+use cmafleet::vocab::Mode;
 use serde_json::Value;
 
 use super::read;

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cmafleet::cma::{ApiObserver, Endpoint};
-use cmafleet::fleet::Mode;
 use cmafleet::metrics::Metrics;
 use cmafleet::metrics::push::push;
+use cmafleet::vocab::Mode;
 use serde_json::Value;
 
 use super::dashboard::{as_sent, as_sent_for, dashboard, dashboard_queries, panels};

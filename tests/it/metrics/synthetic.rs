@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cmafleet::cma::{ApiObserver, Endpoint, RateClass};
-use cmafleet::fleet::{Mode, Stage};
 use cmafleet::metrics::Metrics;
 use cmafleet::metrics::server::{StatusSource, serve};
 use cmafleet::report::model::{ProgressCounter, ScopeResult};
+use cmafleet::vocab::{Mode, Stage};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

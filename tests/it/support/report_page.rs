@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 
 use chrono::Duration;
-use cmafleet::fleet::{Mode, Outcome, Stage};
 use cmafleet::report::RunReport;
 use cmafleet::report::model::{SiteReport, StageSpan};
+use cmafleet::vocab::{Mode, Outcome, Stage};
 use serde_json::Value;
 
 use super::browser::Browser;

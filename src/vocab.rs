@@ -1,5 +1,6 @@
-//! The run's vocabulary: [`Mode`], a site's [`Stage`] and its final [`Outcome`] (SPEC.md).
-//! Reports, metrics and the state store all speak these words.
+//! The run's vocabulary: [`Mode`], a site's [`Stage`], its final [`Outcome`] and a finished
+//! task's [`Judgement`]. Every layer speaks these words (the engine, the state store, the
+//! metrics and the reports), so they live at the bottom and import nothing of the crate.
 
 use std::fmt;
 use std::str::FromStr;
@@ -156,6 +157,74 @@ impl Stage {
 }
 
 impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// cmafleet's judgement of one finished task, kept apart from the service's own outcome
+/// word (`SUCCESS`, `FAILED`, …): a task is judged by its checks and its scopes, and only
+/// these four ends are a task's (`skipped` and `detached` are a site's, never a task's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Judgement {
+    Succeeded,
+    Warnings,
+    Blocked,
+    Failed,
+}
+
+impl Judgement {
+    pub const ALL: [Judgement; 4] = [
+        Judgement::Succeeded,
+        Judgement::Warnings,
+        Judgement::Blocked,
+        Judgement::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Outcome::from(self).as_str()
+    }
+
+    pub fn parse(text: &str) -> Option<Judgement> {
+        Judgement::ALL
+            .into_iter()
+            .find(|judgement| judgement.as_str() == text)
+    }
+
+    /// Whether the task moved the site's data (or, for a Check, let it move): a later run
+    /// must not create a second migration of it unless asked to.
+    pub fn went_well(self) -> bool {
+        matches!(self, Judgement::Succeeded | Judgement::Warnings)
+    }
+}
+
+impl From<Judgement> for Outcome {
+    fn from(judgement: Judgement) -> Outcome {
+        match judgement {
+            Judgement::Succeeded => Outcome::Succeeded,
+            Judgement::Warnings => Outcome::Warnings,
+            Judgement::Blocked => Outcome::Blocked,
+            Judgement::Failed => Outcome::Failed,
+        }
+    }
+}
+
+impl TryFrom<Outcome> for Judgement {
+    /// The site outcome that no task can end with.
+    type Error = Outcome;
+    fn try_from(outcome: Outcome) -> Result<Judgement, Outcome> {
+        match outcome {
+            Outcome::Succeeded => Ok(Judgement::Succeeded),
+            Outcome::Warnings => Ok(Judgement::Warnings),
+            Outcome::Blocked => Ok(Judgement::Blocked),
+            Outcome::Failed => Ok(Judgement::Failed),
+            other => Err(other),
+        }
+    }
+}
+
+impl fmt::Display for Judgement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
