@@ -3,6 +3,9 @@
 //!
 //! # How it fits together
 //!
+//! `docs/architecture.md` is the map of the crate: its layers, a site's way from inventory row
+//! to report, who owns which state and the invariants. In short:
+//!
 //! An inventory CSV is parsed and validated into [`inventory::Site`]s. The [`config`] module
 //! resolves the command line into settings. For `run`, [`fleet::coordinator`] owns all run
 //! state: it admits sites under the concurrency and per-server caps and gives each a

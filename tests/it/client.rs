@@ -1,4 +1,4 @@
-//! The CMA client against hand-written answers in every tolerant shape of `cma-api.md`
+//! The CMA client against hand-written answers in every tolerant shape of `docs/api.md`
 //! (never the simulator, so a simulator bug cannot hide a client bug).
 
 mod credentials;

@@ -1,5 +1,5 @@
 //! The simulator, driven over loopback with plain reqwest (never the cmafleet client), so
-//! that what it answers is checked against cma-api.md independently of the client.
+//! that what it answers is checked against docs/api.md independently of the client.
 //!
 //! Most tests use a manual clock (`clock = "manual"`): simulated time moves only when a test
 //! advances it, so nothing depends on how fast this machine runs.

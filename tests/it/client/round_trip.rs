@@ -1,5 +1,5 @@
 //! Every endpoint: the right method, path, query, headers and body go out, and answers in
-//! the tolerant shapes of `cma-api.md` come back typed.
+//! the tolerant shapes of `docs/api.md` come back typed.
 
 use cmafleet::cma::client::{ServerClient, ServerCredentials, StatusQuery};
 use cmafleet::cma::wire::{

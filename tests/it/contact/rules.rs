@@ -1,4 +1,4 @@
-//! Each tolerance rule of `cma-api.md`'s first-contact table, against the simulator serving
+//! Each tolerance rule of `docs/api.md`'s first-contact table, against the simulator serving
 //! the variant the real service may send (its `[shapes]`, or a scenario key): the site ends
 //! as it should, nothing is created twice, and what surprised the client is reported.
 

@@ -1,5 +1,5 @@
 //! The fleet's story under random shapes: for each seed, the simulator picks every point
-//! `cma-api.md` leaves open (link forms, status and task-type spellings, unknown statuses,
+//! `docs/api.md` leaves open (link forms, status and task-type spellings, unknown statuses,
 //! error envelopes, late scopes, a young job's 404, artifact answers and expiries…), and a
 //! check run and a migrate run must end every site exactly as under the documented shapes,
 //! creating no task twice. A failing seed is printed with the command that replays it.

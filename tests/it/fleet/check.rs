@@ -135,7 +135,7 @@ async fn summary_csv_has_the_spec_columns_and_the_ids_the_simulator_issued() {
             "started_at",
             "finished_at"
         ],
-        "SPEC's eleven columns first, in order"
+        "the eleven documented columns first, in order"
     );
 
     let summary = fleet.summary("check");

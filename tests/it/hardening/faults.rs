@@ -1,4 +1,4 @@
-//! Fault scenarios: the simulator misbehaves the ways `cma-api.md` says the service may, and
+//! Fault scenarios: the simulator misbehaves the ways `docs/api.md` says the service may, and
 //! each run still ends every site correctly, with no task created twice.
 
 use std::collections::BTreeMap;

@@ -240,8 +240,8 @@ fn by_outcome(answer: &Value) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// PUTs `metrics` to the Pushgateway group `job=cmafleet, mode, shard` (the grouping of
-/// SPEC.md), as a run of that mode pushes its final values.
+/// PUTs `metrics` to the Pushgateway group `job=cmafleet, mode, shard` (the grouping that
+/// docs/metrics.md documents), as a run of that mode pushes its final values.
 async fn push_group(gateway: &Pushgateway, mode: &str, shard: &str, metrics: &Metrics) {
     let url = gateway
         .url()

@@ -91,7 +91,7 @@ fn assert_safe_job(document: &Value, mode: &str) -> String {
     let name = document["metadata"]["name"].as_str().unwrap().to_owned();
     let what = name.as_str();
     let job = job_spec(document);
-    // Exit codes (SPEC.md, deploy/README.md).
+    // Exit codes (README, "Exit codes"; deploy/README.md).
     for code in [2, 65, 78] {
         assert_eq!(
             action_for(job, "cmafleet", code),

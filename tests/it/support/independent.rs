@@ -1,4 +1,4 @@
-//! A second reading of the CMA migration API (`/work/shared/cma-api.md`), written from the
+//! A second reading of the CMA migration API (`docs/api.md`), written from the
 //! public docs alone and sharing no code with `cmafleet::sim`: the cloud's jobs, tasks and
 //! status trees and the servers' attach, served on a loopback port over HTTP/1.1 only, with
 //! every answer's JSON written by hand in the documented shapes. Tests configure how each
