@@ -332,10 +332,11 @@ impl Tx<'_> {
     }
 
     /// The pipeline's judgement of a finished task: status `FINISHED` and that judgement,
-    /// beside the service's own outcome word (kept as it was). `finished_at` stays empty until the site's report
-    /// is recorded ([`Tx::record_site_report`] concludes the tasks the report names): a run
-    /// killed in between leaves the task open, and the next run adopts it (one status read)
-    /// instead of creating another. Refused for an intent without a task id.
+    /// beside the service's own outcome word (kept as it was). `finished_at` stays empty
+    /// until the site's report is recorded ([`Tx::record_site_report`] concludes the tasks
+    /// the report names): a run killed in between leaves the task open, and the next run
+    /// adopts it (one status read) instead of creating another. Refused for an intent
+    /// without a task id.
     pub fn record_task_judgement(
         &self,
         intent_id: i64,
