@@ -22,7 +22,7 @@ use crate::exit;
 use crate::fleet::limits::{Rate, RateConfig};
 use crate::inventory::{Site, definition_hash};
 use crate::state::{SiteState, StateError, Store};
-use crate::vocab::Mode;
+use crate::vocab::{Judgement, Mode};
 
 /// What a run would do for one site.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -267,9 +267,7 @@ fn site_plan(site: &Site, state: Option<&SiteState>, policy: &PlanPolicy) -> Sit
             || state
                 .last_task(&TaskKind::Migrate)
                 .filter(|task| task.finished_at.is_some())
-                .is_some_and(|task| {
-                    matches!(task.outcome.as_deref(), Some("succeeded" | "warnings"))
-                })
+                .is_some_and(|task| task.judgement.is_some_and(Judgement::went_well))
     });
     let apps_pending = state
         .and_then(SiteState::apps_pending)
@@ -502,7 +500,8 @@ Lower bound on the run's length: 12s (bound by rate limits of a@x.com; assuming 
             created_at: Some(at),
             adopted: false,
             status: Some("FINISHED".into()),
-            outcome: Some("succeeded".into()),
+            service_outcome: None,
+            judgement: Some(Judgement::Succeeded),
             finished_at: finished.then_some(at),
             abandoned: false,
             apps_pending: false,

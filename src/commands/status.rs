@@ -142,6 +142,8 @@ pub struct SiteStatus {
     /// `check` or `migrate`.
     pub task_kind: Option<String>,
     pub task_status: Option<String>,
+    /// cmafleet's judgement of that task once a run judged it (`succeeded`, `warnings`,
+    /// `blocked`, `failed`), else the service's last outcome word (`SUCCESS`, …).
     pub task_outcome: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
     /// When its migration last succeeded (a migrate run skips it unless `--remigrate`).
@@ -219,7 +221,11 @@ impl SiteStatus {
             task_id: task.and_then(|task| task.task_id.clone()),
             task_kind: task.map(|task| task.kind.response_str()),
             task_status: task.and_then(|task| task.status.clone()),
-            task_outcome: task.and_then(|task| task.outcome.clone()),
+            task_outcome: task.and_then(|task| {
+                task.judgement
+                    .map(|judgement| judgement.as_str().to_owned())
+                    .or_else(|| task.service_outcome.clone())
+            }),
             updated_at: site.updated_at,
             migrated_at: site.migrated_at,
             attach_expires_at: site.attach.as_ref().and_then(|attach| attach.expires_at),
@@ -424,7 +430,8 @@ mod tests {
             created_at: task_id.map(|_| at(2)),
             adopted: false,
             status: status.map(str::to_owned),
-            outcome: None,
+            service_outcome: None,
+            judgement: None,
             finished_at: None,
             abandoned: false,
             apps_pending: false,
@@ -497,7 +504,7 @@ mod tests {
         done.last_mode = Some(Mode::Migrate);
         done.last_outcome = Some(Outcome::Succeeded);
         let mut finished = task(TaskKind::Migrate, Some("task-7"), Some("FINISHED"));
-        finished.outcome = Some("SUCCESS".into());
+        finished.service_outcome = Some("SUCCESS".into());
         finished.finished_at = Some(at(3));
         done.tasks.push(finished);
         let mut unconfirmed = site("beta");

@@ -9,21 +9,21 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{SecondsFormat, Utc};
 
-use super::store::{StateError, create_private_dir};
+use super::error::StateError;
+use super::store::create_private_dir;
 
 /// The lock file inside the state dir.
-pub const LOCK_FILE: &str = "lock";
+const LOCK_FILE: &str = "lock";
 
 /// Held for the whole run; released on drop (and by the OS if the process dies).
 #[derive(Debug)]
 pub struct RunLock {
+    /// Holding the open file is holding the lock.
     _file: std::fs::File,
-    /// The lock file, for messages.
-    path: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,8 @@ pub enum LockError {
 }
 
 impl LockError {
-    /// The process exit code (SPEC.md): 75 when held, 73 when the file cannot be made.
+    /// The process exit code: 75 (try again later) when held, since the other run will end;
+    /// 73 (cannot create) when the file cannot be made.
     pub fn exit_code(&self) -> u8 {
         match self {
             LockError::Held { .. } => crate::exit::TEMP_FAIL,
@@ -56,10 +57,10 @@ impl LockError {
 
 /// Who holds (or last held) a lock, as written in the lock file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub pid: Option<u32>,
+struct Holder {
+    pid: Option<u32>,
     /// RFC 3339 UTC, as written by the holder.
-    pub started_at: Option<String>,
+    started_at: Option<String>,
 }
 
 impl Holder {
@@ -85,7 +86,7 @@ impl Holder {
 
     /// Parses what a holder wrote, tolerating a file it had not finished writing: a value
     /// is taken only from a complete line.
-    pub fn parse(text: &str) -> Holder {
+    fn parse(text: &str) -> Holder {
         let mut holder = Holder {
             pid: None,
             started_at: None,
@@ -145,12 +146,7 @@ impl RunLock {
             Err(TryLockError::Error(source)) => return Err(io(source)),
         }
         write_holder(&mut file, &Holder::current()).map_err(io)?;
-        Ok(RunLock { _file: file, path })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(RunLock { _file: file })
     }
 }
 
@@ -208,11 +204,11 @@ mod tests {
     fn acquire_creates_a_private_state_dir_and_lock_file() {
         let dir = tempfile::tempdir().unwrap();
         let state_dir = dir.path().join("new").join("state");
-        let lock = RunLock::acquire(&state_dir).unwrap();
+        let _held = RunLock::acquire(&state_dir).unwrap();
         let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&state_dir), 0o700);
-        assert_eq!(mode(lock.path()), 0o600);
-        let text = std::fs::read_to_string(lock.path()).unwrap();
+        assert_eq!(mode(&state_dir.join(LOCK_FILE)), 0o600);
+        let text = std::fs::read_to_string(state_dir.join(LOCK_FILE)).unwrap();
         assert_eq!(Holder::parse(&text).pid, Some(std::process::id()), "{text}");
     }
 
@@ -244,8 +240,8 @@ mod tests {
     #[test]
     fn a_held_lock_with_an_empty_file_reports_an_unknown_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let held = RunLock::acquire(dir.path()).unwrap();
-        std::fs::write(held.path(), "").unwrap();
+        let _held = RunLock::acquire(dir.path()).unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), "").unwrap();
         let error = RunLock::acquire(dir.path()).unwrap_err();
         assert!(
             matches!(&error, LockError::Held { pid, started_at, .. }

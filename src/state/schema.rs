@@ -9,44 +9,16 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::store::StateError;
+use super::error::StateError;
 
-/// One step of the schema's history.
-#[derive(Debug)]
-pub struct Migration {
-    /// What the step changes, for people reading this list.
-    pub description: &'static str,
-    /// The statements, run as one batch inside the migration's transaction.
-    pub sql: &'static str,
-}
-
-/// Every schema change, oldest first; the schema version is the number of entries applied.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        description: "initial schema: runs, sites, tasks, site_runs, check_results",
-        sql: V1,
-    },
-    Migration {
-        description: "index site_runs by (run_id, seq): numbering a run's next site is a lookup, not a scan of the run's reports",
-        sql: V2,
-    },
-    Migration {
-        description: "check_results becomes a view over the reports in site_runs: the checks were written twice per site",
-        sql: V3,
-    },
-    Migration {
-        description: "runs.surprises: the answers outside the API model a run met, each kind and value once",
-        sql: V4,
-    },
-    Migration {
-        description: "tasks.apps_pending: a Migrate task whose core finished while apps still migrated, followed up by later runs",
-        sql: V5,
-    },
-];
+/// Every schema change, oldest first, each the statements run as one batch inside the
+/// migration's transaction; the schema version is the number of entries applied.
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this cmafleet writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The initial schema: runs, sites, tasks, site_runs, check_results.
 const V1: &str = "
 CREATE TABLE runs (
     run_id       TEXT PRIMARY KEY,
@@ -142,22 +114,39 @@ SELECT site_runs.run_id, site_runs.site,
   FROM site_runs, json_each(site_runs.report, '$.checks') AS checks;
 ";
 
+/// `runs.surprises`: the answers outside the API model a run met, each kind and value once.
 const V4: &str = "
 ALTER TABLE runs ADD COLUMN surprises TEXT NOT NULL DEFAULT '[]';
 ";
 
+/// `tasks.apps_pending`: a Migrate task whose core finished while apps still migrated,
+/// followed up by later runs.
 const V5: &str = "
 ALTER TABLE tasks ADD COLUMN apps_pending INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// A task's outcome as the service said it (`SUCCESS`, `FAILED`, or a word cmafleet does not
+/// know) and cmafleet's judgement of the task (`succeeded`, `warnings`, `blocked`, `failed`)
+/// shared `tasks.outcome`, the later write replacing the earlier, so a reader could not tell
+/// which it had. They become two columns; the judgement holds only its four words. An old
+/// value that is one of those words was a judgement (the service spells its outcomes in
+/// capitals); anything else was the service's.
+const V6: &str = "
+ALTER TABLE tasks RENAME COLUMN outcome TO service_outcome;
+ALTER TABLE tasks ADD COLUMN judgement TEXT
+    CHECK (judgement IN ('succeeded', 'warnings', 'blocked', 'failed'));
+UPDATE tasks SET judgement = service_outcome, service_outcome = NULL
+ WHERE service_outcome IN ('succeeded', 'warnings', 'blocked', 'failed');
+";
+
 /// The schema version recorded in the open database.
-pub fn version(conn: &Connection, path: &str) -> Result<i64, StateError> {
+pub(super) fn version(conn: &Connection, path: &str) -> Result<i64, StateError> {
     conn.pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(|source| StateError::sqlite(path, source))
 }
 
 /// Refuses a store written by a newer cmafleet.
-pub fn ensure_not_newer(found: i64, path: &str) -> Result<(), StateError> {
+pub(super) fn ensure_not_newer(found: i64, path: &str) -> Result<(), StateError> {
     if found > SCHEMA_VERSION {
         return Err(StateError::TooNew {
             path: path.to_owned(),
@@ -171,7 +160,7 @@ pub fn ensure_not_newer(found: i64, path: &str) -> Result<(), StateError> {
 /// Brings the schema to [`SCHEMA_VERSION`]: every missing migration, and the new version
 /// number, in one immediate transaction (a concurrent opener waits, then finds it done).
 /// Returns the version found before migrating.
-pub fn migrate(conn: &mut Connection, path: &str) -> Result<i64, StateError> {
+pub(super) fn migrate(conn: &mut Connection, path: &str) -> Result<i64, StateError> {
     let found = version(conn, path)?;
     ensure_not_newer(found, path)?;
     if found == SCHEMA_VERSION {
@@ -184,8 +173,8 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<i64, StateError> {
     // Read again under the write lock: another process may have migrated meanwhile.
     let found = version(&tx, path)?;
     ensure_not_newer(found, path)?;
-    for migration in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
-        tx.execute_batch(migration.sql).map_err(sqlite)?;
+    for sql in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(sql).map_err(sqlite)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(sqlite)?;
@@ -339,6 +328,75 @@ mod tests {
                 "a Users FAILED Some(1) Some(\"2 duplicates\")"
             ]
         );
+    }
+
+    #[test]
+    fn a_version_5_store_splits_task_outcomes_into_the_services_word_and_the_judgement() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (run_id, mode, options, started_at, counts, version) \
+             VALUES ('r1', 'migrate', '{}', '2026-01-01T00:00:00.000000Z', '{}', '0.1.0');
+             INSERT INTO sites (site) VALUES ('a');",
+        )
+        .unwrap();
+        let old = [
+            Some("succeeded"),
+            Some("warnings"),
+            Some("blocked"),
+            Some("failed"),
+            Some("SUCCESS"),
+            Some("FAILED"),
+            Some("SOMETHING_NEW"),
+            None,
+        ];
+        for (intent, outcome) in (1..).zip(old) {
+            conn.execute(
+                "INSERT INTO tasks (intent_id, site, run_id, job_id, kind, intent_at, task_id, \
+                 status, outcome) VALUES (?1, 'a', 'r1', 'j1', 'migrate', \
+                 '2026-01-01T00:00:00.000000Z', 't' || ?1, 'FINISHED', ?2)",
+                rusqlite::params![intent, outcome],
+            )
+            .unwrap();
+        }
+        assert_eq!(migrate(&mut conn, "mem").unwrap(), 5);
+        assert_eq!(version(&conn, "mem").unwrap(), SCHEMA_VERSION);
+        let rows: Vec<(Option<String>, Option<String>, String)> = conn
+            .prepare("SELECT service_outcome, judgement, status FROM tasks ORDER BY intent_id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let word = |text: &str| Some(text.to_owned());
+        let finished = "FINISHED".to_owned();
+        assert_eq!(
+            rows,
+            [
+                (None, word("succeeded"), finished.clone()),
+                (None, word("warnings"), finished.clone()),
+                (None, word("blocked"), finished.clone()),
+                (None, word("failed"), finished.clone()),
+                (word("SUCCESS"), None, finished.clone()),
+                (word("FAILED"), None, finished.clone()),
+                (word("SOMETHING_NEW"), None, finished.clone()),
+                (None, None, finished),
+            ]
+        );
+        assert!(
+            conn.prepare("SELECT outcome FROM tasks").is_err(),
+            "the shared column is gone"
+        );
+        let error = conn
+            .execute(
+                "UPDATE tasks SET judgement = 'skipped' WHERE intent_id = 8",
+                [],
+            )
+            .unwrap_err();
+        assert!(error.to_string().contains("CHECK"), "{error}");
     }
 
     #[test]

@@ -26,10 +26,10 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
+use super::error::StateError;
 use super::schema;
 use crate::cma::wire::TaskKind;
-use crate::exit;
-use crate::vocab::{Mode, Outcome};
+use crate::vocab::{Judgement, Mode, Outcome};
 
 /// The database file inside the state dir.
 pub const DB_FILE: &str = "state.db";
@@ -43,87 +43,6 @@ const CACHE_KIB: i64 = -8192;
 const CHECKPOINT_PAGES: i64 = 8000;
 /// Statements kept prepared (the write path uses about fifteen).
 const STATEMENT_CACHE: usize = 32;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("cannot create state dir {path}: {source}")]
-    CreateDir {
-        path: String,
-        source: std::io::Error,
-    },
-    /// The database file could not be created or is not writable (exit 73).
-    #[error("cannot create state store {path}: {source}")]
-    CreateDb {
-        path: String,
-        source: std::io::Error,
-    },
-    /// The database opened read-only (file or dir not writable) where a run needs to write.
-    #[error("cannot write state store {0}: it is read-only for this user")]
-    ReadOnly(String),
-    /// No `state.db` in the dir a reading command was given (exit 73: there is nothing to
-    /// read; 2 stays for bad flags).
-    #[error("no state store at {0}; run `cmafleet run` first")]
-    Missing(String),
-    /// A state.db written by a newer cmafleet (exit 78).
-    #[error(
-        "{path} has schema version {found}, newer than this cmafleet understands ({supported}); upgrade cmafleet"
-    )]
-    TooNew {
-        path: String,
-        found: i64,
-        supported: i64,
-    },
-    #[error("state store {path}: {source}")]
-    Sqlite {
-        path: String,
-        source: rusqlite::Error,
-    },
-    #[error("state store: corrupt record: {0}")]
-    Corrupt(String),
-    /// An update named a task intent the store does not have (a caller bug).
-    #[error("state store has no task intent {0}")]
-    UnknownIntent(i64),
-    /// A write that would break the journal's rules, e.g. a second open intent for the same
-    /// site and kind, or an intent given up although its task id is known (a caller bug).
-    #[error("refusing to {0}")]
-    Refused(String),
-}
-
-impl StateError {
-    /// Wraps a SQLite error with the db's path; a column that does not parse as what it
-    /// should hold is a corrupt record.
-    pub(crate) fn sqlite(path: &str, source: rusqlite::Error) -> StateError {
-        match source {
-            rusqlite::Error::FromSqlConversionFailure(_, _, detail) => {
-                StateError::Corrupt(format!("{path}: {detail}"))
-            }
-            rusqlite::Error::InvalidColumnType(_, column, found) => {
-                StateError::Corrupt(format!("{path}: column `{column}` holds {found}"))
-            }
-            source => StateError::Sqlite {
-                path: path.to_owned(),
-                source,
-            },
-        }
-    }
-
-    /// The process exit code for this error (SPEC.md): 78 for a store from a newer
-    /// cmafleet, 73 for every failure to create, write or read the store — a missing one
-    /// included.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            StateError::TooNew { .. } => exit::CONFIG,
-            StateError::Missing(_)
-            | StateError::CreateDir { .. }
-            | StateError::CreateDb { .. }
-            | StateError::ReadOnly(_)
-            | StateError::Sqlite { .. }
-            | StateError::Corrupt(_)
-            | StateError::UnknownIntent(_)
-            | StateError::Refused(_) => exit::CANT_CREATE,
-        }
-    }
-}
 
 /// The job a site uses, and the definition hash it was created for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,8 +75,15 @@ pub struct TaskRecord {
     pub created_at: Option<DateTime<Utc>>,
     /// Found on the job's task list instead of created from the answer.
     pub adopted: bool,
+    /// The service's last status word (`PENDING`, `IN_PROGRESS`, `FINISHED`, …); `FINISHED`
+    /// from the moment a run judged the task.
     pub status: Option<String>,
-    pub outcome: Option<String>,
+    /// The service's outcome word as it sent it (`SUCCESS`, `WARNING`, `FAILED`, …), kept
+    /// as text: a word this cmafleet does not know is still worth showing.
+    pub service_outcome: Option<String>,
+    /// cmafleet's judgement of the finished task, from its checks and scopes; `None` until
+    /// a run judged it. What admission and `plan` read to know a migration went well.
+    pub judgement: Option<Judgement>,
     /// When the task was judged finished, recorded together with the site's outcome (see
     /// [`Tx::record_task_judgement`]); `None` while a run may still have to conclude from it.
     pub finished_at: Option<DateTime<Utc>>,
@@ -169,17 +95,6 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
-    /// The service said the task finished (its status is `FINISHED` or it has an end time).
-    /// A finished task may still be open ([`TaskRecord::is_in_flight`]): its site's outcome
-    /// was never recorded, so the next run adopts it to conclude from it.
-    pub fn is_finished(&self) -> bool {
-        self.finished_at.is_some()
-            || self
-                .status
-                .as_deref()
-                .is_some_and(|status| status.eq_ignore_ascii_case("FINISHED"))
-    }
-
     /// An intent whose POST may or may not have reached the service: reconcile it from the
     /// job's task list before anything else, never POST again blindly.
     pub fn needs_reconcile(&self) -> bool {

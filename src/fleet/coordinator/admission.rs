@@ -19,7 +19,7 @@ use crate::fleet::pipeline::{self, SitePlan};
 use crate::inventory::Site;
 use crate::report::model::CheckResult;
 use crate::state::Store;
-use crate::vocab::{Mode, Outcome};
+use crate::vocab::{Judgement, Mode, Outcome};
 
 impl Coordinator {
     pub(super) fn has_waiting(&self) -> bool {
@@ -139,9 +139,7 @@ impl Coordinator {
                 entry
                     .state
                     .last_task(&TaskKind::Migrate)
-                    .filter(|task| {
-                        matches!(task.outcome.as_deref(), Some("succeeded" | "warnings"))
-                    })
+                    .filter(|task| task.judgement.is_some_and(Judgement::went_well))
                     .and_then(|task| task.finished_at)
             });
             if let Some(at) = migrated {

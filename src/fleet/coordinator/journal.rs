@@ -4,6 +4,7 @@
 use crate::fleet::events::EventKind;
 use crate::fleet::ledger::SiteEntry;
 use crate::state::{AttachRecord, JobRecord, StateError, Tx};
+use crate::vocab::Judgement;
 
 /// Writes one event of `entry`'s site; returns the id the store assigned (a task intent's),
 /// if any. Events the store does not keep (stages, progress, checks before the end) write
@@ -80,9 +81,15 @@ pub(super) fn record(
             .map(|()| None)?
         }
         // Closed (finished_at) only with the site's report: see record_task_judgement.
-        EventKind::TaskFinished { intent_id, outcome } => tx
-            .record_task_judgement(*intent_id, outcome)
-            .map(|()| None)?,
+        EventKind::TaskFinished { intent_id, outcome } => {
+            let judgement = Judgement::parse(outcome).ok_or_else(|| {
+                StateError::Refused(format!(
+                    "record `{outcome}` as the judgement of task intent {intent_id}"
+                ))
+            })?;
+            tx.record_task_judgement(*intent_id, judgement)
+                .map(|()| None)?
+        }
         EventKind::Finished { migrated, .. } => tx
             .record_site_report(run_id, &entry.report, *migrated)
             .map(|()| None)?,

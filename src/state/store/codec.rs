@@ -1,6 +1,6 @@
 //! How values are spelled in `state.db`: timestamps as fixed-width RFC 3339 UTC text (so
-//! they sort as text), modes, outcomes and task kinds as lower-case words, structured values
-//! as JSON text. Reading a column that does not parse is a corrupt record.
+//! they sort as text), modes, outcomes, judgements and task kinds as lower-case words,
+//! structured values as JSON text. Reading a column that does not parse is a corrupt record.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Row;
@@ -8,7 +8,7 @@ use rusqlite::types::Type;
 use serde::de::DeserializeOwned;
 
 use crate::cma::wire::TaskKind;
-use crate::vocab::{Mode, Outcome};
+use crate::vocab::{Judgement, Mode, Outcome};
 
 /// `2026-05-01T02:03:04.123456789Z`: exact (nanoseconds) and sortable as text.
 pub(super) fn time_text(time: &DateTime<Utc>) -> String {
@@ -59,6 +59,12 @@ pub(super) fn opt_mode(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<M
 pub(super) fn opt_outcome(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<Outcome>> {
     row.get::<_, Option<String>>(column)?
         .map(|text| Outcome::parse(&text).ok_or_else(|| bad(column, "unknown outcome", &text)))
+        .transpose()
+}
+
+pub(super) fn opt_judgement(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<Judgement>> {
+    row.get::<_, Option<String>>(column)?
+        .map(|text| Judgement::parse(&text).ok_or_else(|| bad(column, "unknown judgement", &text)))
         .transpose()
 }
 

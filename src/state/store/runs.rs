@@ -52,7 +52,7 @@ impl Store {
     }
 
     /// One run's identity, options and counts.
-    pub fn run(&self, run_id: &str) -> Result<Option<RunInfo>, StateError> {
+    pub(super) fn run(&self, run_id: &str) -> Result<Option<RunInfo>, StateError> {
         self.conn
             .query_row(
                 &format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1"),
@@ -145,19 +145,6 @@ impl Store {
             Some(run_id) => self.run_report(&run_id),
             None => Ok(None),
         }
-    }
-
-    /// The last status tree recorded for a task intent (JSON), if any.
-    pub fn task_tree(&self, intent_id: i64) -> Result<Option<String>, StateError> {
-        self.conn
-            .query_row(
-                "SELECT last_tree FROM tasks WHERE intent_id = ?1",
-                [intent_id],
-                |row| row.get::<_, Option<String>>(0),
-            )
-            .optional()
-            .map(Option::flatten)
-            .map_err(self.sqlite())
     }
 }
 

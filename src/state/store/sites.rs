@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::codec::{self, kind_text, opt_time_text, time_text};
 use super::{AttachRecord, JobRecord, SiteState, StateError, Store, TaskRecord, Tx};
 use crate::cma::wire::TaskKind;
+use crate::vocab::Judgement;
 
 const SITE_COLUMNS: &str = "site, job_id, definition_hash, job_created_at, job_intent_at, \
     cloud_url, attached_at, attach_expires_at, last_mode, last_outcome, updated_at, migrated_at, \
@@ -17,7 +18,8 @@ const SITE_COLUMNS: &str = "site, job_id, definition_hash, job_created_at, job_i
     AS migrated_outcome";
 
 const TASK_COLUMNS: &str = "intent_id, site, run_id, job_id, kind, intent_at, task_id, \
-    created_at, adopted, abandoned, status, outcome, finished_at, apps_pending";
+    created_at, adopted, abandoned, status, service_outcome, judgement, finished_at, \
+    apps_pending";
 
 fn site_from_row(row: &Row<'_>) -> rusqlite::Result<SiteState> {
     let job = match row.get::<_, Option<String>>("job_id")? {
@@ -66,7 +68,8 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<(String, TaskRecord)> {
         created_at: codec::opt_time(row, "created_at")?,
         adopted: codec::flag(row, "adopted")?,
         status: row.get("status")?,
-        outcome: row.get("outcome")?,
+        service_outcome: row.get("service_outcome")?,
+        judgement: codec::opt_judgement(row, "judgement")?,
         finished_at: codec::opt_time(row, "finished_at")?,
         abandoned: codec::flag(row, "abandoned")?,
         apps_pending: codec::flag(row, "apps_pending")?,
@@ -141,18 +144,6 @@ impl Store {
             }
         }
         Ok(sites)
-    }
-
-    /// One task by its intent id, with the site it belongs to.
-    pub fn task(&self, intent_id: i64) -> Result<Option<(String, TaskRecord)>, StateError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE intent_id = ?1"),
-                [intent_id],
-                task_from_row,
-            )
-            .optional()
-            .map_err(self.sqlite())
     }
 }
 
@@ -340,12 +331,17 @@ impl Tx<'_> {
         self.touch_site(&site)
     }
 
-    /// The pipeline's judgement of a finished task (`outcome` in the outcome vocabulary):
-    /// status `FINISHED` and that outcome. `finished_at` stays empty until the site's report
-    /// is recorded ([`Tx::record_site_report`] concludes the tasks the report names): a run
-    /// killed in between leaves the task open, and the next run adopts it (one status read)
-    /// instead of creating another. Refused for an intent without a task id.
-    pub fn record_task_judgement(&self, intent_id: i64, outcome: &str) -> Result<(), StateError> {
+    /// The pipeline's judgement of a finished task: status `FINISHED` and that judgement,
+    /// beside the service's own outcome word (kept as it was). `finished_at` stays empty
+    /// until the site's report is recorded ([`Tx::record_site_report`] concludes the tasks
+    /// the report names): a run killed in between leaves the task open, and the next run
+    /// adopts it (one status read) instead of creating another. Refused for an intent
+    /// without a task id.
+    pub fn record_task_judgement(
+        &self,
+        intent_id: i64,
+        judgement: Judgement,
+    ) -> Result<(), StateError> {
         let (site, known, _) = self.intent(intent_id)?;
         if known.is_none() {
             return Err(StateError::Refused(format!(
@@ -353,8 +349,8 @@ impl Tx<'_> {
             )));
         }
         self.cached_execute(
-            "UPDATE tasks SET status = 'FINISHED', outcome = ?2 WHERE intent_id = ?1",
-            params![intent_id, outcome],
+            "UPDATE tasks SET status = 'FINISHED', judgement = ?2 WHERE intent_id = ?1",
+            params![intent_id, judgement.as_str()],
         )
         .map_err(self.sqlite())?;
         self.touch_site(&site)
@@ -416,15 +412,16 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The task's latest status; `tree` is the last status tree as JSON (kept for people
-    /// reading the store).
-    /// `status`, `outcome` and `finished_at` replace the previous values; a `None` tree
-    /// keeps the previous tree. Refused for an intent without a task id.
+    /// The task's latest status as the service sent it: its status and outcome words
+    /// (`service_outcome`, any word, known or not); `tree` is the last status tree as JSON
+    /// (kept for people reading the store). `status`, `service_outcome` and `finished_at`
+    /// replace the previous values; a `None` tree keeps the previous tree; a judgement
+    /// already recorded stays. Refused for an intent without a task id.
     pub fn record_task_status(
         &self,
         intent_id: i64,
         status: &str,
-        outcome: Option<&str>,
+        service_outcome: Option<&str>,
         finished_at: Option<DateTime<Utc>>,
         tree: Option<&str>,
     ) -> Result<(), StateError> {
@@ -435,12 +432,12 @@ impl Tx<'_> {
             )));
         }
         self.cached_execute(
-            "UPDATE tasks SET status = ?2, outcome = ?3, finished_at = ?4, \
+            "UPDATE tasks SET status = ?2, service_outcome = ?3, finished_at = ?4, \
                  last_tree = coalesce(?5, last_tree) WHERE intent_id = ?1",
             params![
                 intent_id,
                 status,
-                outcome,
+                service_outcome,
                 opt_time_text(finished_at.as_ref()),
                 tree
             ],

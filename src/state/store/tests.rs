@@ -8,8 +8,32 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::report::model::{CheckResult, RunInfo, SiteReport};
-use crate::state::schema::SCHEMA_VERSION;
+use crate::state::schema::{MIGRATIONS, SCHEMA_VERSION};
 use crate::vocab::Stage;
+
+/// One task by its intent id, with the site it belongs to.
+fn task_by_intent(store: &Store, intent_id: i64) -> Option<(String, TaskRecord)> {
+    store.sites().unwrap().into_iter().find_map(|site| {
+        let task = site.tasks.iter().find(|task| task.intent_id == intent_id)?;
+        Some((site.site.clone(), task.clone()))
+    })
+}
+
+/// The last status tree recorded for a task intent (JSON), if any.
+fn task_tree(store: &Store, intent_id: i64) -> Option<String> {
+    store
+        .conn
+        .query_row(
+            "SELECT last_tree FROM tasks WHERE intent_id = ?1",
+            [intent_id],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
+fn is_finished_status(task: &TaskRecord) -> bool {
+    task.status.as_deref() == Some("FINISHED")
+}
 
 fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 1, 2, minute, 0).unwrap() + Duration::nanoseconds(123)
@@ -270,15 +294,19 @@ fn a_task_goes_from_intent_to_id_to_finished() {
     let site = store.site("acme").unwrap().unwrap();
     let task = site.last_task(&TaskKind::Migrate).unwrap();
     assert_eq!(task.status.as_deref(), Some("FINISHED"));
-    assert_eq!(task.outcome.as_deref(), Some("SUCCESS"));
-    assert_eq!(task.finished_at, Some(at(8)));
-    assert!(task.is_finished() && !task.is_in_flight());
+    assert_eq!(task.service_outcome.as_deref(), Some("SUCCESS"));
     assert_eq!(
-        store.task_tree(intent).unwrap().as_deref(),
+        task.judgement, None,
+        "the service's word is not a judgement"
+    );
+    assert_eq!(task.finished_at, Some(at(8)));
+    assert!(is_finished_status(task) && !task.is_in_flight());
+    assert_eq!(
+        task_tree(&store, intent).as_deref(),
         Some(r#"{"a":1}"#),
         "a status without a tree keeps the last tree"
     );
-    assert_eq!(store.task(intent).unwrap().unwrap().0, "acme");
+    assert_eq!(task_by_intent(&store, intent).unwrap().0, "acme");
     let kind: String = store
         .conn
         .query_row("SELECT kind FROM tasks", [], |row| row.get(0))
@@ -744,14 +772,14 @@ fn a_judged_task_stays_open_until_its_site_report_is_recorded() {
     let (_dir, mut store) = with_run();
     let intent = journal_task(&mut store, "acme", TaskKind::Migrate, "t1");
     store
-        .transaction(|tx| tx.record_task_judgement(intent, "failed"))
+        .transaction(|tx| tx.record_task_judgement(intent, Judgement::Failed))
         .unwrap();
     let task = store.site("acme").unwrap().unwrap().tasks[0].clone();
     assert_eq!(task.status.as_deref(), Some("FINISHED"));
-    assert_eq!(task.outcome.as_deref(), Some("failed"));
+    assert_eq!(task.judgement, Some(Judgement::Failed));
     assert_eq!(task.finished_at, None);
     assert!(
-        task.is_finished() && task.is_in_flight(),
+        is_finished_status(&task) && task.is_in_flight(),
         "a kill now leaves it for the next run to adopt, not to create anew"
     );
 
@@ -780,7 +808,7 @@ fn a_judgement_needs_a_task_id() {
         .transaction(|tx| tx.record_task_intent("acme", "r1", "j1", &TaskKind::Check, at(5)))
         .unwrap();
     let error = store
-        .transaction(|tx| tx.record_task_judgement(intent, "succeeded"))
+        .transaction(|tx| tx.record_task_judgement(intent, Judgement::Succeeded))
         .unwrap_err();
     assert!(matches!(error, StateError::Refused(_)), "{error:?}");
 }
@@ -793,7 +821,7 @@ fn concluding_a_site_closes_older_and_superseded_tasks_but_not_newer_ones() {
     journal_task(&mut store, "acme", TaskKind::Check, "c1");
     let first = journal_task(&mut store, "acme", TaskKind::Migrate, "m1");
     store
-        .transaction(|tx| tx.record_task_judgement(first, "failed"))
+        .transaction(|tx| tx.record_task_judgement(first, Judgement::Failed))
         .unwrap();
     journal_task(&mut store, "acme", TaskKind::Migrate, "m2");
     journal_task(&mut store, "acme", TaskKind::Check, "c2");
@@ -827,9 +855,89 @@ fn concluding_a_site_closes_older_and_superseded_tasks_but_not_newer_ones() {
         "a newer task still runs: the next check run adopts it"
     );
     assert!(!concluded("beta")["b1"], "other sites are untouched");
-    let (_, intent) = store.task(open_intent).unwrap().unwrap();
+    let (_, intent) = task_by_intent(&store, open_intent).unwrap();
     assert!(
         intent.needs_reconcile(),
         "intents are left to reconciliation"
     );
+}
+
+#[test]
+fn the_services_outcome_and_the_judgement_are_kept_apart() {
+    let (_dir, mut store) = with_run();
+    let intent = journal_task(&mut store, "acme", TaskKind::Migrate, "t1");
+    store
+        .transaction(|tx| {
+            tx.record_task_status(intent, "FINISHED", Some("INCOMPLETE"), None, None)?;
+            tx.record_task_judgement(intent, Judgement::Warnings)
+        })
+        .unwrap();
+    let task = store.site("acme").unwrap().unwrap().tasks[0].clone();
+    assert_eq!(
+        task.service_outcome.as_deref(),
+        Some("INCOMPLETE"),
+        "a word cmafleet does not know is kept as the service sent it"
+    );
+    assert_eq!(task.judgement, Some(Judgement::Warnings));
+
+    // A later status read (an adopted task polled again) replaces the service's word only.
+    store
+        .transaction(|tx| tx.record_task_status(intent, "FINISHED", Some("SUCCESS"), None, None))
+        .unwrap();
+    let task = store.site("acme").unwrap().unwrap().tasks[0].clone();
+    assert_eq!(task.service_outcome.as_deref(), Some("SUCCESS"));
+    assert_eq!(task.judgement, Some(Judgement::Warnings));
+}
+
+#[test]
+fn a_store_file_of_schema_version_5_opens_with_its_task_outcomes_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir(&state_dir).unwrap();
+    let db = state_dir.join(DB_FILE);
+    {
+        let conn = Connection::open(&db).unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (run_id, mode, options, started_at, counts, version) \
+             VALUES ('r1', 'migrate', '{}', '2026-05-01T02:00:00.000000000Z', '{}', '0.1.0');
+             INSERT INTO sites (site) VALUES ('acme');
+             INSERT INTO tasks (site, run_id, job_id, kind, intent_at, task_id, status, outcome, \
+                 finished_at) \
+             VALUES ('acme', 'r1', 'j1', 'check', '2026-05-01T02:01:00.000000000Z', 'c1', \
+                     'FINISHED', 'warnings', '2026-05-01T02:02:00.000000000Z'),
+                    ('acme', 'r1', 'j1', 'migrate', '2026-05-01T02:03:00.000000000Z', 'm1', \
+                     'IN_PROGRESS', 'SUCCESS', NULL),
+                    ('acme', 'r1', 'j1', 'migrate', '2026-05-01T02:04:00.000000000Z', NULL, \
+                     NULL, NULL, NULL);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&state_dir).unwrap();
+    let version: i64 = store
+        .conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let tasks = store.site("acme").unwrap().unwrap().tasks;
+    let split: Vec<_> = tasks
+        .iter()
+        .map(|task| (task.service_outcome.as_deref(), task.judgement))
+        .collect();
+    assert_eq!(
+        split,
+        [
+            (None, Some(Judgement::Warnings)),
+            (Some("SUCCESS"), None),
+            (None, None)
+        ]
+    );
+    assert_eq!(
+        tasks[0].finished_at,
+        Some(Utc.with_ymd_and_hms(2026, 5, 1, 2, 2, 0).unwrap())
+    );
+    assert!(tasks[1].is_in_flight() && tasks[2].needs_reconcile());
 }
