@@ -1,17 +1,17 @@
 //! The coordinator: the one task that owns a fleet run. It turns what happens — a pipeline's
-//! events, a pipeline's end, a stop, its clocks — into one [`Wake`] at a time and handles it:
+//! events, a pipeline's end, a stop, its clocks — into one `Wake` at a time and handles it:
 //! applies the events in order to the run's state (the [`Ledger`]), records them in the state
 //! store (the only writer of it), acknowledges an intent only once it is committed (journal
 //! before act), admits the next sites, refreshes the live status and summaries, and at the end
 //! writes the reports and derives the exit code.
 //!
 //! Its parts, each with its own state:
-//! - [`admission`]: which site starts when (the queues, waves and caps);
-//! - [`commit`]: which applied events wait for the store, and when their commit is due;
-//! - [`launcher`]: the shared clients and the spawned pipeline tasks;
-//! - [`journal`]: what each event writes to the store;
-//! - [`outputs`]: the live view, the summaries, each site's file, and the run's end;
-//! - [`setup`]: what a run starts from.
+//! - `admission`: which site starts when (the queues, waves and caps);
+//! - `commit`: which applied events wait for the store, and when their commit is due;
+//! - `launcher`: the shared clients and the spawned pipeline tasks;
+//! - `journal`: what each event writes to the store;
+//! - `outputs`: the live view, the summaries, each site's file, and the run's end;
+//! - `setup`: what a run starts from.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -65,7 +65,9 @@ pub struct Credentials {
 
 /// Everything a fleet run needs; built by `commands::run` (or a test).
 pub struct FleetRun {
+    /// The caps, the pipelines' policy, the clocks of a stop, the run's recorded options.
     pub settings: FleetSettings,
+    /// The run's id in the state store and its report dir.
     pub run_id: String,
     /// Selected sites, in inventory order.
     pub sites: Vec<Arc<Site>>,
@@ -122,25 +124,36 @@ struct Clocks {
     deadline: Option<Pin<Box<Sleep>>>,
     /// Once the run stops: when requests still on the wire are dropped.
     grace: Option<Pin<Box<Sleep>>>,
+    /// When the live status and the summaries are refreshed.
     refresh: Interval,
+    /// When queued events nobody waits on are applied.
     drain: Interval,
 }
 
 /// The one task that owns the run.
 struct Coordinator {
+    /// The run's record: stored at its start and end, the head of every summary.
     run: RunInfo,
+    /// Every site's state in this run, changed only by applying events.
     ledger: Ledger,
+    /// The state store, written by this task alone.
     store: Store,
+    /// The report dir: each site's file, the summaries, the final reports.
     writer: ReportWriter,
+    /// The run's stop: read to stop admitting, triggered by the deadline and a store failure.
     shutdown: Shutdown,
     /// How long requests already sent may take after a stop.
     stop_grace: Duration,
+    /// Where the live status is published (`/status.json`).
     status: Arc<Mutex<RunStatus>>,
+    /// The terminal view or progress lines.
     on_progress: Box<dyn FnMut(&RunStatus) + Send>,
+    /// When the run started: the ETA's origin.
     started: Instant,
     admission: Admission,
     group: GroupCommit,
     launcher: Launcher,
+    /// The pipelines' events, in order per site.
     receiver: EventReceiver,
     clocks: Clocks,
     /// The stop was handled: nothing is admitted any more.
