@@ -17,6 +17,7 @@ use crate::fleet::limits::{Rate, RateConfig};
 use crate::fleet::poll::PollPolicy;
 use crate::vocab::Mode;
 
+mod engine;
 mod file;
 mod network;
 mod print;

@@ -86,8 +86,10 @@ async fn dispatch(cli: Cli, shutdown: Shutdown) -> u8 {
     }
 }
 
-/// First SIGINT/SIGTERM: drain. Second: exit at once (the state store stays consistent: every
-/// write is a committed SQLite transaction).
+/// First SIGINT/SIGTERM: drain. Second: force — requests on the wire are dropped and the run
+/// ends at once through its usual end (reports written, the run recorded; the state store is
+/// consistent either way: every write is a committed SQLite transaction). A third exits on
+/// the spot, for whatever does not listen to the shutdown.
 async fn handle_signals(shutdown: Shutdown) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
@@ -99,21 +101,23 @@ async fn handle_signals(shutdown: Shutdown) {
         );
         return;
     };
+    let mut signals = 0;
     loop {
         let reason = tokio::select! {
             _ = interrupt.recv() => CancelReason::Interrupt,
             _ = terminate.recv() => CancelReason::Terminate,
         };
-        if shutdown.is_draining() && shutdown.reason().is_some_and(CancelReason::is_signal) {
-            eprintln!(
-                "second signal: exiting now (the state store is consistent; the next run resumes)"
-            );
-            std::process::exit(i32::from(reason.exit_code()));
+        signals += 1;
+        match signals {
+            1 => eprintln!(
+                "{}: finishing current requests, writing reports (signal again to exit at once)",
+                reason.describe()
+            ),
+            2 => eprintln!(
+                "second signal: dropping the requests in flight and exiting now (the state store is consistent; the next run resumes)"
+            ),
+            _ => std::process::exit(i32::from(reason.exit_code())),
         }
-        eprintln!(
-            "{}: finishing current requests, writing reports (signal again to exit at once)",
-            reason.describe()
-        );
         shutdown.trigger(reason);
     }
 }

@@ -175,7 +175,7 @@ pub async fn execute(
         )
     });
     let fleet = FleetRun {
-        settings: Arc::clone(&settings),
+        settings: settings.fleet(),
         run_id,
         sites,
         unselected,

@@ -10,5 +10,6 @@ pub mod ledger;
 pub mod limits;
 pub mod pipeline;
 pub mod poll;
+pub mod settings;
 pub mod shutdown;
 pub mod verdict;

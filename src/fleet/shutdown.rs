@@ -1,6 +1,8 @@
-//! Two-phase cancellation: the first signal (or the deadline) drains — no new work, in-flight
-//! requests finish, sites end `detached` — and a second signal forces. Library code receives a
-//! [`Shutdown`]; only `main` installs OS signal handlers.
+//! Two-phase cancellation: the first signal (or the deadline, or a store failure) drains — no
+//! new work, in-flight requests finish, sites end `detached` — and a second signal (or the
+//! stop grace running out) forces: requests still on the wire are dropped, so the run ends at
+//! once through its usual end. Library code receives a [`Shutdown`]; only `main` installs OS
+//! signal handlers.
 
 use std::sync::{Arc, Mutex};
 
@@ -51,7 +53,8 @@ impl CancelReason {
 pub struct Shutdown {
     /// Fires on the first signal: stop starting work.
     graceful: CancellationToken,
-    /// Fires on the second signal: abandon in-flight requests too.
+    /// Fires on the second signal or when the stop grace runs out: abandon in-flight
+    /// requests too.
     forced: CancellationToken,
     /// The most severe reason given, and how many signals came (the second one forces).
     reason: Arc<Mutex<(Option<CancelReason>, u32)>>,
@@ -80,7 +83,7 @@ impl Shutdown {
         }
     }
 
-    /// Forces at once (second signal).
+    /// Forces at once: the grace given to requests already sent ran out.
     pub fn force(&self) {
         self.graceful.cancel();
         self.forced.cancel();

@@ -17,9 +17,9 @@ pub(super) fn record(
 ) -> Result<Option<i64>, StateError> {
     let site = entry.site.name.as_str();
     let now = tx.now();
-    let id = match kind {
-        EventKind::JobIntent => tx.record_job_intent(site, now).map(|()| None)?,
-        EventKind::JobIntentWithdrawn => tx.withdraw_job_intent(site).map(|()| None)?,
+    match kind {
+        EventKind::JobIntent => tx.record_job_intent(site, now)?,
+        EventKind::JobIntentWithdrawn => tx.withdraw_job_intent(site)?,
         // A reused job is recorded again only to clear a job intent an
         // interrupted run left (its note was made; it must not repeat forever).
         EventKind::Job {
@@ -33,7 +33,7 @@ pub(super) fn record(
                 definition_hash: definition_hash.clone(),
                 created_at: *created_at,
             };
-            tx.record_job(site, &job).map(|()| None)?
+            tx.record_job(site, &job)?
         }
         EventKind::Attached {
             cloud_url,
@@ -44,10 +44,12 @@ pub(super) fn record(
                 attached_at: now,
                 expires_at: *expires_at,
             };
-            tx.record_attach(site, &attach).map(|()| None)?
+            tx.record_attach(site, &attach)?
         }
         EventKind::TaskIntent { kind, job_id } => {
-            Some(tx.record_task_intent(site, run_id, job_id, kind, now)?)
+            return tx
+                .record_task_intent(site, run_id, job_id, kind, now)
+                .map(Some);
         }
         EventKind::TaskCreated {
             intent_id,
@@ -55,15 +57,11 @@ pub(super) fn record(
             created_at,
             adopted,
             ..
-        } => tx
-            .record_task_id(*intent_id, task_id, *created_at, *adopted)
-            .map(|()| None)?,
-        EventKind::AfterCore { intent_id, running } => tx
-            .record_apps_pending(*intent_id, !running.is_empty())
-            .map(|()| None)?,
-        EventKind::TaskAbandoned { intent_id } => {
-            tx.abandon_task_intent(*intent_id).map(|()| None)?
+        } => tx.record_task_id(*intent_id, task_id, *created_at, *adopted)?,
+        EventKind::AfterCore { intent_id, running } => {
+            tx.record_apps_pending(*intent_id, !running.is_empty())?
         }
+        EventKind::TaskAbandoned { intent_id } => tx.abandon_task_intent(*intent_id)?,
         EventKind::TaskStatus {
             intent_id,
             status,
@@ -77,8 +75,7 @@ pub(super) fn record(
                 outcome.as_deref(),
                 None,
                 tree.as_deref(),
-            )
-            .map(|()| None)?
+            )?
         }
         // Closed (finished_at) only with the site's report: see record_task_judgement.
         EventKind::TaskFinished { intent_id, outcome } => {
@@ -87,13 +84,12 @@ pub(super) fn record(
                     "record `{outcome}` as the judgement of task intent {intent_id}"
                 ))
             })?;
-            tx.record_task_judgement(*intent_id, judgement)
-                .map(|()| None)?
+            tx.record_task_judgement(*intent_id, judgement)?
         }
-        EventKind::Finished { migrated, .. } => tx
-            .record_site_report(run_id, &entry.report, *migrated)
-            .map(|()| None)?,
-        _ => None,
-    };
-    Ok(id)
+        EventKind::Finished { migrated, .. } => {
+            tx.record_site_report(run_id, &entry.report, *migrated)?
+        }
+        _ => {}
+    }
+    Ok(None)
 }
