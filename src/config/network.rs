@@ -1,15 +1,14 @@
-//! How cmafleet reaches the API: HTTP/2 with prior knowledge to a plain-http cloud API (only
-//! when asked), and the CA certificates it trusts besides (or instead of) the system's.
+//! How cmafleet reaches the API: the cloud API's URL, the rate limits per cloud user, the
+//! request timeout, HTTP/2 with prior knowledge to a plain-http cloud API (only when asked),
+//! and the CA certificates it trusts besides (or instead of) the system's. `run` and
+//! `validate --online` resolve them alike.
 
 use url::Url;
 
-use super::print::layer;
-use super::values::{duration_opt, parse_url};
-use super::{
-    ConfigError, DEFAULT_CLOUD_API_URL, Selection, SettingsFile, Sheet, rates_shown,
-    selection_shown,
-};
-use crate::cli::{ConnectionArgs, NetworkArgs, SelectArgs};
+use super::layer::{Sheet, given};
+use super::values::{duration, parse_url, rate};
+use super::{ConfigError, Selection, SettingsFile, selection_shown};
+use crate::cli::{ConnectionArgs, NetworkArgs, RateArgs, SelectArgs};
 use crate::cma::client::{ClientSettings, ExtraRoots, HttpClient};
 use crate::fleet::limits::RateConfig;
 
@@ -31,20 +30,13 @@ impl ConnectionSettings {
         select: &SelectArgs,
     ) -> Result<ConnectionSettings, ConfigError> {
         let file = SettingsFile::load(args.config.as_deref())?;
-        let mut sheet = Sheet::default();
-        let selection = selection_shown(select, &file, &mut sheet)?;
-        let url = layer(args.cloud_api_url.clone(), file.cloud_api_url.clone());
-        let cloud_api_url = parse_url(
-            "--cloud-api-url",
-            url.value.as_deref().unwrap_or(DEFAULT_CLOUD_API_URL),
-        )?;
-        let rates = rates_shown(&args.rates, &file, &mut sheet)?;
-        let mut client = ClientSettings::default();
-        let timeout = layer(args.request_timeout.clone(), file.request_timeout.clone());
-        if let Some(timeout) = duration_opt("--request-timeout", timeout.value.as_ref())? {
-            client.request_timeout = timeout;
-        }
-        let client = network_shown(&args.network, &file, &cloud_api_url, client, &mut sheet)?;
+        // Noted as a run notes them, though nothing prints them: one way to resolve each.
+        let sheet = &mut Sheet::default();
+        let selection = selection_shown(select, &file, sheet)?;
+        let cloud_api_url = api_url(&args.cloud_api_url, &file, sheet)?;
+        let rates = rates_shown(&args.rates, &file, sheet)?;
+        let timeout = &args.request_timeout;
+        let client = client_shown(timeout, &args.network, &file, &cloud_api_url, sheet)?;
         Ok(ConnectionSettings {
             cloud_api_url,
             rates,
@@ -54,29 +46,71 @@ impl ConnectionSettings {
     }
 }
 
-/// The HTTP settings of `--http2-prior-knowledge` and `--ca-cert` (flags over the file) on
-/// top of `client`, for the cloud API at `api`. A CA file that cannot be used, or no CA
-/// certificate at all, is a configuration error (exit 78).
-pub(super) fn network_shown(
+/// `--cloud-api-url` (https, or plain http to a loopback host only).
+pub(super) fn api_url(
+    flag: &Option<String>,
+    file: &SettingsFile,
+    sheet: &mut Sheet,
+) -> Result<Url, ConfigError> {
+    sheet.defaulted("cloud-api-url", flag, &file.cloud_api_url, |flag, text| {
+        parse_url(flag, &text)
+    })
+}
+
+/// The rate limits per cloud user (a malformed rate is a configuration error, exit 78).
+pub(super) fn rates_shown(
+    rates: &RateArgs,
+    file: &SettingsFile,
+    sheet: &mut Sheet,
+) -> Result<RateConfig, ConfigError> {
+    Ok(RateConfig {
+        create_job: sheet.defaulted(
+            "rate-create-job",
+            &rates.rate_create_job,
+            &file.rate_create_job,
+            rate,
+        )?,
+        create_task: sheet.defaulted(
+            "rate-create-task",
+            &rates.rate_create_task,
+            &file.rate_create_task,
+            rate,
+        )?,
+        read: sheet.defaulted("rate-read", &rates.rate_read, &file.rate_read, rate)?,
+        token: sheet.defaulted("rate-token", &rates.rate_token, &file.rate_token, rate)?,
+    })
+}
+
+/// The HTTP settings: `--request-timeout`, `--http2-prior-knowledge` and `--ca-cert`, for the
+/// cloud API at `api`. A CA file that cannot be used, or no CA certificate at all, is a
+/// configuration error (exit 78).
+pub(super) fn client_shown(
+    request_timeout: &Option<String>,
     args: &NetworkArgs,
     file: &SettingsFile,
     api: &Url,
-    mut client: ClientSettings,
     sheet: &mut Sheet,
 ) -> Result<ClientSettings, ConfigError> {
-    let h2 = layer(args.http2_prior_knowledge, file.http2_prior_knowledge);
-    if sheet.flag("http2-prior-knowledge", &h2) {
+    let timeout = sheet.defaulted(
+        "request-timeout",
+        request_timeout,
+        &file.request_timeout,
+        duration,
+    )?;
+    let mut client = ClientSettings {
+        request_timeout: timeout,
+        ..ClientSettings::default()
+    };
+    let h2 = (&args.http2_prior_knowledge, &file.http2_prior_knowledge);
+    if sheet.defaulted("http2-prior-knowledge", h2.0, h2.1, given)? {
         client = client.with_h2c_api(api);
     }
-    let ca = layer(args.ca_cert.clone(), file.ca_cert.clone());
-    sheet.path("ca-cert", ca.origin, ca.value.as_deref());
-    if let Some(path) = &ca.value {
-        let pem = std::fs::read(path).map_err(|error| {
-            ConfigError::Config(format!("--ca-cert {}: {error}", path.display()))
-        })?;
-        client.extra_roots = ExtraRoots::from_pem(&pem).map_err(|error| {
-            ConfigError::Config(format!("--ca-cert {}: {error}", path.display()))
-        })?;
+    if let Some(path) = sheet.optional("ca-cert", &args.ca_cert, &file.ca_cert, given)? {
+        let unusable =
+            |error: String| ConfigError::Config(format!("--ca-cert {}: {error}", path.display()));
+        let pem = std::fs::read(&path).map_err(|error| unusable(error.to_string()))?;
+        client.extra_roots =
+            ExtraRoots::from_pem(&pem).map_err(|error| unusable(error.to_string()))?;
     }
     trusted_roots(&client)?;
     Ok(client)

@@ -37,31 +37,6 @@ pub struct Shown {
     pub note: Option<String>,
 }
 
-/// A value picked from the flag, else the file; `Default` origin when neither has one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Layered<T> {
-    pub value: Option<T>,
-    pub origin: Origin,
-}
-
-/// Flag over file: the first layer that has a value.
-pub fn layer<T>(flag: Option<T>, file: Option<T>) -> Layered<T> {
-    match (flag, file) {
-        (Some(value), _) => Layered {
-            value: Some(value),
-            origin: Origin::Flag,
-        },
-        (None, Some(value)) => Layered {
-            value: Some(value),
-            origin: Origin::File,
-        },
-        (None, None) => Layered {
-            value: None,
-            origin: Origin::Default,
-        },
-    }
-}
-
 /// The TOML text: a header, then one `key = value  # origin` line per setting.
 pub fn render(shown: &[Shown]) -> String {
     let mut text = String::from(
@@ -113,14 +88,6 @@ pub fn redact_url(url: &url::Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flags_win_over_the_file_and_the_file_over_defaults() {
-        assert_eq!(layer(Some(1), Some(2)).value, Some(1));
-        assert_eq!(layer(Some(1), Some(2)).origin, Origin::Flag);
-        assert_eq!(layer(None, Some(2)).origin, Origin::File);
-        assert_eq!(layer::<u8>(None, None).origin, Origin::Default);
-    }
 
     #[test]
     fn the_rendering_is_a_settings_file() {

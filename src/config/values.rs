@@ -9,19 +9,20 @@ use url::Url;
 
 use super::ConfigError;
 use super::print::redact_url;
+use crate::fleet::limits::Rate;
 use crate::fleet::limits::RateConfig;
 use crate::fleet::poll::PollPolicy;
 
-pub(super) fn duration_opt(
-    flag: &str,
-    text: Option<&String>,
-) -> Result<Option<Duration>, ConfigError> {
-    text.map(|text| {
-        humantime::parse_duration(text.trim()).map_err(|error| {
-            ConfigError::Usage(format!("bad {flag} `{text}`: {error} (e.g. 30s, 5m, 6h)"))
-        })
+pub(super) fn duration(flag: &str, text: String) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(text.trim()).map_err(|error| {
+        ConfigError::Usage(format!("bad {flag} `{text}`: {error} (e.g. 30s, 5m, 6h)"))
     })
-    .transpose()
+}
+
+/// A rate such as `5/min` (a malformed one is a configuration error, exit 78).
+pub(super) fn rate(flag: &str, text: String) -> Result<Rate, ConfigError> {
+    text.parse()
+        .map_err(|error| ConfigError::Config(format!("{flag}: {error}")))
 }
 
 pub(super) fn parse_url(flag: &str, text: &str) -> Result<Url, ConfigError> {
