@@ -2,8 +2,9 @@
 //! optional `--config` file (flags and variables override the file, the file overrides the
 //! defaults of [`crate::cli::defaults`]). Nothing past this module sees raw flags.
 //!
-//! Every setting is layered the same way ([`layer`]); this module says which settings a run
-//! has, in the order `--print-config` shows them, and how they depend on each other.
+//! Every setting is layered by the same rule (the `layer` module), the command line taken
+//! as one more settings file (`flags`); this module says which settings a run has, in the
+//! order `--print-config` shows them, and how they depend on each other.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use crate::fleet::poll::PollPolicy;
 use crate::vocab::Mode;
 
 mod file;
+mod flags;
 mod layer;
 mod network;
 mod print;
@@ -28,15 +30,15 @@ mod shard;
 mod values;
 
 pub use file::SettingsFile;
-use layer::{Sheet, given};
+use layer::{Layers, given};
 pub use network::ConnectionSettings;
-use network::{api_url, client_shown, rates_shown};
+use network::{client_shown, cloud_api_url, rates_shown};
 use print::Shown;
 use shard::selection_shown;
 pub use shard::{Selection, Shard};
 use values::{
-    duration, humantime_opt, humantime_req, night_window, parse_addr, parse_gateway_url,
-    serialize_poll, serialize_rates, serialize_url, serialize_url_opt,
+    addr, duration, gateway_url, humantime_opt, humantime_req, night_window, serialize_poll,
+    serialize_rates, serialize_url, serialize_url_opt,
 };
 
 /// Atlassian's migration API (`--cloud-api-url`'s default): `status` leaves it unsaid.
@@ -131,62 +133,56 @@ impl RunSettings {
     /// setting checked and noted for `--print-config` in settings-file order.
     pub fn resolve(args: &RunArgs) -> Result<Resolved, ConfigError> {
         let file = SettingsFile::load(args.config.as_deref())?;
-        let (policy, sheet) = (&args.policy, &mut Sheet::default());
-        let (inventory, mode) = subject(args, &file, sheet)?;
-        let state_dir = sheet.defaulted("state-dir", &policy.state_dir, &file.state_dir, given)?;
-        let report_dir = sheet
-            .optional("report-dir", &args.report_dir, &file.report_dir, given)?
+        let mut layers = Layers::new(flags::of_run(args), file);
+        let settings = RunSettings::layered(&mut layers)?;
+        let shown = layers.into_shown();
+        Ok(Resolved { settings, shown })
+    }
+
+    /// Every setting, one after the other in the order `--print-config` shows them (a
+    /// setting that depends on another comes after it in that order).
+    fn layered(layers: &mut Layers) -> Result<RunSettings, ConfigError> {
+        let (inventory, mode) = subject(layers)?;
+        let state_dir = layers.defaulted("state-dir", |layer| &layer.state_dir, given)?;
+        let report_dir = layers
+            .optional("report-dir", |layer| &layer.report_dir, given)?
             // Absolute, as the run records it: `report` and `status` may run from elsewhere
             // and must find the run's files (its artifacts) again.
             .map(|dir| std::path::absolute(&dir).unwrap_or(dir));
-        let cloud_api_url = api_url(&args.cloud_api_url, &file, sheet)?;
-        let (concurrency, per_server) = caps(args, &file, sheet)?;
-        let selection = selection_shown(&args.select, &file, sheet)?;
-        let precheck = sheet.defaulted("precheck", &policy.precheck, &file.precheck, given)?;
-        let block = (&args.block_on_warnings, &file.block_on_warnings);
-        let block_on_warnings = sheet.defaulted("block-on-warnings", block.0, block.1, given)?;
-        let override_checks = override_checks(args, &file, mode, sheet)?;
-        let connect = sheet.defaulted("connect", &policy.connect, &file.connect, given)?;
-        let wait_apps = sheet.defaulted("wait-apps", &args.wait_apps, &file.wait_apps, given)?;
-        let remigrate = sheet.defaulted("remigrate", &policy.remigrate, &file.remigrate, given)?;
-        let window = (&args.no_new_tasks_after, &file.no_new_tasks_after);
-        let window = sheet.optional("no-new-tasks-after", window.0, window.1, given)?;
-        let no_new_tasks_after = night_window(window.as_ref(), Local::now())?;
-        let deadline = sheet.optional("deadline", &args.deadline, &file.deadline, duration)?;
-        let poll = poll_shown(args, &file, sheet)?;
-        let rates = rates_shown(&policy.rates, &file, sheet)?;
-        let listen = (&args.metrics_listen, &file.metrics_listen);
-        let metrics_listen =
-            sheet.optional("metrics-listen", listen.0, listen.1, |flag, text| {
-                parse_addr(flag, &text)
-            })?;
-        let pushgateway = sheet.optional(
-            "pushgateway",
-            &args.pushgateway,
-            &file.pushgateway,
-            |flag, text| parse_gateway_url(flag, &text),
+        let cloud_api_url = cloud_api_url(layers)?;
+        let (concurrency, per_server) = caps(layers)?;
+        let selection = selection_shown(layers)?;
+        let precheck = layers.defaulted("precheck", |layer| &layer.precheck, given)?;
+        let block_on_warnings =
+            layers.defaulted("block-on-warnings", |layer| &layer.block_on_warnings, given)?;
+        let override_checks = override_checks(layers, mode)?;
+        let connect = layers.defaulted("connect", |layer| &layer.connect, given)?;
+        let wait_apps = layers.defaulted("wait-apps", |layer| &layer.wait_apps, given)?;
+        let remigrate = layers.defaulted("remigrate", |layer| &layer.remigrate, given)?;
+        let window = layers.optional(
+            "no-new-tasks-after",
+            |layer| &layer.no_new_tasks_after,
+            given,
         )?;
-        let textfile = (&args.metrics_textfile, &file.metrics_textfile);
-        let metrics_textfile = sheet.optional("metrics-textfile", textfile.0, textfile.1, given)?;
-        let interval = (&args.progress_interval, &file.progress_interval);
-        let progress_interval =
-            sheet.defaulted("progress-interval", interval.0, interval.1, duration)?;
-        if progress_interval.is_zero() {
-            return Err(ConfigError::Usage(
-                "--progress-interval must be above zero".into(),
-            ));
-        }
-        let timeout = &args.request_timeout;
-        let client = client_shown(timeout, &args.network, &file, &cloud_api_url, sheet)?;
-        let same = (
-            &args.stop_after_same_failures,
-            &file.stop_after_same_failures,
-        );
-        let stop_after_same_failures =
-            sheet.defaulted("stop-after-same-failures", same.0, same.1, given)?;
-        let stop_grace =
-            sheet.defaulted("stop-grace", &args.stop_grace, &file.stop_grace, duration)?;
-        let settings = RunSettings {
+        let no_new_tasks_after = night_window(window.as_ref(), Local::now())?;
+        let deadline = layers.optional("deadline", |layer| &layer.deadline, duration)?;
+        let poll = poll_shown(layers)?;
+        let rates = rates_shown(layers)?;
+        let metrics_listen =
+            layers.optional("metrics-listen", |layer| &layer.metrics_listen, addr)?;
+        let pushgateway =
+            layers.optional("pushgateway", |layer| &layer.pushgateway, gateway_url)?;
+        let metrics_textfile =
+            layers.optional("metrics-textfile", |layer| &layer.metrics_textfile, given)?;
+        let progress_interval = progress_interval(layers)?;
+        let client = client_shown(layers, &cloud_api_url)?;
+        let stop_after_same_failures = layers.defaulted(
+            "stop-after-same-failures",
+            |layer| &layer.stop_after_same_failures,
+            given,
+        )?;
+        let stop_grace = layers.defaulted("stop-grace", |layer| &layer.stop_grace, duration)?;
+        Ok(RunSettings {
             inventory,
             mode,
             state_dir,
@@ -213,9 +209,7 @@ impl RunSettings {
             young_task_grace: young_task_grace(poll),
             stop_after_same_failures,
             stop_grace,
-        };
-        let shown = std::mem::take(&mut sheet.0);
-        Ok(Resolved { settings, shown })
+        })
     }
 
     /// The options as recorded in `run.json` (no secrets here: secrets are resolved later
@@ -226,13 +220,9 @@ impl RunSettings {
 }
 
 /// What the run works on and how: the inventory and the mode, which have no default.
-fn subject(
-    args: &RunArgs,
-    file: &SettingsFile,
-    sheet: &mut Sheet,
-) -> Result<(PathBuf, Mode), ConfigError> {
-    let inventory = sheet
-        .optional("inventory", &args.inventory, &file.inventory, given)?
+fn subject(layers: &mut Layers) -> Result<(PathBuf, Mode), ConfigError> {
+    let inventory = layers
+        .optional("inventory", |layer| &layer.inventory, given)?
         .ok_or_else(|| {
             ConfigError::Usage(
                 "no inventory: give INVENTORY or set `inventory` in the --config file".into(),
@@ -240,19 +230,9 @@ fn subject(
         })?;
     // The file's mode is checked even when a flag overrides it: a typo in the file is an
     // error whatever this run's command line says.
-    let file_mode = file
-        .mode
-        .as_deref()
-        .map(|text| match text.trim() {
-            "check" => Ok(Mode::Check),
-            "migrate" => Ok(Mode::Migrate),
-            other => Err(ConfigError::Config(format!(
-                "config file: mode `{other}`: expected check or migrate"
-            ))),
-        })
-        .transpose()?;
-    let mode = sheet
-        .optional("mode", &args.mode.map(mode_of), &file_mode, given)?
+    layers.file.mode.as_deref().map(file_mode).transpose()?;
+    let mode = layers
+        .optional("mode", |layer| &layer.mode, |_, text| file_mode(&text))?
         .ok_or_else(|| {
             ConfigError::Usage(
                 "no mode: give --mode check|migrate or set `mode` in the --config file".into(),
@@ -261,15 +241,21 @@ fn subject(
     Ok((inventory, mode))
 }
 
+/// The mode as the settings file spells it (the flag's spelling is clap's to check).
+fn file_mode(text: &str) -> Result<Mode, ConfigError> {
+    match text.trim() {
+        "check" => Ok(Mode::Check),
+        "migrate" => Ok(Mode::Migrate),
+        other => Err(ConfigError::Config(format!(
+            "config file: mode `{other}`: expected check or migrate"
+        ))),
+    }
+}
+
 /// `--concurrency` and `--per-server`, both at least 1.
-fn caps(
-    args: &RunArgs,
-    file: &SettingsFile,
-    sheet: &mut Sheet,
-) -> Result<(usize, usize), ConfigError> {
-    let concurrency =
-        sheet.defaulted("concurrency", &args.concurrency, &file.concurrency, given)?;
-    let per_server = sheet.defaulted("per-server", &args.per_server, &file.per_server, given)?;
+fn caps(layers: &mut Layers) -> Result<(usize, usize), ConfigError> {
+    let concurrency = layers.defaulted("concurrency", |layer| &layer.concurrency, given)?;
+    let per_server = layers.defaulted("per-server", |layer| &layer.per_server, given)?;
     if concurrency == 0 || per_server == 0 {
         return Err(ConfigError::Usage(
             "--concurrency and --per-server must be at least 1".into(),
@@ -279,15 +265,9 @@ fn caps(
 }
 
 /// `--override-checks`, which only a migration can send.
-fn override_checks(
-    args: &RunArgs,
-    file: &SettingsFile,
-    mode: Mode,
-    sheet: &mut Sheet,
-) -> Result<Vec<String>, ConfigError> {
-    let flag = nonempty(&args.override_checks);
-    let checks = sheet
-        .optional("override-checks", &flag, &file.override_checks, given)?
+fn override_checks(layers: &mut Layers, mode: Mode) -> Result<Vec<String>, ConfigError> {
+    let checks = layers
+        .optional("override-checks", |layer| &layer.override_checks, given)?
         .unwrap_or_default();
     if mode == Mode::Check && !checks.is_empty() {
         return Err(ConfigError::Usage(
@@ -299,19 +279,30 @@ fn override_checks(
 
 /// `--poll-min` and `--poll-max`: a poll interval above zero, the shortest not above the
 /// longest.
-fn poll_shown(
-    args: &RunArgs,
-    file: &SettingsFile,
-    sheet: &mut Sheet,
-) -> Result<PollPolicy, ConfigError> {
-    let min = sheet.defaulted("poll-min", &args.poll_min, &file.poll_min, duration)?;
-    let max = sheet.defaulted("poll-max", &args.poll_max, &file.poll_max, duration)?;
+fn poll_shown(layers: &mut Layers) -> Result<PollPolicy, ConfigError> {
+    let min = layers.defaulted("poll-min", |layer| &layer.poll_min, duration)?;
+    let max = layers.defaulted("poll-max", |layer| &layer.poll_max, duration)?;
     if min.is_zero() || max < min {
         return Err(ConfigError::Usage(
             "--poll-min must be above zero and not above --poll-max".into(),
         ));
     }
     Ok(PollPolicy { min, max })
+}
+
+/// `--progress-interval`, above zero.
+fn progress_interval(layers: &mut Layers) -> Result<Duration, ConfigError> {
+    let interval = layers.defaulted(
+        "progress-interval",
+        |layer| &layer.progress_interval,
+        duration,
+    )?;
+    if interval.is_zero() {
+        return Err(ConfigError::Usage(
+            "--progress-interval must be above zero".into(),
+        ));
+    }
+    Ok(interval)
 }
 
 /// How long a new task's status may answer 404 before it counts as an error: at least 30 s,
@@ -321,14 +312,12 @@ fn young_task_grace(poll: PollPolicy) -> Duration {
     Duration::from_secs(30).max(poll.min * 6)
 }
 
-/// A repeatable flag's values, `None` when it was not given (so the file's list applies).
-fn nonempty(values: &[String]) -> Option<Vec<String>> {
-    (!values.is_empty()).then(|| values.to_vec())
-}
-
 pub fn mode_of(mode: ModeArg) -> Mode {
     match mode {
         ModeArg::Check => Mode::Check,
         ModeArg::Migrate => Mode::Migrate,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,7 @@ use super::{Cli, defaults};
 use crate::exit::HELP_TABLE;
 
 /// The heading of the flags `plan` takes from `run` without using them.
-pub const PLAN_IGNORES: &str =
+const PLAN_IGNORES: &str =
     "Run options (accepted so a `run` line can be previewed; plan ignores them)";
 
 /// `run`'s flags that matter only once requests are sent: `plan` accepts and ignores them.

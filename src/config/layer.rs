@@ -1,8 +1,8 @@
 //! Layering, written once for every setting: its flag over the settings file over its
-//! default. clap has already put a `CMAFLEET_*` variable in its flag's place (a flag given on
-//! the command line beats the variable), so a flag's value is either, and `--print-config`
-//! says so. The value that wins is parsed and noted, with where it came from, on the
-//! [`Sheet`] that `--print-config` prints.
+//! default from `cli::defaults`. clap has already put a `CMAFLEET_*` variable in its flag's
+//! place (a flag given on the command line beats the variable), so a flag's value is either,
+//! and `--print-config` says so. The value that wins is parsed, and noted with where it came
+//! from for `--print-config`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::ConfigError;
 use super::print::{Origin, Shown, redact_url};
+use super::{ConfigError, SettingsFile};
 use crate::cli::defaults;
 use crate::fleet::limits::Rate;
 use crate::vocab::Mode;
@@ -151,22 +151,39 @@ impl Show for Vec<String> {
     }
 }
 
-/// The `--print-config` lines, noted while resolving, in settings-file order.
-#[derive(Debug, Default)]
-pub(super) struct Sheet(pub(super) Vec<Shown>);
+/// The layers of settings, each in the settings file's shape, and the `--print-config`
+/// lines noted while resolving them.
+#[derive(Debug)]
+pub(super) struct Layers {
+    /// The command line (see [`super::flags`]).
+    pub(super) flags: SettingsFile,
+    /// The `--config` file, or an empty one.
+    pub(super) file: SettingsFile,
+    /// Every setting resolved so far, in the order resolved (settings-file order).
+    shown: Vec<Shown>,
+}
 
-impl Sheet {
-    /// The setting `key` from the first layer that has it, checked by `parse` (which gets
-    /// the flag's name for its error), and noted. `None`: neither given nor defaulted.
+impl Layers {
+    pub(super) fn new(flags: SettingsFile, file: SettingsFile) -> Layers {
+        Layers {
+            flags,
+            file,
+            shown: Vec::new(),
+        }
+    }
+
+    /// The setting `key` (its field picked by `field`) from the first layer that has it,
+    /// checked by `parse` (which gets the flag's name for its error), and noted. `None`:
+    /// neither given nor defaulted.
     pub(super) fn optional<R: Raw, T: Show>(
         &mut self,
         key: &'static str,
-        flag: &Option<R>,
-        file: &Option<R>,
+        field: impl Fn(&SettingsFile) -> &Option<R>,
         parse: impl FnOnce(&str, R) -> Result<T, ConfigError>,
     ) -> Result<Option<T>, ConfigError> {
         let default = R::from_default(defaults::of(key));
-        let Layered { value, origin } = layer(flag.clone(), file.clone(), default);
+        let (flag, file) = (field(&self.flags).clone(), field(&self.file).clone());
+        let Layered { value, origin } = layer(flag, file, default);
         let value = value
             .map(|raw| parse(&format!("--{key}"), raw))
             .transpose()?;
@@ -174,26 +191,36 @@ impl Sheet {
         Ok(value)
     }
 
-    /// [`Sheet::optional`] of a setting that has a default.
+    /// [`Layers::optional`] of a setting that has a default.
     pub(super) fn defaulted<R: Raw, T: Show>(
         &mut self,
         key: &'static str,
-        flag: &Option<R>,
-        file: &Option<R>,
+        field: impl Fn(&SettingsFile) -> &Option<R>,
         parse: impl FnOnce(&str, R) -> Result<T, ConfigError>,
     ) -> Result<T, ConfigError> {
-        self.optional(key, flag, file, parse)?
+        self.optional(key, field, parse)?
             .ok_or_else(|| ConfigError::Config(format!("`{key}` has no default")))
     }
 
     /// One line of `--print-config`.
     pub(super) fn note(&mut self, key: &'static str, origin: Origin, value: Option<toml::Value>) {
-        self.0.push(Shown {
+        self.shown.push(Shown {
             key,
             value,
             origin,
             note: None,
         });
+    }
+
+    /// Says `note` after the origin of the line noted last.
+    pub(super) fn remark(&mut self, note: String) {
+        if let Some(shown) = self.shown.last_mut() {
+            shown.note = Some(note);
+        }
+    }
+
+    pub(super) fn into_shown(self) -> Vec<Shown> {
+        self.shown
     }
 }
 
@@ -204,6 +231,7 @@ pub(super) fn given<T>(_: &str, raw: T) -> Result<T, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::values::duration;
     use super::*;
 
     #[test]
@@ -217,23 +245,41 @@ mod tests {
         assert_eq!(layer::<u8>(None, None, None).value, None);
     }
 
+    fn layers(flags: SettingsFile, file: SettingsFile) -> Layers {
+        Layers::new(flags, file)
+    }
+
     #[test]
     fn each_layer_is_noted_with_its_origin_and_the_parsed_value() {
-        let mut sheet = Sheet::default();
-        let flag = Some("2m".to_owned());
-        let file = Some("90s".to_owned());
-        let parse = |flag: &str, text: String| super::super::values::duration(flag, text);
-        let from_flag = sheet.defaulted("poll-max", &flag, &file, parse).unwrap();
-        let from_file = sheet.defaulted("poll-max", &None, &file, parse).unwrap();
-        let by_default = sheet.defaulted("poll-max", &None, &None, parse).unwrap();
-        let unset = sheet.optional("deadline", &None, &None, parse).unwrap();
-        assert_eq!(from_flag, Duration::from_secs(120));
-        assert_eq!(from_file, Duration::from_secs(90));
-        assert_eq!(by_default, Duration::from_secs(60), "the table's 60s");
-        assert_eq!(unset, None);
-        let shown: Vec<(Option<String>, Origin)> = sheet
-            .0
-            .iter()
+        let two_minutes = SettingsFile {
+            poll_max: Some("2m".into()),
+            ..SettingsFile::default()
+        };
+        let ninety_seconds = SettingsFile {
+            poll_max: Some("90s".into()),
+            ..SettingsFile::default()
+        };
+        let none = SettingsFile::default;
+        let poll_max = |layers: &mut Layers| {
+            layers
+                .defaulted("poll-max", |layer| &layer.poll_max, duration)
+                .unwrap()
+        };
+        let mut from_flag = layers(two_minutes, ninety_seconds.clone());
+        let mut from_file = layers(none(), ninety_seconds);
+        let mut by_default = layers(none(), none());
+        assert_eq!(poll_max(&mut from_flag), Duration::from_secs(120));
+        assert_eq!(poll_max(&mut from_file), Duration::from_secs(90));
+        assert_eq!(
+            poll_max(&mut by_default),
+            Duration::from_secs(60),
+            "the table's 60s"
+        );
+        let unset = by_default.optional("deadline", |layer| &layer.deadline, duration);
+        assert_eq!(unset, Ok(None));
+        let shown: Vec<(Option<String>, Origin)> = [from_flag, from_file, by_default]
+            .into_iter()
+            .flat_map(Layers::into_shown)
             .map(|shown| (shown.value.as_ref().map(ToString::to_string), shown.origin))
             .collect();
         assert_eq!(
@@ -249,19 +295,28 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_flag_and_a_switch_is_off_by_default() {
-        let mut sheet = Sheet::default();
-        let bad = Some("soon".to_owned());
-        let error = sheet
-            .optional("deadline", &None, &bad, |flag, text| {
-                super::super::values::duration(flag, text)
-            })
+        let file = SettingsFile {
+            deadline: Some("soon".into()),
+            ..SettingsFile::default()
+        };
+        let mut layers = layers(SettingsFile::default(), file);
+        let error = layers
+            .optional("deadline", |layer| &layer.deadline, duration)
             .unwrap_err();
-        assert!(error.to_string().contains("--deadline"), "{error}");
-        let switch = sheet.defaulted("precheck", &None::<bool>, &None, given);
-        assert_eq!(switch, Ok(false));
+        assert!(
+            error.to_string().contains("bad --deadline `soon`"),
+            "{error}"
+        );
+        let precheck = layers.defaulted("precheck", |layer| &layer.precheck, given);
+        assert_eq!(precheck, Ok(false));
+        let shown = layers.into_shown();
         assert_eq!(
-            sheet.0.last().map(|shown| shown.origin),
+            shown.last().map(|shown| shown.origin),
             Some(Origin::Default)
+        );
+        assert_eq!(
+            shown.last().and_then(|shown| shown.value.clone()),
+            Some(toml::Value::Boolean(false))
         );
     }
 }

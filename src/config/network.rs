@@ -5,10 +5,10 @@
 
 use url::Url;
 
-use super::layer::{Sheet, given};
-use super::values::{duration, parse_url, rate};
-use super::{ConfigError, Selection, SettingsFile, selection_shown};
-use crate::cli::{ConnectionArgs, NetworkArgs, RateArgs, SelectArgs};
+use super::layer::{Layers, given};
+use super::values::{api_url, duration, rate};
+use super::{ConfigError, Selection, SettingsFile, flags, selection_shown};
+use crate::cli::{ConnectionArgs, SelectArgs};
 use crate::cma::client::{ClientSettings, ExtraRoots, HttpClient};
 use crate::fleet::limits::RateConfig;
 
@@ -31,12 +31,11 @@ impl ConnectionSettings {
     ) -> Result<ConnectionSettings, ConfigError> {
         let file = SettingsFile::load(args.config.as_deref())?;
         // Noted as a run notes them, though nothing prints them: one way to resolve each.
-        let sheet = &mut Sheet::default();
-        let selection = selection_shown(select, &file, sheet)?;
-        let cloud_api_url = api_url(&args.cloud_api_url, &file, sheet)?;
-        let rates = rates_shown(&args.rates, &file, sheet)?;
-        let timeout = &args.request_timeout;
-        let client = client_shown(timeout, &args.network, &file, &cloud_api_url, sheet)?;
+        let layers = &mut Layers::new(flags::of_connection(args, select), file);
+        let selection = selection_shown(layers)?;
+        let cloud_api_url = cloud_api_url(layers)?;
+        let rates = rates_shown(layers)?;
+        let client = client_shown(layers, &cloud_api_url)?;
         Ok(ConnectionSettings {
             cloud_api_url,
             rates,
@@ -46,71 +45,43 @@ impl ConnectionSettings {
     }
 }
 
-/// `--cloud-api-url` (https, or plain http to a loopback host only).
-pub(super) fn api_url(
-    flag: &Option<String>,
-    file: &SettingsFile,
-    sheet: &mut Sheet,
-) -> Result<Url, ConfigError> {
-    sheet.defaulted("cloud-api-url", flag, &file.cloud_api_url, |flag, text| {
-        parse_url(flag, &text)
-    })
+/// `--cloud-api-url`.
+pub(super) fn cloud_api_url(layers: &mut Layers) -> Result<Url, ConfigError> {
+    layers.defaulted("cloud-api-url", |layer| &layer.cloud_api_url, api_url)
 }
 
 /// The rate limits per cloud user (a malformed rate is a configuration error, exit 78).
-pub(super) fn rates_shown(
-    rates: &RateArgs,
-    file: &SettingsFile,
-    sheet: &mut Sheet,
-) -> Result<RateConfig, ConfigError> {
+pub(super) fn rates_shown(layers: &mut Layers) -> Result<RateConfig, ConfigError> {
     Ok(RateConfig {
-        create_job: sheet.defaulted(
-            "rate-create-job",
-            &rates.rate_create_job,
-            &file.rate_create_job,
-            rate,
-        )?,
-        create_task: sheet.defaulted(
-            "rate-create-task",
-            &rates.rate_create_task,
-            &file.rate_create_task,
-            rate,
-        )?,
-        read: sheet.defaulted("rate-read", &rates.rate_read, &file.rate_read, rate)?,
-        token: sheet.defaulted("rate-token", &rates.rate_token, &file.rate_token, rate)?,
+        create_job: layers.defaulted("rate-create-job", |layer| &layer.rate_create_job, rate)?,
+        create_task: layers.defaulted("rate-create-task", |layer| &layer.rate_create_task, rate)?,
+        read: layers.defaulted("rate-read", |layer| &layer.rate_read, rate)?,
+        token: layers.defaulted("rate-token", |layer| &layer.rate_token, rate)?,
     })
 }
 
 /// The HTTP settings: `--request-timeout`, `--http2-prior-knowledge` and `--ca-cert`, for the
 /// cloud API at `api`. A CA file that cannot be used, or no CA certificate at all, is a
 /// configuration error (exit 78).
-pub(super) fn client_shown(
-    request_timeout: &Option<String>,
-    args: &NetworkArgs,
-    file: &SettingsFile,
-    api: &Url,
-    sheet: &mut Sheet,
-) -> Result<ClientSettings, ConfigError> {
-    let timeout = sheet.defaulted(
-        "request-timeout",
-        request_timeout,
-        &file.request_timeout,
-        duration,
-    )?;
+pub(super) fn client_shown(layers: &mut Layers, api: &Url) -> Result<ClientSettings, ConfigError> {
+    let request_timeout =
+        layers.defaulted("request-timeout", |layer| &layer.request_timeout, duration)?;
     let mut client = ClientSettings {
-        request_timeout: timeout,
+        request_timeout,
         ..ClientSettings::default()
     };
-    let h2 = (&args.http2_prior_knowledge, &file.http2_prior_knowledge);
-    if sheet.defaulted("http2-prior-knowledge", h2.0, h2.1, given)? {
+    if layers.defaulted(
+        "http2-prior-knowledge",
+        |layer| &layer.http2_prior_knowledge,
+        given,
+    )? {
         client = client.with_h2c_api(api);
     }
-    if let Some(path) = sheet.optional("ca-cert", &args.ca_cert, &file.ca_cert, given)? {
+    if let Some(path) = layers.optional("ca-cert", |layer| &layer.ca_cert, given)? {
         let unusable =
             |error: String| ConfigError::Config(format!("--ca-cert {}: {error}", path.display()));
         let pem = std::fs::read(&path).map_err(|error| unusable(error.to_string()))?;
-        client.extra_roots =
-            ExtraRoots::from_pem(&pem).map_err(|error| unusable(error.to_string()))?;
+        client.extra_roots = ExtraRoots::from_pem(&pem).map_err(unusable)?;
     }
     trusted_roots(&client)?;
     Ok(client)

@@ -4,9 +4,8 @@
 
 use serde::Serialize;
 
-use super::layer::{Layered, Sheet, Show, given, layer};
-use super::{ConfigError, SettingsFile, nonempty};
-use crate::cli::SelectArgs;
+use super::layer::{Layered, Layers, Show, given, layer};
+use super::{ConfigError, SettingsFile};
 
 /// `--shard I/N`: only the rows whose cloud user hashes to shard I.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,32 +55,24 @@ pub struct Selection {
 }
 
 /// The rows to take: `--wave`, `--site` and `--shard`/`--shards`, each over the file's.
-pub(super) fn selection_shown(
-    select: &SelectArgs,
-    file: &SettingsFile,
-    sheet: &mut Sheet,
-) -> Result<Selection, ConfigError> {
-    let waves = sheet.optional("wave", &nonempty(&select.waves), &file.wave, given)?;
-    let sites = sheet.optional("site", &nonempty(&select.sites), &file.site, given)?;
+pub(super) fn selection_shown(layers: &mut Layers) -> Result<Selection, ConfigError> {
+    let waves = layers.optional("wave", |layer| &layer.wave, given)?;
+    let sites = layers.optional("site", |layer| &layer.site, given)?;
     Ok(Selection {
         waves: waves.unwrap_or_default(),
         sites: sites.unwrap_or_default(),
-        shard: shard_shown(select, file, sheet)?,
+        shard: shard_shown(layers)?,
     })
 }
 
 /// The shard from `--shard`/`--shards` (with `JOB_COMPLETION_INDEX`), else from the file.
 /// The two keys are layered as one: a flag's `--shards` replaces the file's `shard`.
-fn shard_shown(
-    select: &SelectArgs,
-    file: &SettingsFile,
-    sheet: &mut Sheet,
-) -> Result<Option<Shard>, ConfigError> {
-    let pair = |text: &Option<String>, count: Option<u32>| {
-        (text.is_some() || count.is_some()).then(|| (text.clone(), count))
+fn shard_shown(layers: &mut Layers) -> Result<Option<Shard>, ConfigError> {
+    let pair = |layer: &SettingsFile| {
+        (layer.shard.is_some() || layer.shards.is_some())
+            .then(|| (layer.shard.clone(), layer.shards))
     };
-    let flags = pair(&select.shard, select.shards);
-    let Layered { value, origin } = layer(flags, pair(&file.shard, file.shards), None);
+    let Layered { value, origin } = layer(pair(&layers.flags), pair(&layers.file), None);
     let (text, count) = value.unwrap_or_default();
     if text.is_some() && count.is_some() {
         return Err(ConfigError::Config(
@@ -92,15 +83,15 @@ fn shard_shown(
     let shard = shard_from(text.as_deref(), count)?;
     match count {
         Some(count) => {
-            sheet.note("shards", origin, Some(toml::Value::Integer(count.into())));
-            if let (Some(shown), Some(shard)) = (sheet.0.last_mut(), shard) {
-                shown.note = Some(format!(
-                    "this process is shard {} (JOB_COMPLETION_INDEX)",
-                    shard.label()
+            layers.note("shards", origin, Some(toml::Value::Integer(count.into())));
+            if let Some(shard) = shard {
+                let label = shard.label();
+                layers.remark(format!(
+                    "this process is shard {label} (JOB_COMPLETION_INDEX)"
                 ));
             }
         }
-        None => sheet.note("shard", origin, text.and_then(|text| text.show())),
+        None => layers.note("shard", origin, text.and_then(|text| text.show())),
     }
     Ok(shard)
 }
