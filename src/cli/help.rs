@@ -127,23 +127,24 @@ fn with_defaults(command: clap::Command) -> clap::Command {
                 .filter_map(|arg| Some((arg.get_id().clone(), defaults::of(arg.get_long()?)?)))
                 .collect();
             defaulted.into_iter().fold(sub, |sub, (id, default)| {
-                sub.mut_arg(id, |arg| {
-                    let said =
-                        |help: &clap::builder::StyledStr| format!("{help} [default: {default}]");
-                    let help = arg.get_help().map(said);
-                    let long_help = arg.get_long_help().map(said);
-                    let arg = match help {
-                        Some(help) => arg.help(help),
-                        None => arg,
-                    };
-                    match long_help {
-                        Some(long_help) => arg.long_help(long_help),
-                        None => arg,
-                    }
-                })
+                sub.mut_arg(id, |arg| said_default(arg, default))
             })
         })
     })
+}
+
+/// `arg` with ` [default: …]` after its help (and its long help, when it has one).
+fn said_default(arg: clap::Arg, default: &str) -> clap::Arg {
+    let said = |help: &clap::builder::StyledStr| format!("{help} [default: {default}]");
+    let (help, long_help) = (arg.get_help().map(said), arg.get_long_help().map(said));
+    let arg = match help {
+        Some(help) => arg.help(help),
+        None => arg,
+    };
+    match long_help {
+        Some(long_help) => arg.long_help(long_help),
+        None => arg,
+    }
 }
 
 #[cfg(test)]
