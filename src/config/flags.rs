@@ -33,7 +33,6 @@ pub(super) fn of_run(args: &RunArgs) -> SettingsFile {
         request_timeout: args.request_timeout.clone(),
         stop_after_same_failures: args.stop_after_same_failures,
         stop_grace: args.stop_grace.clone(),
-        progress: args.progress,
         ..SettingsFile::default()
     };
     let flags = with_select(flags, &args.select);

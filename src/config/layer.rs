@@ -72,13 +72,6 @@ impl Raw for Vec<String> {
     }
 }
 
-impl Raw for Mode {
-    /// A run must say whether it checks or migrates.
-    fn from_default(_: Option<&'static str>) -> Option<Self> {
-        None
-    }
-}
-
 /// How a resolved value reads in `--print-config` (`None`: as not set).
 pub(super) trait Show {
     fn show(&self) -> Option<toml::Value>;
