@@ -1,6 +1,7 @@
 //! The command line: clap derive structs holding raw flags only. Every option can also come
 //! from a `CMAFLEET_*` environment variable; `config` turns these into resolved settings.
-//! Run options are `Option`s so that `--config FILE` can fill what the flags leave out; the
+//! Run options are `Option`s so that `--config FILE` can fill what the flags leave out (their
+//! defaults are in [`defaults`], which `--help` shows and `config` applies last); the
 //! on/off options take `--flag`, `--flag=false` or `CMAFLEET_FLAG=false`, so a flag can also
 //! switch off what the file switched on.
 //!
@@ -9,6 +10,7 @@
 //! `--wave`, `--override-checks`) add up instead. [`command`] is the clap command with the
 //! help's headings, examples and exit codes.
 
+pub mod defaults;
 mod help;
 
 use std::path::PathBuf;
@@ -158,12 +160,12 @@ pub struct ValidateArgs {
 /// `--config` file's values for them).
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConnectionArgs {
-    /// Cloud API base URL [default: https://api.atlassian.com].
+    /// Cloud API base URL.
     #[arg(long, value_name = "URL", env = "CMAFLEET_CLOUD_API_URL")]
     pub cloud_api_url: Option<String>,
     #[command(flatten)]
     pub rates: RateArgs,
-    /// Timeout of one HTTP request [default: 60s].
+    /// Timeout of one HTTP request.
     #[arg(long, value_name = "DURATION", env = "CMAFLEET_REQUEST_TIMEOUT")]
     pub request_timeout: Option<String>,
     #[command(flatten)]
@@ -209,7 +211,7 @@ pub struct SelectArgs {
 /// Options that shape what a run sends; shared by `run` and `plan`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyArgs {
-    /// State dir: SQLite state store and lock [default: ./cmafleet-state].
+    /// State dir: SQLite state store and lock.
     #[arg(long, value_name = "DIR", env = "CMAFLEET_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Migrate mode: run a Check task first and gate on it.
@@ -231,16 +233,16 @@ pub struct PolicyArgs {
 /// The rate limits per cloud user (`run`, `plan`, `validate --online`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct RateArgs {
-    /// Create-job rate per cloud user [default: 5/min].
+    /// Create-job rate per cloud user.
     #[arg(long, value_name = "RATE", env = "CMAFLEET_RATE_CREATE_JOB")]
     pub rate_create_job: Option<String>,
-    /// Create-task rate per cloud user [default: 5/min].
+    /// Create-task rate per cloud user.
     #[arg(long, value_name = "RATE", env = "CMAFLEET_RATE_CREATE_TASK")]
     pub rate_create_task: Option<String>,
-    /// Read rate per cloud user [default: 600/min].
+    /// Read rate per cloud user.
     #[arg(long, value_name = "RATE", env = "CMAFLEET_RATE_READ")]
     pub rate_read: Option<String>,
-    /// Connect-token rate per cloud user [default: 10/hour].
+    /// Connect-token rate per cloud user.
     #[arg(long, value_name = "RATE", env = "CMAFLEET_RATE_TOKEN")]
     pub rate_token: Option<String>,
 }
@@ -281,13 +283,13 @@ pub struct RunArgs {
     /// Report dir [default: <state-dir>/reports/<run-id>].
     #[arg(long, value_name = "DIR", env = "CMAFLEET_REPORT_DIR")]
     pub report_dir: Option<PathBuf>,
-    /// Cloud API base URL [default: https://api.atlassian.com].
+    /// Cloud API base URL.
     #[arg(long, value_name = "URL", env = "CMAFLEET_CLOUD_API_URL")]
     pub cloud_api_url: Option<String>,
-    /// Sites in flight at once [default: 50].
+    /// Sites in flight at once.
     #[arg(long, value_name = "N", env = "CMAFLEET_CONCURRENCY")]
     pub concurrency: Option<usize>,
-    /// Active tasks per source server [default: 1].
+    /// Active tasks per source server.
     #[arg(long, value_name = "N", env = "CMAFLEET_PER_SERVER")]
     pub per_server: Option<usize>,
     /// Treat check WARNING as blocking.
@@ -312,10 +314,10 @@ pub struct RunArgs {
     /// Stop polling after this long; in-flight sites stay resumable (e.g. 6h).
     #[arg(long, value_name = "DURATION", env = "CMAFLEET_DEADLINE")]
     pub deadline: Option<String>,
-    /// Shortest poll interval [default: 5s].
+    /// Shortest poll interval.
     #[arg(long, value_name = "DURATION", env = "CMAFLEET_POLL_MIN")]
     pub poll_min: Option<String>,
-    /// Longest poll interval [default: 60s].
+    /// Longest poll interval.
     #[arg(long, value_name = "DURATION", env = "CMAFLEET_POLL_MAX")]
     pub poll_max: Option<String>,
     /// Serve /metrics, /healthz and the live status page here while running.
@@ -330,20 +332,19 @@ pub struct RunArgs {
     /// Live progress view: auto (on a terminal), always, never [or `progress` in the file].
     #[arg(long, value_enum, value_name = "WHEN", env = "CMAFLEET_PROGRESS")]
     pub progress: Option<ProgressMode>,
-    /// Time between progress lines when not on a terminal, a duration like 30s or 2m
-    /// [default: 30s].
+    /// Time between progress lines when not on a terminal, a duration like 30s or 2m.
     #[arg(long, value_name = "DURATION", env = "CMAFLEET_PROGRESS_INTERVAL")]
     pub progress_interval: Option<String>,
-    /// Timeout of one HTTP request [default: 60s].
+    /// Timeout of one HTTP request.
     #[arg(long, value_name = "DURATION", env = "CMAFLEET_REQUEST_TIMEOUT")]
     pub request_timeout: Option<String>,
     #[command(flatten)]
     pub network: NetworkArgs,
     /// Stop a cloud user's other sites when this many of its sites failed at the same step
-    /// with the same answer (0: never) [default: 3].
+    /// with the same answer (0: never).
     #[arg(long, value_name = "K", env = "CMAFLEET_STOP_AFTER_SAME_FAILURES")]
     pub stop_after_same_failures: Option<usize>,
-    /// After a signal, how long requests already sent may take to finish [default: 10s].
+    /// After a signal, how long requests already sent may take to finish.
     #[arg(long, value_name = "DURATION", env = "CMAFLEET_STOP_GRACE")]
     pub stop_grace: Option<String>,
 }
@@ -405,11 +406,11 @@ pub struct RunsArgs {
 /// The state store a command that only reads it opens (`status`, `runs`, `report`).
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// State dir [default: ./cmafleet-state].
+    /// State dir.
     #[arg(
         long,
         value_name = "DIR",
-        default_value = "cmafleet-state",
+        default_value = defaults::STATE_DIR,
         env = "CMAFLEET_STATE_DIR"
     )]
     pub state_dir: PathBuf,

@@ -1,44 +1,49 @@
 //! Validated, resolved settings built from the command line, `CMAFLEET_*` variables and the
 //! optional `--config` file (flags and variables override the file, the file overrides the
-//! defaults). Nothing past this module sees raw flags.
+//! defaults of [`crate::cli::defaults`]). Nothing past this module sees raw flags.
+//!
+//! Every setting is layered by the same rule (the `layer` module), the command line taken
+//! as one more settings file (`flags`); this module says which settings a run has, in the
+//! order `--print-config` shows them, and how they depend on each other.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 use url::Url;
 
-use crate::cli::{ModeArg, PolicyArgs, RateArgs, RunArgs, SelectArgs};
+use crate::cli::{ModeArg, RunArgs};
 use crate::cma::client::ClientSettings;
 use crate::exit;
-use crate::fleet::limits::{Rate, RateConfig};
+use crate::fleet::limits::RateConfig;
 use crate::fleet::poll::PollPolicy;
 use crate::vocab::Mode;
 
 mod engine;
 mod file;
+mod flags;
+mod layer;
 mod network;
 mod print;
 mod shard;
 mod values;
 
 pub use file::SettingsFile;
+use layer::{Layers, given};
 pub use network::ConnectionSettings;
-use network::network_shown;
-use print::{Layered, layer};
-pub use print::{Origin, Shown, redact_url};
-use shard::shard_from;
+use network::{client_shown, cloud_api_url, rates_shown};
+use print::Shown;
+use shard::selection_shown;
 pub use shard::{Selection, Shard};
 use values::{
-    duration_opt, humantime_opt, humantime_req, parse_addr, parse_gateway_url, parse_url,
-    serialize_poll, serialize_rates, serialize_url, serialize_url_opt,
+    addr, duration, gateway_url, humantime_opt, humantime_req, night_window, serialize_poll,
+    serialize_rates, serialize_url, serialize_url_opt,
 };
-pub use values::{is_loopback, night_window};
 
-/// Atlassian's migration API (`--cloud-api-url`'s default).
-pub const DEFAULT_CLOUD_API_URL: &str = "https://api.atlassian.com";
+/// Atlassian's migration API (`--cloud-api-url`'s default): `status` leaves it unsaid.
+pub use crate::cli::defaults::CLOUD_API_URL as DEFAULT_CLOUD_API_URL;
 
 /// A setting that cannot be used, with the exit code it maps to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,7 +119,7 @@ pub struct RunSettings {
 pub struct Resolved {
     pub settings: RunSettings,
     /// Every setting in settings-file order, with its origin.
-    pub shown: Vec<Shown>,
+    shown: Vec<Shown>,
 }
 
 impl Resolved {
@@ -124,268 +129,61 @@ impl Resolved {
     }
 }
 
-/// The `--print-config` lines, collected while resolving.
-#[derive(Default)]
-struct Sheet(Vec<Shown>);
-
-impl Sheet {
-    fn add(&mut self, key: &'static str, origin: Origin, value: Option<toml::Value>) {
-        self.0.push(Shown {
-            key,
-            value,
-            origin,
-            note: None,
-        });
-    }
-
-    fn text(&mut self, key: &'static str, origin: Origin, value: Option<impl ToString>) {
-        self.add(
-            key,
-            origin,
-            value.map(|value| toml::Value::String(value.to_string())),
-        );
-    }
-
-    fn path(&mut self, key: &'static str, origin: Origin, value: Option<&Path>) {
-        self.text(key, origin, value.map(|path| path.display()));
-    }
-
-    fn duration(&mut self, key: &'static str, origin: Origin, value: Option<Duration>) {
-        self.text(key, origin, value.map(humantime::format_duration));
-    }
-
-    fn flag(&mut self, key: &'static str, layered: &Layered<bool>) -> bool {
-        let value = layered.value.unwrap_or(false);
-        self.add(key, layered.origin, Some(toml::Value::Boolean(value)));
-        value
-    }
-
-    fn list(&mut self, key: &'static str, origin: Origin, values: &[String]) {
-        let value = (!values.is_empty())
-            .then(|| toml::Value::Array(values.iter().cloned().map(toml::Value::String).collect()));
-        self.add(key, origin, value);
-    }
-}
-
 impl RunSettings {
-    pub fn from_args(args: &RunArgs) -> Result<RunSettings, ConfigError> {
-        Ok(RunSettings::resolve(args)?.settings)
-    }
-
-    /// Flags (and their `CMAFLEET_*` variables) over the `--config` file over defaults.
+    /// Flags (and their `CMAFLEET_*` variables) over the `--config` file over defaults, each
+    /// setting checked and noted for `--print-config` in settings-file order.
     pub fn resolve(args: &RunArgs) -> Result<Resolved, ConfigError> {
         let file = SettingsFile::load(args.config.as_deref())?;
-        let policy = &args.policy;
-        let mut sheet = Sheet::default();
+        let mut layers = Layers::new(flags::of_run(args), file);
+        let settings = RunSettings::layered(&mut layers)?;
+        let shown = layers.into_shown();
+        Ok(Resolved { settings, shown })
+    }
 
-        let inventory = layer(args.inventory.clone(), file.inventory.clone());
-        sheet.path("inventory", inventory.origin, inventory.value.as_deref());
-        let inventory = inventory.value.ok_or_else(|| {
-            ConfigError::Usage(
-                "no inventory: give INVENTORY or set `inventory` in the --config file".into(),
-            )
-        })?;
-        let file_mode = file
-            .mode
-            .as_deref()
-            .map(|text| match text.trim() {
-                "check" => Ok(ModeArg::Check),
-                "migrate" => Ok(ModeArg::Migrate),
-                other => Err(ConfigError::Config(format!(
-                    "config file: mode `{other}`: expected check or migrate"
-                ))),
-            })
-            .transpose()?;
-        let mode = layer(args.mode, file_mode);
-        let mode_origin = mode.origin;
-        let mode = mode.value.map(mode_of).ok_or_else(|| {
-            ConfigError::Usage(
-                "no mode: give --mode check|migrate or set `mode` in the --config file".into(),
-            )
-        })?;
-        sheet.text("mode", mode_origin, Some(mode.as_str()));
-
-        let state_dir = layer(policy.state_dir.clone(), file.state_dir.clone());
-        let state_origin = state_dir.origin;
-        let state_dir = state_dir
-            .value
-            .unwrap_or_else(|| PathBuf::from("cmafleet-state"));
-        sheet.path("state-dir", state_origin, Some(&state_dir));
-        let report_dir = layer(args.report_dir.clone(), file.report_dir.clone());
-        sheet.path("report-dir", report_dir.origin, report_dir.value.as_deref());
-        // Absolute, as the run records it: `report` and `status` may run from elsewhere and
-        // must find the run's files (its artifacts) again.
-        let report_dir = report_dir
-            .value
+    /// Every setting, one after the other in the order `--print-config` shows them (a
+    /// setting that depends on another comes after it in that order).
+    fn layered(layers: &mut Layers) -> Result<RunSettings, ConfigError> {
+        let (inventory, mode) = subject(layers)?;
+        let state_dir = layers.defaulted("state-dir", |layer| &layer.state_dir, given)?;
+        let report_dir = layers
+            .optional("report-dir", |layer| &layer.report_dir, given)?
+            // Absolute, as the run records it: `report` and `status` may run from elsewhere
+            // and must find the run's files (its artifacts) again.
             .map(|dir| std::path::absolute(&dir).unwrap_or(dir));
-
-        let cloud_api_url = layer(args.cloud_api_url.clone(), file.cloud_api_url.clone());
-        let url_origin = cloud_api_url.origin;
-        let cloud_api_url = parse_url(
-            "--cloud-api-url",
-            cloud_api_url
-                .value
-                .as_deref()
-                .unwrap_or(DEFAULT_CLOUD_API_URL),
+        let cloud_api_url = cloud_api_url(layers)?;
+        let (concurrency, per_server) = caps(layers)?;
+        let selection = selection_shown(layers)?;
+        let precheck = layers.defaulted("precheck", |layer| &layer.precheck, given)?;
+        let block_on_warnings =
+            layers.defaulted("block-on-warnings", |layer| &layer.block_on_warnings, given)?;
+        let override_checks = override_checks(layers, mode)?;
+        let connect = layers.defaulted("connect", |layer| &layer.connect, given)?;
+        let wait_apps = layers.defaulted("wait-apps", |layer| &layer.wait_apps, given)?;
+        let remigrate = layers.defaulted("remigrate", |layer| &layer.remigrate, given)?;
+        let window = layers.optional(
+            "no-new-tasks-after",
+            |layer| &layer.no_new_tasks_after,
+            given,
         )?;
-        sheet.text(
-            "cloud-api-url",
-            url_origin,
-            Some(redact_url(&cloud_api_url)),
-        );
-
-        let concurrency = layer(args.concurrency, file.concurrency);
-        let per_server = layer(args.per_server, file.per_server);
-        sheet.add(
-            "concurrency",
-            concurrency.origin,
-            Some(toml::Value::Integer(
-                concurrency
-                    .value
-                    .unwrap_or(50)
-                    .try_into()
-                    .unwrap_or(i64::MAX),
-            )),
-        );
-        sheet.add(
-            "per-server",
-            per_server.origin,
-            Some(toml::Value::Integer(
-                per_server.value.unwrap_or(1).try_into().unwrap_or(i64::MAX),
-            )),
-        );
-        let (concurrency, per_server) = (
-            concurrency.value.unwrap_or(50),
-            per_server.value.unwrap_or(1),
-        );
-        if concurrency == 0 || per_server == 0 {
-            return Err(ConfigError::Usage(
-                "--concurrency and --per-server must be at least 1".into(),
-            ));
-        }
-
-        let selection = selection_shown(&args.select, &file, &mut sheet)?;
-
-        let precheck = sheet.flag("precheck", &layer(policy.precheck, file.precheck));
-        let block_on_warnings = sheet.flag(
-            "block-on-warnings",
-            &layer(args.block_on_warnings, file.block_on_warnings),
-        );
-        let override_checks = layer(
-            nonempty(&args.override_checks),
-            file.override_checks.clone(),
-        );
-        sheet.list(
-            "override-checks",
-            override_checks.origin,
-            override_checks.value.as_deref().unwrap_or_default(),
-        );
-        let override_checks = override_checks.value.unwrap_or_default();
-        if mode == Mode::Check && !override_checks.is_empty() {
-            return Err(ConfigError::Usage(
-                "--override-checks applies to --mode migrate only".into(),
-            ));
-        }
-        let connect = sheet.flag("connect", &layer(policy.connect, file.connect));
-        let wait_apps = sheet.flag("wait-apps", &layer(args.wait_apps, file.wait_apps));
-        let remigrate = sheet.flag("remigrate", &layer(policy.remigrate, file.remigrate));
-
-        let window = layer(
-            args.no_new_tasks_after.clone(),
-            file.no_new_tasks_after.clone(),
-        );
-        sheet.text("no-new-tasks-after", window.origin, window.value.as_deref());
-        let no_new_tasks_after = night_window(window.value.as_ref(), Local::now())?;
-        let deadline = layer(args.deadline.clone(), file.deadline.clone());
-        let deadline_origin = deadline.origin;
-        let deadline = duration_opt("--deadline", deadline.value.as_ref())?;
-        sheet.duration("deadline", deadline_origin, deadline);
-
-        let poll_min = layer(args.poll_min.clone(), file.poll_min.clone());
-        let poll_max = layer(args.poll_max.clone(), file.poll_max.clone());
-        let poll = PollPolicy {
-            min: duration_opt("--poll-min", poll_min.value.as_ref())?
-                .unwrap_or(Duration::from_secs(5)),
-            max: duration_opt("--poll-max", poll_max.value.as_ref())?
-                .unwrap_or(Duration::from_secs(60)),
-        };
-        if poll.min.is_zero() || poll.max < poll.min {
-            return Err(ConfigError::Usage(
-                "--poll-min must be above zero and not above --poll-max".into(),
-            ));
-        }
-        sheet.duration("poll-min", poll_min.origin, Some(poll.min));
-        sheet.duration("poll-max", poll_max.origin, Some(poll.max));
-
-        let rates = rates_shown(&policy.rates, &file, &mut sheet)?;
-
-        let listen = layer(args.metrics_listen.clone(), file.metrics_listen.clone());
-        let metrics_listen = listen
-            .value
-            .as_deref()
-            .map(|text| parse_addr("--metrics-listen", text))
-            .transpose()?;
-        sheet.text("metrics-listen", listen.origin, metrics_listen);
-        let gateway = layer(args.pushgateway.clone(), file.pushgateway.clone());
-        let pushgateway = gateway
-            .value
-            .as_deref()
-            .map(|text| parse_gateway_url("--pushgateway", text))
-            .transpose()?;
-        sheet.text(
-            "pushgateway",
-            gateway.origin,
-            pushgateway.as_ref().map(redact_url),
-        );
-        let textfile = layer(args.metrics_textfile.clone(), file.metrics_textfile.clone());
-        sheet.path(
-            "metrics-textfile",
-            textfile.origin,
-            textfile.value.as_deref(),
-        );
-
-        let interval = layer(
-            args.progress_interval.clone(),
-            file.progress_interval.clone(),
-        );
-        let progress_interval = duration_opt("--progress-interval", interval.value.as_ref())?
-            .unwrap_or(Duration::from_secs(30));
-        if progress_interval.is_zero() {
-            return Err(ConfigError::Usage(
-                "--progress-interval must be above zero".into(),
-            ));
-        }
-        sheet.duration(
-            "progress-interval",
-            interval.origin,
-            Some(progress_interval),
-        );
-        let mut client = ClientSettings::default();
-        let timeout = layer(args.request_timeout.clone(), file.request_timeout.clone());
-        if let Some(timeout) = duration_opt("--request-timeout", timeout.value.as_ref())? {
-            client.request_timeout = timeout;
-        }
-        sheet.duration(
-            "request-timeout",
-            timeout.origin,
-            Some(client.request_timeout),
-        );
-        let client = network_shown(&args.network, &file, &cloud_api_url, client, &mut sheet)?;
-        let same = layer(args.stop_after_same_failures, file.stop_after_same_failures);
-        let stop_after_same_failures = same.value.unwrap_or(3);
-        sheet.add(
+        let no_new_tasks_after = night_window(window.as_ref(), Local::now())?;
+        let deadline = layers.optional("deadline", |layer| &layer.deadline, duration)?;
+        let poll = poll_shown(layers)?;
+        let rates = rates_shown(layers)?;
+        let metrics_listen =
+            layers.optional("metrics-listen", |layer| &layer.metrics_listen, addr)?;
+        let pushgateway =
+            layers.optional("pushgateway", |layer| &layer.pushgateway, gateway_url)?;
+        let metrics_textfile =
+            layers.optional("metrics-textfile", |layer| &layer.metrics_textfile, given)?;
+        let progress_interval = progress_interval(layers)?;
+        let client = client_shown(layers, &cloud_api_url)?;
+        let stop_after_same_failures = layers.defaulted(
             "stop-after-same-failures",
-            same.origin,
-            Some(toml::Value::Integer(
-                stop_after_same_failures.try_into().unwrap_or(i64::MAX),
-            )),
-        );
-        let grace = layer(args.stop_grace.clone(), file.stop_grace.clone());
-        let stop_grace =
-            duration_opt("--stop-grace", grace.value.as_ref())?.unwrap_or(Duration::from_secs(10));
-        sheet.duration("stop-grace", grace.origin, Some(stop_grace));
-
-        let settings = RunSettings {
+            |layer| &layer.stop_after_same_failures,
+            given,
+        )?;
+        let stop_grace = layers.defaulted("stop-grace", |layer| &layer.stop_grace, duration)?;
+        Ok(RunSettings {
             inventory,
             mode,
             state_dir,
@@ -406,16 +204,12 @@ impl RunSettings {
             rates,
             metrics_listen,
             pushgateway,
-            metrics_textfile: textfile.value,
+            metrics_textfile,
             progress_interval,
             client,
-            young_task_grace: Duration::from_secs(30).max(poll.min * 6),
+            young_task_grace: young_task_grace(poll),
             stop_after_same_failures,
             stop_grace,
-        };
-        Ok(Resolved {
-            settings,
-            shown: sheet.0,
         })
     }
 
@@ -426,72 +220,97 @@ impl RunSettings {
     }
 }
 
-fn nonempty(values: &[String]) -> Option<Vec<String>> {
-    (!values.is_empty()).then(|| values.to_vec())
+/// What the run works on and how: the inventory and the mode, which have no default.
+fn subject(layers: &mut Layers) -> Result<(PathBuf, Mode), ConfigError> {
+    let inventory = layers
+        .optional("inventory", |layer| &layer.inventory, given)?
+        .ok_or_else(|| {
+            ConfigError::Usage(
+                "no inventory: give INVENTORY or set `inventory` in the --config file".into(),
+            )
+        })?;
+    // The file's mode is checked even when a flag overrides it: a typo in the file is an
+    // error whatever this run's command line says.
+    layers.file.mode.as_deref().map(file_mode).transpose()?;
+    let mode = layers
+        .optional("mode", |layer| &layer.mode, |_, text| file_mode(&text))?
+        .ok_or_else(|| {
+            ConfigError::Usage(
+                "no mode: give --mode check|migrate or set `mode` in the --config file".into(),
+            )
+        })?;
+    Ok((inventory, mode))
 }
 
-/// The rows to take: `--wave`, `--site` and `--shard`/`--shards`, each over the file's.
-fn selection_shown(
-    select: &SelectArgs,
-    file: &SettingsFile,
-    sheet: &mut Sheet,
-) -> Result<Selection, ConfigError> {
-    let waves = layer(nonempty(&select.waves), file.wave.clone());
-    sheet.list(
-        "wave",
-        waves.origin,
-        waves.value.as_deref().unwrap_or_default(),
-    );
-    let sites = layer(nonempty(&select.sites), file.site.clone());
-    sheet.list(
-        "site",
-        sites.origin,
-        sites.value.as_deref().unwrap_or_default(),
-    );
-    let shard = resolve_shard(select, file, sheet)?;
-    Ok(Selection {
-        waves: waves.value.unwrap_or_default(),
-        sites: sites.value.unwrap_or_default(),
-        shard,
-    })
+/// The mode as the settings file spells it (the flag's spelling is clap's to check).
+fn file_mode(text: &str) -> Result<Mode, ConfigError> {
+    match text.trim() {
+        "check" => Ok(Mode::Check),
+        "migrate" => Ok(Mode::Migrate),
+        other => Err(ConfigError::Config(format!(
+            "config file: mode `{other}`: expected check or migrate"
+        ))),
+    }
 }
 
-/// The shard from `--shard`/`--shards` (with `JOB_COMPLETION_INDEX`), else from the file.
-fn resolve_shard(
-    select: &SelectArgs,
-    file: &SettingsFile,
-    sheet: &mut Sheet,
-) -> Result<Option<Shard>, ConfigError> {
-    let from_flags = select.shard.is_some() || select.shards.is_some();
-    let (text, count, origin) = if from_flags {
-        (select.shard.clone(), select.shards, Origin::Flag)
-    } else {
-        (file.shard.clone(), file.shards, Origin::File)
-    };
-    if text.is_some() && count.is_some() {
-        return Err(ConfigError::Config(
-            "config file: set `shard` (I/N) or `shards` (N, with JOB_COMPLETION_INDEX), not both"
-                .into(),
+/// `--concurrency` and `--per-server`, both at least 1.
+fn caps(layers: &mut Layers) -> Result<(usize, usize), ConfigError> {
+    let concurrency = layers.defaulted("concurrency", |layer| &layer.concurrency, given)?;
+    let per_server = layers.defaulted("per-server", |layer| &layer.per_server, given)?;
+    if concurrency == 0 || per_server == 0 {
+        return Err(ConfigError::Usage(
+            "--concurrency and --per-server must be at least 1".into(),
         ));
     }
-    let shard = shard_from(text.as_deref(), count)?;
-    if let Some(count) = count {
-        sheet.add("shards", origin, Some(toml::Value::Integer(count.into())));
-        if let (Some(shown), Some(shard)) = (sheet.0.last_mut(), shard) {
-            shown.note = Some(format!(
-                "this process is shard {} (JOB_COMPLETION_INDEX)",
-                shard.label()
-            ));
-        }
-    } else {
-        let origin = if text.is_some() {
-            origin
-        } else {
-            Origin::Default
-        };
-        sheet.text("shard", origin, text.as_deref());
+    Ok((concurrency, per_server))
+}
+
+/// `--override-checks`, which only a migration can send.
+fn override_checks(layers: &mut Layers, mode: Mode) -> Result<Vec<String>, ConfigError> {
+    let checks = layers
+        .optional("override-checks", |layer| &layer.override_checks, given)?
+        .unwrap_or_default();
+    if mode == Mode::Check && !checks.is_empty() {
+        return Err(ConfigError::Usage(
+            "--override-checks applies to --mode migrate only".into(),
+        ));
     }
-    Ok(shard)
+    Ok(checks)
+}
+
+/// `--poll-min` and `--poll-max`: a poll interval above zero, the shortest not above the
+/// longest.
+fn poll_shown(layers: &mut Layers) -> Result<PollPolicy, ConfigError> {
+    let min = layers.defaulted("poll-min", |layer| &layer.poll_min, duration)?;
+    let max = layers.defaulted("poll-max", |layer| &layer.poll_max, duration)?;
+    if min.is_zero() || max < min {
+        return Err(ConfigError::Usage(
+            "--poll-min must be above zero and not above --poll-max".into(),
+        ));
+    }
+    Ok(PollPolicy { min, max })
+}
+
+/// `--progress-interval`, above zero.
+fn progress_interval(layers: &mut Layers) -> Result<Duration, ConfigError> {
+    let interval = layers.defaulted(
+        "progress-interval",
+        |layer| &layer.progress_interval,
+        duration,
+    )?;
+    if interval.is_zero() {
+        return Err(ConfigError::Usage(
+            "--progress-interval must be above zero".into(),
+        ));
+    }
+    Ok(interval)
+}
+
+/// How long a new task's status may answer 404 before it counts as an error: at least 30 s,
+/// and when polls are far apart at least six of them, so that a task the service has not
+/// caught up with yet is read a few times before it is given up.
+fn young_task_grace(poll: PollPolicy) -> Duration {
+    Duration::from_secs(30).max(poll.min * 6)
 }
 
 pub fn mode_of(mode: ModeArg) -> Mode {
@@ -501,65 +320,5 @@ pub fn mode_of(mode: ModeArg) -> Mode {
     }
 }
 
-/// `--state-dir`, else the file's, else `./cmafleet-state`.
-pub fn state_dir(policy: &PolicyArgs, file: &SettingsFile) -> PathBuf {
-    policy
-        .state_dir
-        .clone()
-        .or(file.state_dir.clone())
-        .unwrap_or_else(|| PathBuf::from("cmafleet-state"))
-}
-
-/// The rate limits from flags and file (a malformed rate is a configuration error, exit 78).
-pub fn rates(rates: &RateArgs, file: &SettingsFile) -> Result<RateConfig, ConfigError> {
-    rates_shown(rates, file, &mut Sheet::default())
-}
-
-fn rates_shown(
-    rates: &RateArgs,
-    file: &SettingsFile,
-    sheet: &mut Sheet,
-) -> Result<RateConfig, ConfigError> {
-    let defaults = RateConfig::default();
-    let mut pick = |key: &'static str,
-                    arg: &Option<String>,
-                    from_file: &Option<String>,
-                    default: Rate|
-     -> Result<Rate, ConfigError> {
-        let layered = layer(arg.clone(), from_file.clone());
-        let rate = match &layered.value {
-            Some(text) => text
-                .parse()
-                .map_err(|error| ConfigError::Config(format!("--{key}: {error}")))?,
-            None => default,
-        };
-        sheet.text(key, layered.origin, Some(rate));
-        Ok(rate)
-    };
-    Ok(RateConfig {
-        create_job: pick(
-            "rate-create-job",
-            &rates.rate_create_job,
-            &file.rate_create_job,
-            defaults.create_job,
-        )?,
-        create_task: pick(
-            "rate-create-task",
-            &rates.rate_create_task,
-            &file.rate_create_task,
-            defaults.create_task,
-        )?,
-        read: pick(
-            "rate-read",
-            &rates.rate_read,
-            &file.rate_read,
-            defaults.read,
-        )?,
-        token: pick(
-            "rate-token",
-            &rates.rate_token,
-            &file.rate_token,
-            defaults.token,
-        )?,
-    })
-}
+#[cfg(test)]
+mod tests;

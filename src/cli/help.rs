@@ -1,14 +1,14 @@
-//! What `--help` says beyond each flag's line: examples and the exit codes at the end of
-//! every command's long help, and in `plan --help` the flags of `run` it accepts and ignores
-//! under a heading of their own.
+//! What `--help` says beyond each flag's line: the run settings' defaults, examples and the
+//! exit codes at the end of every command's long help, and in `plan --help` the flags of `run`
+//! it accepts and ignores under a heading of their own.
 
 use clap::CommandFactory;
 
-use super::Cli;
+use super::{Cli, defaults};
 use crate::exit::HELP_TABLE;
 
 /// The heading of the flags `plan` takes from `run` without using them.
-pub const PLAN_IGNORES: &str =
+const PLAN_IGNORES: &str =
     "Run options (accepted so a `run` line can be previewed; plan ignores them)";
 
 /// `run`'s flags that matter only once requests are sent: `plan` accepts and ignores them.
@@ -94,10 +94,11 @@ const EXAMPLES: [(&str, &str); 10] = [
     ),
 ];
 
-/// The command line's clap command: the derived one, with every command's examples and
-/// exit codes in its long help and `plan`'s borrowed flags under their heading.
+/// The command line's clap command: the derived one, with the run settings' defaults, every
+/// command's examples and exit codes in its long help and `plan`'s borrowed flags under their
+/// heading.
 pub fn command() -> clap::Command {
-    let mut command = Cli::command();
+    let mut command = with_defaults(Cli::command());
     for (name, examples) in EXAMPLES {
         command = command.mut_subcommand(name, |sub| {
             sub.after_long_help(format!("Examples:\n{examples}\n\n{HELP_TABLE}"))
@@ -108,6 +109,42 @@ pub fn command() -> clap::Command {
             plan.mut_arg(id, |arg| arg.help_heading(PLAN_IGNORES))
         })
     })
+}
+
+/// Each flag's default from [`defaults`], after its help text. clap shows a default only of
+/// a flag that has one of its own, and these flags must have none: a flag left out is filled
+/// from the `--config` file first.
+fn with_defaults(command: clap::Command) -> clap::Command {
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    names.iter().fold(command, |command, name| {
+        command.mut_subcommand(name, |sub| {
+            let defaulted: Vec<(clap::Id, &str)> = sub
+                .get_arguments()
+                .filter(|arg| arg.get_default_values().is_empty())
+                .filter_map(|arg| Some((arg.get_id().clone(), defaults::of(arg.get_long()?)?)))
+                .collect();
+            defaulted.into_iter().fold(sub, |sub, (id, default)| {
+                sub.mut_arg(id, |arg| said_default(arg, default))
+            })
+        })
+    })
+}
+
+/// `arg` with ` [default: …]` after its help (and its long help, when it has one).
+fn said_default(arg: clap::Arg, default: &str) -> clap::Arg {
+    let said = |help: &clap::builder::StyledStr| format!("{help} [default: {default}]");
+    let (help, long_help) = (arg.get_help().map(said), arg.get_long_help().map(said));
+    let arg = match help {
+        Some(help) => arg.help(help),
+        None => arg,
+    };
+    match long_help {
+        Some(long_help) => arg.long_help(long_help),
+        None => arg,
+    }
 }
 
 #[cfg(test)]
@@ -134,5 +171,34 @@ mod tests {
                 "examples of an unknown command {name}"
             );
         }
+    }
+
+    #[test]
+    fn every_default_is_a_flag_of_run_and_its_help_says_it() {
+        let command = command();
+        let run = command.find_subcommand("run").unwrap();
+        for key in defaults::keys() {
+            let arg = run
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(key))
+                .unwrap_or_else(|| panic!("a default of no `run` flag: {key}"));
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let default = defaults::of(key).unwrap();
+            assert!(
+                help.ends_with(&format!(" [default: {default}]")),
+                "--{key}: {help}"
+            );
+        }
+        let status = command.find_subcommand("status").unwrap();
+        let state_dir = status
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some("state-dir"))
+            .unwrap();
+        assert_eq!(state_dir.get_default_values(), [defaults::STATE_DIR]);
+        let help = state_dir
+            .get_help()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(!help.contains("[default"), "said once, by clap: {help}");
     }
 }

@@ -10,7 +10,8 @@ use super::ConfigError;
 use crate::cli::{LogFormat, ProgressMode};
 
 /// The settings file, key by key (kebab-case, as the flags are spelled). Unknown keys are
-/// errors, so a typo never silently falls back to a default.
+/// errors, so a typo never silently falls back to a default. The command line is layered
+/// over it in the same shape (`super::flags`); no default is written here.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SettingsFile {

@@ -1,15 +1,14 @@
-//! How cmafleet reaches the API: HTTP/2 with prior knowledge to a plain-http cloud API (only
-//! when asked), and the CA certificates it trusts besides (or instead of) the system's.
+//! How cmafleet reaches the API: the cloud API's URL, the rate limits per cloud user, the
+//! request timeout, HTTP/2 with prior knowledge to a plain-http cloud API (only when asked),
+//! and the CA certificates it trusts besides (or instead of) the system's. `run` and
+//! `validate --online` resolve them alike.
 
 use url::Url;
 
-use super::print::layer;
-use super::values::{duration_opt, parse_url};
-use super::{
-    ConfigError, DEFAULT_CLOUD_API_URL, Selection, SettingsFile, Sheet, rates_shown,
-    selection_shown,
-};
-use crate::cli::{ConnectionArgs, NetworkArgs, SelectArgs};
+use super::layer::{Layers, given};
+use super::values::{api_url, duration, rate};
+use super::{ConfigError, Selection, SettingsFile, flags, selection_shown};
+use crate::cli::{ConnectionArgs, SelectArgs};
 use crate::cma::client::{ClientSettings, ExtraRoots, HttpClient};
 use crate::fleet::limits::RateConfig;
 
@@ -31,20 +30,12 @@ impl ConnectionSettings {
         select: &SelectArgs,
     ) -> Result<ConnectionSettings, ConfigError> {
         let file = SettingsFile::load(args.config.as_deref())?;
-        let mut sheet = Sheet::default();
-        let selection = selection_shown(select, &file, &mut sheet)?;
-        let url = layer(args.cloud_api_url.clone(), file.cloud_api_url.clone());
-        let cloud_api_url = parse_url(
-            "--cloud-api-url",
-            url.value.as_deref().unwrap_or(DEFAULT_CLOUD_API_URL),
-        )?;
-        let rates = rates_shown(&args.rates, &file, &mut sheet)?;
-        let mut client = ClientSettings::default();
-        let timeout = layer(args.request_timeout.clone(), file.request_timeout.clone());
-        if let Some(timeout) = duration_opt("--request-timeout", timeout.value.as_ref())? {
-            client.request_timeout = timeout;
-        }
-        let client = network_shown(&args.network, &file, &cloud_api_url, client, &mut sheet)?;
+        // Noted as a run notes them, though nothing prints them: one way to resolve each.
+        let layers = &mut Layers::new(flags::of_connection(args, select), file);
+        let selection = selection_shown(layers)?;
+        let cloud_api_url = cloud_api_url(layers)?;
+        let rates = rates_shown(layers)?;
+        let client = client_shown(layers, &cloud_api_url)?;
         Ok(ConnectionSettings {
             cloud_api_url,
             rates,
@@ -54,29 +45,43 @@ impl ConnectionSettings {
     }
 }
 
-/// The HTTP settings of `--http2-prior-knowledge` and `--ca-cert` (flags over the file) on
-/// top of `client`, for the cloud API at `api`. A CA file that cannot be used, or no CA
-/// certificate at all, is a configuration error (exit 78).
-pub(super) fn network_shown(
-    args: &NetworkArgs,
-    file: &SettingsFile,
-    api: &Url,
-    mut client: ClientSettings,
-    sheet: &mut Sheet,
-) -> Result<ClientSettings, ConfigError> {
-    let h2 = layer(args.http2_prior_knowledge, file.http2_prior_knowledge);
-    if sheet.flag("http2-prior-knowledge", &h2) {
+/// `--cloud-api-url`.
+pub(super) fn cloud_api_url(layers: &mut Layers) -> Result<Url, ConfigError> {
+    layers.defaulted("cloud-api-url", |layer| &layer.cloud_api_url, api_url)
+}
+
+/// The rate limits per cloud user (a malformed rate is a configuration error, exit 78).
+pub(super) fn rates_shown(layers: &mut Layers) -> Result<RateConfig, ConfigError> {
+    Ok(RateConfig {
+        create_job: layers.defaulted("rate-create-job", |layer| &layer.rate_create_job, rate)?,
+        create_task: layers.defaulted("rate-create-task", |layer| &layer.rate_create_task, rate)?,
+        read: layers.defaulted("rate-read", |layer| &layer.rate_read, rate)?,
+        token: layers.defaulted("rate-token", |layer| &layer.rate_token, rate)?,
+    })
+}
+
+/// The HTTP settings: `--request-timeout`, `--http2-prior-knowledge` and `--ca-cert`, for the
+/// cloud API at `api`. A CA file that cannot be used, or no CA certificate at all, is a
+/// configuration error (exit 78).
+pub(super) fn client_shown(layers: &mut Layers, api: &Url) -> Result<ClientSettings, ConfigError> {
+    let request_timeout =
+        layers.defaulted("request-timeout", |layer| &layer.request_timeout, duration)?;
+    let mut client = ClientSettings {
+        request_timeout,
+        ..ClientSettings::default()
+    };
+    if layers.defaulted(
+        "http2-prior-knowledge",
+        |layer| &layer.http2_prior_knowledge,
+        given,
+    )? {
         client = client.with_h2c_api(api);
     }
-    let ca = layer(args.ca_cert.clone(), file.ca_cert.clone());
-    sheet.path("ca-cert", ca.origin, ca.value.as_deref());
-    if let Some(path) = &ca.value {
-        let pem = std::fs::read(path).map_err(|error| {
-            ConfigError::Config(format!("--ca-cert {}: {error}", path.display()))
-        })?;
-        client.extra_roots = ExtraRoots::from_pem(&pem).map_err(|error| {
-            ConfigError::Config(format!("--ca-cert {}: {error}", path.display()))
-        })?;
+    if let Some(path) = layers.optional("ca-cert", |layer| &layer.ca_cert, given)? {
+        let unusable =
+            |error: String| ConfigError::Config(format!("--ca-cert {}: {error}", path.display()));
+        let pem = std::fs::read(&path).map_err(|error| unusable(error.to_string()))?;
+        client.extra_roots = ExtraRoots::from_pem(&pem).map_err(unusable)?;
     }
     trusted_roots(&client)?;
     Ok(client)

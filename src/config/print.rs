@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 /// Where a resolved value came from, in precedence order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub(super) enum Origin {
     /// A command-line flag or its `CMAFLEET_*` environment variable.
     Flag,
     /// The `--config` file.
@@ -16,7 +16,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Origin::Flag => "flag or CMAFLEET_* variable",
             Origin::File => "config file",
@@ -27,43 +27,18 @@ impl Origin {
 
 /// One resolved setting, as `--print-config` shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Shown {
+pub(super) struct Shown {
     /// The settings-file key (the flag's name without `--`).
-    pub key: &'static str,
+    pub(super) key: &'static str,
     /// `None`: not set (printed commented out).
-    pub value: Option<toml::Value>,
-    pub origin: Origin,
+    pub(super) value: Option<toml::Value>,
+    pub(super) origin: Origin,
     /// Said after the origin, e.g. which shard `shards` made of this process.
-    pub note: Option<String>,
-}
-
-/// A value picked from the flag, else the file; `Default` origin when neither has one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Layered<T> {
-    pub value: Option<T>,
-    pub origin: Origin,
-}
-
-/// Flag over file: the first layer that has a value.
-pub fn layer<T>(flag: Option<T>, file: Option<T>) -> Layered<T> {
-    match (flag, file) {
-        (Some(value), _) => Layered {
-            value: Some(value),
-            origin: Origin::Flag,
-        },
-        (None, Some(value)) => Layered {
-            value: Some(value),
-            origin: Origin::File,
-        },
-        (None, None) => Layered {
-            value: None,
-            origin: Origin::Default,
-        },
-    }
+    pub(super) note: Option<String>,
 }
 
 /// The TOML text: a header, then one `key = value  # origin` line per setting.
-pub fn render(shown: &[Shown]) -> String {
+pub(super) fn render(shown: &[Shown]) -> String {
     let mut text = String::from(
         "# cmafleet run: resolved settings (precedence: flag or CMAFLEET_* variable > config \
          file > default).\n# Valid as a --config file; passwords in URLs are shown as ***.\n",
@@ -101,7 +76,7 @@ fn inline(value: &toml::Value) -> String {
 }
 
 /// A URL for display: any password replaced by `***`.
-pub fn redact_url(url: &url::Url) -> String {
+pub(super) fn redact_url(url: &url::Url) -> String {
     if url.password().is_none() {
         return url.to_string();
     }
@@ -113,14 +88,6 @@ pub fn redact_url(url: &url::Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flags_win_over_the_file_and_the_file_over_defaults() {
-        assert_eq!(layer(Some(1), Some(2)).value, Some(1));
-        assert_eq!(layer(Some(1), Some(2)).origin, Origin::Flag);
-        assert_eq!(layer(None, Some(2)).origin, Origin::File);
-        assert_eq!(layer::<u8>(None, None).origin, Origin::Default);
-    }
 
     #[test]
     fn the_rendering_is_a_settings_file() {

@@ -1,10 +1,11 @@
 //! Which rows a run takes: `--wave`, `--site`, and the shard of a scaled-out fleet
-//! (`--shard I/N`, or I from `JOB_COMPLETION_INDEX` with `--shards N`).
+//! (`--shard I/N`, or I from `JOB_COMPLETION_INDEX` with `--shards N`); `run`, `plan` and
+//! `validate --online` resolve them alike.
 
 use serde::Serialize;
 
-use super::ConfigError;
-use crate::cli::SelectArgs;
+use super::layer::{Layered, Layers, Show, given, layer};
+use super::{ConfigError, SettingsFile};
 
 /// `--shard I/N`: only the rows whose cloud user hashes to shard I.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,22 +54,50 @@ pub struct Selection {
     pub shard: Option<Shard>,
 }
 
-impl Selection {
-    /// From flags; `JOB_COMPLETION_INDEX` gives I when `--shards N` is set.
-    pub fn from_args(args: &SelectArgs) -> Result<Selection, ConfigError> {
-        Ok(Selection {
-            waves: args.waves.clone(),
-            sites: args.sites.clone(),
-            shard: shard_from(args.shard.as_deref(), args.shards)?,
-        })
+/// The rows to take: `--wave`, `--site` and `--shard`/`--shards`, each over the file's.
+pub(super) fn selection_shown(layers: &mut Layers) -> Result<Selection, ConfigError> {
+    let waves = layers.optional("wave", |layer| &layer.wave, given)?;
+    let sites = layers.optional("site", |layer| &layer.site, given)?;
+    Ok(Selection {
+        waves: waves.unwrap_or_default(),
+        sites: sites.unwrap_or_default(),
+        shard: shard_shown(layers)?,
+    })
+}
+
+/// The shard from `--shard`/`--shards` (with `JOB_COMPLETION_INDEX`), else from the file.
+/// The two keys are layered as one: a flag's `--shards` replaces the file's `shard`.
+fn shard_shown(layers: &mut Layers) -> Result<Option<Shard>, ConfigError> {
+    let pair = |layer: &SettingsFile| {
+        (layer.shard.is_some() || layer.shards.is_some())
+            .then(|| (layer.shard.clone(), layer.shards))
+    };
+    let Layered { value, origin } = layer(pair(&layers.flags), pair(&layers.file), None);
+    let (text, count) = value.unwrap_or_default();
+    if text.is_some() && count.is_some() {
+        return Err(ConfigError::Config(
+            "config file: set `shard` (I/N) or `shards` (N, with JOB_COMPLETION_INDEX), not both"
+                .into(),
+        ));
     }
+    let shard = shard_from(text.as_deref(), count)?;
+    match count {
+        Some(count) => {
+            layers.note("shards", origin, Some(toml::Value::Integer(count.into())));
+            if let Some(shard) = shard {
+                let label = shard.label();
+                layers.remark(format!(
+                    "this process is shard {label} (JOB_COMPLETION_INDEX)"
+                ));
+            }
+        }
+        None => layers.note("shard", origin, text.and_then(|text| text.show())),
+    }
+    Ok(shard)
 }
 
 /// `I/N` text, or N with I from `JOB_COMPLETION_INDEX`.
-pub(super) fn shard_from(
-    text: Option<&str>,
-    count: Option<u32>,
-) -> Result<Option<Shard>, ConfigError> {
+fn shard_from(text: Option<&str>, count: Option<u32>) -> Result<Option<Shard>, ConfigError> {
     match (text, count) {
         (Some(text), _) => Shard::parse(text).map(Some),
         (None, Some(count)) => {

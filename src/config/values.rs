@@ -9,23 +9,25 @@ use url::Url;
 
 use super::ConfigError;
 use super::print::redact_url;
+use crate::fleet::limits::Rate;
 use crate::fleet::limits::RateConfig;
 use crate::fleet::poll::PollPolicy;
 
-pub(super) fn duration_opt(
-    flag: &str,
-    text: Option<&String>,
-) -> Result<Option<Duration>, ConfigError> {
-    text.map(|text| {
-        humantime::parse_duration(text.trim()).map_err(|error| {
-            ConfigError::Usage(format!("bad {flag} `{text}`: {error} (e.g. 30s, 5m, 6h)"))
-        })
+pub(super) fn duration(flag: &str, text: String) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(text.trim()).map_err(|error| {
+        ConfigError::Usage(format!("bad {flag} `{text}`: {error} (e.g. 30s, 5m, 6h)"))
     })
-    .transpose()
 }
 
-pub(super) fn parse_url(flag: &str, text: &str) -> Result<Url, ConfigError> {
-    let url = parse_any_url(flag, text)?;
+/// A rate such as `5/min` (a malformed one is a configuration error, exit 78).
+pub(super) fn rate(flag: &str, text: String) -> Result<Rate, ConfigError> {
+    text.parse()
+        .map_err(|error| ConfigError::Config(format!("{flag}: {error}")))
+}
+
+/// The cloud API: https, or plain http to a loopback host (the simulator, a tunnel).
+pub(super) fn api_url(flag: &str, text: String) -> Result<Url, ConfigError> {
+    let url = parse_any_url(flag, &text)?;
     match url.scheme() {
         "http" if !is_loopback(&url) => Err(ConfigError::Usage(format!(
             "{flag} `{}`: plain http is only allowed to loopback hosts; use https",
@@ -37,8 +39,8 @@ pub(super) fn parse_url(flag: &str, text: &str) -> Result<Url, ConfigError> {
 
 /// `--pushgateway`: plain http is fine inside a cluster (metrics are no secret), unless the
 /// URL carries a password, which must not cross the network in the clear.
-pub(super) fn parse_gateway_url(flag: &str, text: &str) -> Result<Url, ConfigError> {
-    let url = parse_any_url(flag, text)?;
+pub(super) fn gateway_url(flag: &str, text: String) -> Result<Url, ConfigError> {
+    let url = parse_any_url(flag, &text)?;
     if url.scheme() == "http" && url.password().is_some() && !is_loopback(&url) {
         return Err(ConfigError::Usage(format!(
             "{flag} `{}`: a password in the URL needs https",
@@ -75,12 +77,12 @@ fn redact_text(text: &str) -> String {
 }
 
 /// Whether a URL's host is loopback (127.0.0.0/8, ::1, localhost).
-pub fn is_loopback(url: &Url) -> bool {
+fn is_loopback(url: &Url) -> bool {
     url.host()
         .is_some_and(|host| crate::inventory::parse::is_loopback_host(&host))
 }
 
-pub(super) fn parse_addr(flag: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+pub(super) fn addr(flag: &str, text: String) -> Result<SocketAddr, ConfigError> {
     use std::net::ToSocketAddrs;
     text.trim()
         .to_socket_addrs()
@@ -94,7 +96,7 @@ pub(super) fn parse_addr(flag: &str, text: &str) -> Result<SocketAddr, ConfigErr
 }
 
 /// `HH:MM` → the next such local time after `now`; an RFC 3339 timestamp is taken as is.
-pub fn night_window(
+pub(super) fn night_window(
     text: Option<&String>,
     now: DateTime<Local>,
 ) -> Result<Option<DateTime<Utc>>, ConfigError> {
@@ -163,7 +165,7 @@ pub(super) fn serialize_rates<S: serde::Serializer>(
 }
 
 pub(super) mod humantime_opt {
-    pub fn serialize<S: serde::Serializer>(
+    pub(crate) fn serialize<S: serde::Serializer>(
         value: &Option<std::time::Duration>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -177,7 +179,7 @@ pub(super) mod humantime_opt {
 }
 
 pub(super) mod humantime_req {
-    pub fn serialize<S: serde::Serializer>(
+    pub(crate) fn serialize<S: serde::Serializer>(
         value: &std::time::Duration,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -216,20 +218,20 @@ mod tests {
     #[test]
     fn a_gateway_may_be_plain_http_unless_it_carries_a_password() {
         let flag = "--pushgateway";
-        assert!(parse_gateway_url(flag, "http://pushgateway.monitoring.svc:9091/").is_ok());
-        assert!(parse_gateway_url(flag, "http://u:pw@127.0.0.1:9091/").is_ok());
-        let error = parse_gateway_url(flag, "http://u:hunter2@gw.example/").unwrap_err();
+        assert!(gateway_url(flag, "http://pushgateway.monitoring.svc:9091/".into()).is_ok());
+        assert!(gateway_url(flag, "http://u:pw@127.0.0.1:9091/".into()).is_ok());
+        let error = gateway_url(flag, "http://u:hunter2@gw.example/".into()).unwrap_err();
         assert!(!error.to_string().contains("hunter2"), "{error}");
-        let bad = parse_gateway_url(flag, "https://u:hunter2@gw example/").unwrap_err();
+        let bad = gateway_url(flag, "https://u:hunter2@gw example/".into()).unwrap_err();
         assert!(!bad.to_string().contains("hunter2"), "{bad}");
-        assert!(parse_gateway_url(flag, "ftp://gw.example/").is_err());
+        assert!(gateway_url(flag, "ftp://gw.example/".into()).is_err());
     }
 
     #[test]
     fn plain_http_is_refused_except_to_loopback() {
-        assert!(parse_url("--cloud-api-url", "http://127.0.0.1:9000").is_ok());
-        assert!(parse_url("--cloud-api-url", "http://localhost:9000").is_ok());
-        assert!(parse_url("--cloud-api-url", "http://api.example.com").is_err());
-        assert!(parse_url("--cloud-api-url", "https://api.atlassian.com").is_ok());
+        assert!(api_url("--cloud-api-url", "http://127.0.0.1:9000".into()).is_ok());
+        assert!(api_url("--cloud-api-url", "http://localhost:9000".into()).is_ok());
+        assert!(api_url("--cloud-api-url", "http://api.example.com".into()).is_err());
+        assert!(api_url("--cloud-api-url", "https://api.atlassian.com".into()).is_ok());
     }
 }
