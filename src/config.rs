@@ -13,8 +13,7 @@ use url::Url;
 use crate::cli::{ModeArg, PolicyArgs, RateArgs, RunArgs, SelectArgs};
 use crate::cma::client::ClientSettings;
 use crate::exit;
-use crate::fleet::limits::{Rate, RateConfig};
-use crate::fleet::poll::PollPolicy;
+use crate::fleet::policy::{PollPolicy, Rate, RateConfig};
 use crate::vocab::Mode;
 
 mod file;

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::cli::{ConnectionArgs, NetworkArgs, SelectArgs};
 use crate::cma::client::{ClientSettings, ExtraRoots, HttpClient};
-use crate::fleet::limits::RateConfig;
+use crate::fleet::policy::RateConfig;
 
 /// What `validate --online` needs to reach the API, resolved as `run` resolves it (flags
 /// and `CMAFLEET_*` variables, then the `--config` file, then the defaults).

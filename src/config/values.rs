@@ -9,8 +9,7 @@ use url::Url;
 
 use super::ConfigError;
 use super::print::redact_url;
-use crate::fleet::limits::RateConfig;
-use crate::fleet::poll::PollPolicy;
+use crate::fleet::policy::{PollPolicy, RateConfig};
 
 pub(super) fn duration_opt(
     flag: &str,

@@ -352,17 +352,6 @@ impl Ledger {
         }
     }
 
-    pub fn run_report(&self, run: &RunInfo) -> RunReport {
-        RunReport {
-            run: run.clone(),
-            sites: self
-                .entries
-                .iter()
-                .map(|entry| entry.report.clone())
-                .collect(),
-        }
-    }
-
     /// The live status document (`/status.json`, the terminal view, progress lines).
     pub fn status(&mut self, run: &RunInfo, started: Instant) -> RunStatus {
         let (counts, pending, running) = self.counts();

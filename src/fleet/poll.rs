@@ -9,23 +9,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::policy::PollPolicy;
 use crate::inventory::Product;
-
-/// `--poll-min` and `--poll-max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PollPolicy {
-    pub min: Duration,
-    pub max: Duration,
-}
-
-impl Default for PollPolicy {
-    fn default() -> Self {
-        PollPolicy {
-            min: Duration::from_secs(5),
-            max: Duration::from_secs(60),
-        }
-    }
-}
 
 impl PollPolicy {
     /// The interval after poll number `polls` (0 = the first poll after creation): `min`
