@@ -17,9 +17,9 @@ use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::policy::{Rate, RateConfig};
 use crate::cma::RateClass;
 use crate::cma::client::{ApiObserver, Cancelled, RequestGate};
-use super::policy::{Rate, RateConfig};
 
 /// Every cloud user's buckets, created on first use.
 pub struct RateLimits {

@@ -15,13 +15,14 @@ use tokio_util::sync::CancellationToken;
 mod apps;
 mod artifacts;
 mod conclusion;
+mod phase;
 mod task;
 mod watch;
 
-use conclusion::{Conclusion, checks_conclusion, data_conclusion, systemic};
+use conclusion::{Conclusion, data_conclusion, judge_checks, judge_data, systemic};
 
 use super::breaker::{FailureSignature, Tripwire};
-use super::events::{EventKind, SiteEvents, StoreUnavailable};
+use super::events::{EventKind, SiteEvents, StoreUnavailable, TaskRef};
 use super::failpoint;
 use super::policy::PollPolicy;
 use super::poll::{Phase as PollPhase, PhaseDurations, PhaseKey};
@@ -32,7 +33,7 @@ use crate::cma::{ApiError, CloudClient, ErrorKind, ServerClient};
 use crate::inventory::{Site, definition_hash};
 use crate::report::model::{ArtifactRecord, CheckResult, ErrorRecord};
 use crate::state::{SiteState, TaskRecord};
-use crate::vocab::{Mode, Outcome, Stage};
+use crate::vocab::{Judgement, Mode, Outcome, Stage};
 
 /// Job creates whose answers may be lost before a site stops creating jobs: the API cannot
 /// list jobs, so each lost answer may be an unused job (it moves no data); no third.
@@ -112,6 +113,7 @@ enum TaskOrRetry {
 }
 
 /// How a finished task came out, for the pipeline's decisions.
+#[derive(Debug, PartialEq)]
 struct TaskEnd {
     checks: ChecksVerdict,
     /// For Migrate tasks whose checks passed: the data verdict.
@@ -129,16 +131,14 @@ impl TaskEnd {
         }
     }
 
-    /// How cmafleet judges the task, in the outcome vocabulary (kept on the task's record):
-    /// the checks' conclusion, else the data's, else what the checks said.
-    fn judgement(&self) -> Outcome {
-        if let Some(stop) = checks_conclusion(&self.checks, false) {
-            return stop.outcome;
-        }
-        match (&self.checks, &self.data) {
-            (_, Some(data)) => data_conclusion(data, Vec::new()).outcome,
-            (ChecksVerdict::Warnings(_), None) => Outcome::Warnings,
-            _ => Outcome::Succeeded,
+    /// How cmafleet judges the task (kept on the task's record): by its checks, or by its
+    /// data once the checks let it through. The checks' warnings are the site's, not the
+    /// data's: a Migrate task judged by its data counts only the scopes' warnings.
+    fn judgement(&self) -> Judgement {
+        let checks = judge_checks(&self.checks, false);
+        match &self.data {
+            Some(data) if checks.lets_through() => judge_data(data, Vec::new()).judgement,
+            _ => checks.judgement,
         }
     }
 }
@@ -258,16 +258,7 @@ impl Pipeline {
         match self.policy.mode {
             Mode::Check => {
                 let end = self.run_task(TaskKind::Check, &job_id, &[]).await?;
-                let block = self.policy.block_on_warnings;
-                Ok(
-                    checks_conclusion(&end.checks, block).unwrap_or_else(|| match &end.checks {
-                        ChecksVerdict::Warnings(names) => Conclusion::new(
-                            Outcome::Warnings,
-                            format!("checks warned: {}", names.join(", ")),
-                        ),
-                        _ => Conclusion::new(Outcome::Succeeded, "all checks passed"),
-                    }),
-                )
+                Ok(judge_checks(&end.checks, self.policy.block_on_warnings).into())
             }
             Mode::Migrate => self.migrate(&job_id).await,
         }
@@ -299,8 +290,9 @@ impl Pipeline {
         };
         let end = self.run_task(TaskKind::Migrate, job_id, &exclude).await?;
         // The Migrate task ran past its warnings: they never block here.
-        if let Some(stop) = checks_conclusion(&end.checks, false) {
-            return Ok(stop.no_data_moved(""));
+        let checks = judge_checks(&end.checks, false);
+        if !checks.lets_through() {
+            return Ok(Conclusion::from(checks).no_data_moved(""));
         }
         if let ChecksVerdict::Warnings(names) = &end.checks {
             // Each check named once; an excluded one (a failure turned into a warning)
@@ -344,8 +336,9 @@ impl Pipeline {
                 return Ok(None);
             }
         }
-        if let Some(stop) = checks_conclusion(checks, self.policy.block_on_warnings) {
-            return Ok(Some(stop.no_data_moved("precheck: ")));
+        let judged = judge_checks(checks, self.policy.block_on_warnings);
+        if !judged.lets_through() {
+            return Ok(Some(Conclusion::from(judged).no_data_moved("precheck: ")));
         }
         if let ChecksVerdict::Warnings(names) = checks {
             warnings.extend(names.iter().cloned());

@@ -48,14 +48,8 @@ pub(super) fn record(
         EventKind::TaskIntent { kind, job_id } => {
             Some(tx.record_task_intent(site, run_id, job_id, kind, now)?)
         }
-        EventKind::TaskCreated {
-            intent_id,
-            task_id,
-            created_at,
-            adopted,
-            ..
-        } => tx
-            .record_task_id(*intent_id, task_id, *created_at, *adopted)
+        EventKind::TaskCreated { task, adopted } => tx
+            .record_task_id(task.intent_id, &task.task_id, task.created_at, *adopted)
             .map(|()| None)?,
         EventKind::AfterCore { intent_id, running } => tx
             .record_apps_pending(*intent_id, !running.is_empty())
@@ -80,8 +74,11 @@ pub(super) fn record(
             .map(|()| None)?
         }
         // Closed (finished_at) only with the site's report: see record_task_judgement.
-        EventKind::TaskFinished { intent_id, outcome } => tx
-            .record_task_judgement(*intent_id, outcome)
+        EventKind::TaskFinished {
+            intent_id,
+            judgement,
+        } => tx
+            .record_task_judgement(*intent_id, judgement.as_str())
             .map(|()| None)?,
         EventKind::Finished { migrated, .. } => tx
             .record_site_report(run_id, &entry.report, *migrated)

@@ -3,6 +3,7 @@
 //! Migrate task's status once — creating nothing — until the apps end, then records how they
 //! ended: an app failure makes the site `warnings`, in the service's words.
 
+use super::verdict::Level;
 use super::*;
 
 impl Pipeline {
@@ -21,17 +22,14 @@ impl Pipeline {
                 task_id: task_id.clone(),
             })
             .await?;
-        let query = StatusQuery {
-            level: Some("migrate".into()),
-            expand_children: true,
-        };
+        let query = watch::level_query(Level::Migrate, true);
         let node = match self
             .plan
             .cloud
             .task_status(&task.job_id, &task_id, &query, &self.stop)
             .await
         {
-            Ok(node) => verdict::level(&node, "migrate").clone(),
+            Ok(node) => verdict::level(&node, Level::Migrate).clone(),
             Err(error) if error.kind == ErrorKind::Cancelled => return Err(Halt::Api(error)),
             Err(error) => {
                 // The site stays migrated with its apps pending; the next run reads again.
