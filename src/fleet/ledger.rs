@@ -220,7 +220,7 @@ pub struct Ledger {
     recent_errors: Vec<(String, String, DateTime<Utc>)>,
     /// Every distinct check node seen, shared by the reports that carry it: a fleet's sites
     /// mostly report the same nodes word for word, and every finished site's report stays
-    /// in memory for the summaries (a 10,000-site run would otherwise hold 160,000 copies).
+    /// in memory for the summaries (otherwise one copy per site and check).
     checks: HashSet<Arc<CheckResult>>,
     /// Sites that finished after running a pipeline: the finish rate the ETA is drawn from
     /// (sites skipped without one finish in no time).
@@ -344,7 +344,7 @@ impl Ledger {
     }
 
     /// The run report with every site's report moved out of the ledger rather than copied
-    /// (a 10,000-site fleet's reports are tens of megabytes); [`Ledger::restore_reports`]
+    /// (a large fleet's reports are too big to copy at every write); [`Ledger::restore_reports`]
     /// puts them back. Nothing may read the ledger's reports in between.
     pub fn lend_run_report(&mut self, run: &RunInfo) -> RunReport {
         RunReport {

@@ -56,7 +56,7 @@ impl RateLimits {
 /// A governor clock reading tokio's time, so paused test time drives the buckets. Its
 /// instants are durations since the clock was made.
 #[derive(Debug, Clone)]
-pub struct TokioClock {
+struct TokioClock {
     origin: Instant,
 }
 
@@ -79,7 +79,7 @@ impl Clock for TokioClock {
 /// Requests are spaced this much wider than the limit allows: the service counts N requests
 /// in a sliding window, so with exact spacing the (N+1)-th lands on the window's edge and any
 /// network jitter turns it into a 429. 2% of 12 s is 240 ms of slack.
-pub const SPACING_MARGIN: f64 = 0.02;
+const SPACING_MARGIN: f64 = 0.02;
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
 
@@ -171,7 +171,7 @@ pub struct UserLimits {
 }
 
 impl UserLimits {
-    pub fn new(config: &RateConfig, observer: Arc<dyn ApiObserver>) -> UserLimits {
+    fn new(config: &RateConfig, observer: Arc<dyn ApiObserver>) -> UserLimits {
         UserLimits {
             buckets: RateClass::ALL.map(|class| RateBucket::new(config.get(class))),
             observer,

@@ -42,7 +42,7 @@ pub fn checks_of_root(root: &StatusNode) -> &StatusNode {
 
 /// What a site's message says of a task that ended badly with a status the API model does
 /// not know (stopped, incomplete), in the service's words.
-pub fn ended_oddly(node: &StatusNode) -> Option<String> {
+fn ended_oddly(node: &StatusNode) -> Option<String> {
     node.odd_ending()
         .map(|ending| format!("task ended with {ending}"))
 }
@@ -100,7 +100,7 @@ pub fn scope_results(migrate_level: &StatusNode) -> Vec<ScopeResult> {
 }
 
 /// Whether a message is the service's "not attached / wrong Server ID" failure.
-pub fn is_not_attached(message: &str) -> bool {
+fn is_not_attached(message: &str) -> bool {
     let message = message.to_ascii_lowercase();
     message.contains("not attached") || message.contains("server id is incorrect")
 }

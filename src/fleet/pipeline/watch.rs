@@ -25,8 +25,8 @@ use crate::cma::error::Endpoint;
 /// Status reads that may fail in a row before the site is left `detached`.
 const MAX_POLL_FAILURES: u32 = 10;
 /// While only a task's progress changes, its status tree goes to the state store at most
-/// this often; a change of status or outcome goes at once. (Every poll's tree was a store
-/// write of a few KB: most of a large fleet's writes, read by no one.)
+/// this often; a change of status or outcome goes at once (a tree is a store write of a
+/// few KB that nobody reads while the task only progresses).
 const TREE_REFRESH: Duration = Duration::from_secs(60);
 
 /// One status read.
