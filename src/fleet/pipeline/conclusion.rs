@@ -182,3 +182,129 @@ fn failed_checks_message(names: &[String], message: &str) -> String {
         format!("checks failed: {}", names.join(", "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::TaskEnd;
+    use super::*;
+    use crate::fleet::verdict::DataVerdict;
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    #[test]
+    fn checks_are_judged_one_way_whoever_asks() {
+        use Judgement::*;
+        // The verdict, its judgement, with --block-on-warnings, and the line people read.
+        let cases = [
+            (
+                ChecksVerdict::Passed,
+                Succeeded,
+                Succeeded,
+                "all checks passed",
+            ),
+            (
+                ChecksVerdict::Warnings(names(&["A", "B"])),
+                Warnings,
+                Blocked,
+                "checks warned: A, B",
+            ),
+            (
+                ChecksVerdict::Failed(names(&["C"]), "At least one check failed.".into()),
+                Blocked,
+                Blocked,
+                "checks failed: C",
+            ),
+            (
+                ChecksVerdict::Failed(Vec::new(), String::new()),
+                Blocked,
+                Blocked,
+                "checks failed",
+            ),
+            (
+                ChecksVerdict::NotAttached("not attached".into()),
+                Failed,
+                Failed,
+                "not attached after a re-attach: not attached",
+            ),
+            (
+                ChecksVerdict::Unknown("PARTIAL".into()),
+                Blocked,
+                Blocked,
+                "checks ended with an unknown outcome `PARTIAL`",
+            ),
+        ];
+        for (verdict, judgement, blocking, message) in cases {
+            let judged = judge_checks(&verdict, false);
+            assert_eq!(judged, Judged::new(judgement, message), "{verdict:?}");
+            assert_eq!(judged.lets_through(), judgement.went_well());
+            assert_eq!(judge_checks(&verdict, true).judgement, blocking);
+            assert_eq!(
+                Conclusion::from(judged),
+                Conclusion::new(judgement.into(), message),
+                "a check run concludes as its checks are judged"
+            );
+        }
+        assert_eq!(
+            judge_checks(&ChecksVerdict::Warnings(names(&["A"])), true).message,
+            "checks warned (blocking with --block-on-warnings): A"
+        );
+    }
+
+    #[test]
+    fn a_tasks_judgement_is_its_checks_unless_they_let_its_data_decide() {
+        let clean = DataVerdict {
+            core_finished: true,
+            ..DataVerdict::default()
+        };
+        let warned = DataVerdict {
+            warnings: names(&["users"]),
+            ..clean.clone()
+        };
+        let failed = DataVerdict {
+            failed: vec![("projects".into(), "Import failed".into())],
+            ..clean.clone()
+        };
+        let judged = |checks: ChecksVerdict, data: Option<&DataVerdict>| {
+            TaskEnd {
+                checks,
+                data: data.cloned(),
+            }
+            .judgement()
+        };
+        let warnings = || ChecksVerdict::Warnings(names(&["A"]));
+        assert_eq!(judged(warnings(), None), Judgement::Warnings);
+        // The checks' warnings are the site's: the data alone judges a Migrate task.
+        assert_eq!(judged(warnings(), Some(&clean)), Judgement::Succeeded);
+        assert_eq!(
+            judged(ChecksVerdict::Passed, Some(&warned)),
+            Judgement::Warnings
+        );
+        assert_eq!(
+            judged(ChecksVerdict::Passed, Some(&failed)),
+            Judgement::Failed
+        );
+        let blocked = ChecksVerdict::Failed(names(&["C"]), String::new());
+        assert_eq!(judged(blocked, Some(&clean)), Judgement::Blocked);
+    }
+
+    #[test]
+    fn only_data_that_went_well_marks_the_site_migrated() {
+        let clean = DataVerdict {
+            core_finished: true,
+            ..DataVerdict::default()
+        };
+        let site = data_conclusion(&clean, names(&["A"]));
+        assert_eq!(site.outcome, Outcome::Warnings);
+        assert_eq!(site.message, "migrated with warnings: A");
+        assert!(site.migrated);
+        let failed = DataVerdict {
+            ended: Some("task ended with status STOPPED".into()),
+            ..clean
+        };
+        let site = data_conclusion(&failed, Vec::new());
+        assert_eq!(site.outcome, Outcome::Failed);
+        assert!(!site.migrated);
+    }
+}
