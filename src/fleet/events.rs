@@ -95,10 +95,7 @@ pub enum EventKind {
         running: Vec<String>,
     },
     /// This run follows up a Migrate task an earlier run concluded while its apps ran on.
-    FollowUp {
-        intent_id: i64,
-        task_id: String,
-    },
+    FollowUp(TaskRef),
     Checks(Vec<CheckResult>),
     Scopes(Vec<ScopeResult>),
     Artifact(ArtifactRecord),

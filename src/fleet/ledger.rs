@@ -111,11 +111,13 @@ impl SiteEntry {
                 ));
                 self.task_started(task, true);
             }
-            EventKind::FollowUp { intent_id, task_id } => {
-                self.tasks_by_intent.insert(*intent_id, task_id.clone());
-                self.report.task_id = Some(task_id.clone());
+            EventKind::FollowUp(task) => {
+                self.tasks_by_intent
+                    .insert(task.intent_id, task.task_id.clone());
+                self.report.task_id = Some(task.task_id.clone());
                 self.report.notes.push(format!(
-                    "followed up migrate task {task_id}: its apps were still migrating when an earlier run ended"
+                    "followed up migrate task {}: its apps were still migrating when an earlier run ended",
+                    task.task_id
                 ));
             }
             EventKind::TaskStatus {

@@ -12,16 +12,12 @@ impl Pipeline {
     /// still run (any mode: no other task starts on the server meanwhile); `None` when a check
     /// run may go on with its Check task.
     pub(super) async fn follow_up_apps(&mut self, task: TaskRecord) -> Step<Option<Conclusion>> {
-        let Some(task_id) = task.task_id.clone() else {
+        let Some(task) = task::recorded(task) else {
             return Ok(None);
         };
+        let task_id = task.task_id.clone();
         self.stage(Stage::Apps).await?;
-        self.events
-            .send(EventKind::FollowUp {
-                intent_id: task.intent_id,
-                task_id: task_id.clone(),
-            })
-            .await?;
+        self.events.send(EventKind::FollowUp(task.clone())).await?;
         let query = watch::level_query(Level::Migrate, true);
         let node = match self
             .plan

@@ -24,6 +24,18 @@ enum Reconciled {
     Unsure(String),
 }
 
+/// A task an earlier run recorded, once its id is known.
+pub(super) fn recorded(record: TaskRecord) -> Option<TaskRef> {
+    Some(TaskRef {
+        intent_id: record.intent_id,
+        task_id: record.task_id?,
+        job_id: record.job_id,
+        kind: record.kind,
+        // Always recorded with the id; without it, the intent is when the task was made.
+        created_at: record.created_at.unwrap_or(record.intent_at),
+    })
+}
+
 impl Pipeline {
     /// The newest task of `kind` recorded by an earlier run that is not finished (or whose id
     /// was never recorded): it must be adopted, never created again — on whichever job it was
@@ -90,26 +102,19 @@ impl Pipeline {
         let Some(record) = self.in_flight(kind) else {
             return Ok(None);
         };
-        if let Some(task_id) = record.task_id {
-            let task = TaskRef {
-                intent_id: record.intent_id,
-                job_id: record.job_id,
-                kind: kind.clone(),
-                task_id,
-                // Recorded with the id; a store that lost it times the polls from now.
-                created_at: record.created_at.unwrap_or_else(Utc::now),
-            };
+        let (intent_id, job_id, intent_at) =
+            (record.intent_id, record.job_id.clone(), record.intent_at);
+        if let Some(task) = recorded(record) {
             self.events
                 .send(EventKind::TaskResumed(task.clone()))
                 .await?;
             return Ok(Some(task));
         }
-        let intent_id = record.intent_id;
-        match self.reconcile(&record.job_id, record.intent_at).await? {
+        match self.reconcile(&job_id, intent_at).await? {
             Reconciled::Found(task_id, created_at) => {
                 let task = TaskRef {
                     intent_id,
-                    job_id: record.job_id,
+                    job_id,
                     kind: kind.clone(),
                     task_id,
                     created_at,
