@@ -152,7 +152,6 @@ pub async fn run_site(
         plan,
         events,
         stop,
-        job_id: None,
         job_created_at: None,
         reattached: false,
         connected: false,
@@ -214,7 +213,6 @@ struct Pipeline {
     /// dropped. Creates on the wire finish within the run's stop grace (the HTTP client
     /// drops them after it).
     stop: CancellationToken,
-    job_id: Option<String>,
     /// When this run created the site's job (a task create may then meet a 404 while the
     /// new job propagates).
     job_created_at: Option<DateTime<Utc>>,

@@ -30,7 +30,6 @@ impl Pipeline {
                     reused: true,
                 })
                 .await?;
-            self.job_id = Some(job.job_id.clone());
             return Ok(job.job_id);
         }
         // A job create an earlier run journalled but never saw answered counts as lost.
@@ -56,7 +55,6 @@ impl Pipeline {
                 reused: false,
             })
             .await?;
-        self.job_id = Some(job_id.clone());
         self.job_created_at = Some(Utc::now());
         Ok(job_id)
     }
