@@ -17,8 +17,7 @@ use url::Url;
 use crate::cli::{ModeArg, RunArgs};
 use crate::cma::client::ClientSettings;
 use crate::exit;
-use crate::fleet::limits::RateConfig;
-use crate::fleet::poll::PollPolicy;
+use crate::fleet::policy::{PollPolicy, RateConfig};
 use crate::vocab::Mode;
 
 mod engine;

@@ -19,7 +19,7 @@ use crate::cli::{Format, PlanArgs};
 use crate::cma::wire::TaskKind;
 use crate::config::RunSettings;
 use crate::exit;
-use crate::fleet::limits::{Rate, RateConfig};
+use crate::fleet::policy::{Rate, RateConfig};
 use crate::inventory::{Site, definition_hash};
 use crate::state::{SiteState, StateError, Store};
 use crate::vocab::{Judgement, Mode};

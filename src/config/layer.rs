@@ -13,7 +13,7 @@ use url::Url;
 use super::print::{Origin, Shown, redact_url};
 use super::{ConfigError, SettingsFile};
 use crate::cli::defaults;
-use crate::fleet::limits::Rate;
+use crate::fleet::policy::Rate;
 use crate::vocab::Mode;
 
 /// A value picked from the flag, else the file, else the default.

@@ -10,7 +10,7 @@ use super::values::{api_url, duration, rate};
 use super::{ConfigError, Selection, SettingsFile, flags, selection_shown};
 use crate::cli::{ConnectionArgs, SelectArgs};
 use crate::cma::client::{ClientSettings, ExtraRoots, HttpClient};
-use crate::fleet::limits::RateConfig;
+use crate::fleet::policy::RateConfig;
 
 /// What `validate --online` needs to reach the API, resolved as `run` resolves it (flags
 /// and `CMAFLEET_*` variables, then the `--config` file, then the defaults).

@@ -9,9 +9,7 @@ use url::Url;
 
 use super::ConfigError;
 use super::print::redact_url;
-use crate::fleet::limits::Rate;
-use crate::fleet::limits::RateConfig;
-use crate::fleet::poll::PollPolicy;
+use crate::fleet::policy::{PollPolicy, Rate, RateConfig};
 
 pub(super) fn duration(flag: &str, text: String) -> Result<Duration, ConfigError> {
     humantime::parse_duration(text.trim()).map_err(|error| {

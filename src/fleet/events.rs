@@ -4,9 +4,8 @@
 //!
 //! The queue keeps every site's events in order but does not wake the coordinator for each:
 //! only an event a pipeline waits on (one sent durable) rings the doorbell. The coordinator
-//! takes the others with it then, before each commit, and at a short interval otherwise — a
-//! 10,000-site run sends about 100,000 events, and waking another thread for most of them
-//! cost about 7 % of the run's CPU time.
+//! takes the others with it then, before each commit, and at a short interval otherwise: a
+//! large fleet sends about ten events per site, and most of them can wait that long.
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -16,7 +15,21 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use super::breaker::FailureSignature;
 use crate::cma::wire::{StatusNode, TaskKind};
 use crate::report::model::{ArtifactRecord, CheckResult, ErrorRecord, ScopeResult};
-use crate::vocab::{Outcome, Stage};
+use crate::vocab::{Judgement, Outcome, Stage};
+
+/// One task of a site, as the pipeline follows it and its events name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRef {
+    /// The store's row of the intent that made the task: the handle of every later write.
+    pub intent_id: i64,
+    /// The job it was created on (an adopted task may sit on an older job of the site).
+    pub job_id: String,
+    pub kind: TaskKind,
+    pub task_id: String,
+    /// When the service created it: a young task's 404 is eventual consistency, and its
+    /// polls are timed from here.
+    pub created_at: DateTime<Utc>,
+}
 
 /// One thing that happened to one site.
 #[derive(Debug)]
@@ -51,21 +64,13 @@ pub enum EventKind {
         kind: TaskKind,
         job_id: String,
     },
-    /// An intent's task id: from the POST's answer, or found on the task list (`adopted`).
+    /// An intent's task: from the POST's answer, or found on the task list (`adopted`).
     TaskCreated {
-        intent_id: i64,
-        kind: TaskKind,
-        task_id: String,
-        created_at: DateTime<Utc>,
+        task: TaskRef,
         adopted: bool,
     },
     /// A task recorded by an earlier run that this run goes on polling.
-    TaskResumed {
-        intent_id: i64,
-        kind: TaskKind,
-        task_id: String,
-        created_at: Option<DateTime<Utc>>,
-    },
+    TaskResumed(TaskRef),
     /// Reconciliation found no task for this intent.
     TaskAbandoned {
         intent_id: i64,
@@ -77,10 +82,10 @@ pub enum EventKind {
         outcome: Option<String>,
         tree: Box<StatusNode>,
     },
-    /// The pipeline is done with a task; `outcome` is its judgement (outcome vocabulary).
+    /// The pipeline is done with a task, and judged it.
     TaskFinished {
         intent_id: i64,
-        outcome: String,
+        judgement: Judgement,
     },
     /// A Migrate task's core finished while these scopes still ran (`running`: apps,
     /// whatever their name); empty once they have ended. Until then later runs follow the
@@ -90,10 +95,7 @@ pub enum EventKind {
         running: Vec<String>,
     },
     /// This run follows up a Migrate task an earlier run concluded while its apps ran on.
-    FollowUp {
-        intent_id: i64,
-        task_id: String,
-    },
+    FollowUp(TaskRef),
     Checks(Vec<CheckResult>),
     Scopes(Vec<ScopeResult>),
     Artifact(ArtifactRecord),

@@ -9,11 +9,13 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use super::eta::Eta;
-use super::events::EventKind;
+use super::events::{EventKind, TaskRef};
 use crate::inventory::Site;
 use crate::metrics::Metrics;
 use crate::metrics::status::{InFlightSite, RunStatus, SiteError, WaveStatus};
-use crate::report::model::{CheckResult, RunInfo, RunReport, SiteReport, StageSpan, TaskReport};
+use crate::report::model::{
+    CheckResult, ErrorRecord, RunInfo, RunReport, SiteReport, StageSpan, TaskReport,
+};
 use crate::state::SiteState;
 use crate::vocab::{Mode, Outcome, Stage};
 
@@ -95,6 +97,93 @@ impl SiteEntry {
         self.progress = Progress::Done;
     }
 
+    /// Applies an event that concerns this site alone.
+    fn apply(&mut self, kind: &EventKind, now: DateTime<Utc>, metrics: &Metrics) {
+        match kind {
+            EventKind::Stage(stage) => self.move_to(*stage, now, metrics),
+            EventKind::Job { job_id, .. } => self.report.job_id = Some(job_id.clone()),
+            EventKind::TaskCreated { task, adopted } => self.task_started(task, *adopted),
+            EventKind::TaskResumed(task) => {
+                self.report.notes.push(format!(
+                    "resumed {} task {} left running by an earlier run",
+                    task.kind.response_str(),
+                    task.task_id
+                ));
+                self.task_started(task, true);
+            }
+            EventKind::FollowUp(task) => {
+                self.tasks_by_intent
+                    .insert(task.intent_id, task.task_id.clone());
+                self.report.task_id = Some(task.task_id.clone());
+                self.report.notes.push(format!(
+                    "followed up migrate task {}: its apps were still migrating when an earlier run ended",
+                    task.task_id
+                ));
+            }
+            EventKind::TaskStatus {
+                intent_id,
+                status,
+                outcome,
+                ..
+            } => {
+                if let Some(task) = self.task_report(*intent_id) {
+                    task.status = Some(status.clone());
+                    task.outcome.clone_from(outcome);
+                }
+            }
+            EventKind::TaskFinished {
+                intent_id,
+                judgement,
+            } => {
+                if let Some(task) = self.task_report(*intent_id) {
+                    task.finished_at = Some(now);
+                    task.outcome = Some(judgement.as_str().to_owned());
+                }
+            }
+            EventKind::AfterCore { running, .. } => self.report.still_running.clone_from(running),
+            EventKind::Scopes(scopes) => {
+                metrics.observe_scopes(&self.site.name, scopes);
+                self.report.scopes.clone_from(scopes);
+            }
+            EventKind::Artifact(artifact) => self.report.artifacts.push(artifact.clone()),
+            EventKind::Note(note) => self.report.notes.push(note.clone()),
+            // Written to the store only, or taken by the ledger itself.
+            EventKind::JobIntent
+            | EventKind::JobIntentWithdrawn
+            | EventKind::TaskIntent { .. }
+            | EventKind::TaskAbandoned { .. }
+            | EventKind::Attached { .. }
+            | EventKind::Checks(_)
+            | EventKind::Error(_)
+            | EventKind::Finished { .. } => {}
+        }
+    }
+
+    /// A task this run created, adopted or resumed, on the site's report.
+    fn task_started(&mut self, task: &TaskRef, adopted: bool) {
+        self.tasks_by_intent
+            .insert(task.intent_id, task.task_id.clone());
+        self.report.task_id = Some(task.task_id.clone());
+        self.report.tasks.push(TaskReport {
+            kind: task.kind.response_str(),
+            task_id: task.task_id.clone(),
+            created_at: Some(task.created_at),
+            adopted,
+            status: None,
+            outcome: None,
+            finished_at: None,
+        });
+    }
+
+    fn task_report(&mut self, intent_id: i64) -> Option<&mut TaskReport> {
+        let task_id = self.tasks_by_intent.get(&intent_id)?;
+        self.report
+            .tasks
+            .iter_mut()
+            .rev()
+            .find(|task| &task.task_id == task_id)
+    }
+
     fn move_to(&mut self, stage: Stage, now: DateTime<Utc>, metrics: &Metrics) {
         let from = self.report.stage;
         if from == stage {
@@ -133,7 +222,7 @@ pub struct Ledger {
     recent_errors: Vec<(String, String, DateTime<Utc>)>,
     /// Every distinct check node seen, shared by the reports that carry it: a fleet's sites
     /// mostly report the same nodes word for word, and every finished site's report stays
-    /// in memory for the summaries (a 10,000-site run would otherwise hold 160,000 copies).
+    /// in memory for the summaries (otherwise one copy per site and check).
     checks: HashSet<Arc<CheckResult>>,
     /// Sites that finished after running a pipeline: the finish rate the ETA is drawn from
     /// (sites skipped without one finish in no time).
@@ -166,133 +255,65 @@ impl Ledger {
     pub fn apply(&mut self, index: usize, kind: &EventKind) {
         let now = Utc::now();
         let metrics = Arc::clone(&self.metrics);
-        let entry = &mut self.entries[index];
         match kind {
-            EventKind::Stage(stage) => entry.move_to(*stage, now, &metrics),
-            EventKind::JobIntent
-            | EventKind::JobIntentWithdrawn
-            | EventKind::TaskIntent { .. }
-            | EventKind::TaskAbandoned { .. } => {}
-            EventKind::Job { job_id, .. } => entry.report.job_id = Some(job_id.clone()),
-            EventKind::Attached { .. } => {}
-            EventKind::TaskCreated {
-                intent_id,
-                kind,
-                task_id,
-                created_at,
-                adopted,
-            } => {
-                entry.tasks_by_intent.insert(*intent_id, task_id.clone());
-                entry.report.task_id = Some(task_id.clone());
-                entry.report.tasks.push(TaskReport {
-                    kind: kind.response_str(),
-                    task_id: task_id.clone(),
-                    created_at: Some(*created_at),
-                    adopted: *adopted,
-                    status: None,
-                    outcome: None,
-                    finished_at: None,
-                });
-            }
-            EventKind::AfterCore { running, .. } => entry.report.still_running.clone_from(running),
-            EventKind::FollowUp { intent_id, task_id } => {
-                entry.tasks_by_intent.insert(*intent_id, task_id.clone());
-                entry.report.task_id = Some(task_id.clone());
-                entry.report.notes.push(format!(
-                    "followed up migrate task {task_id}: its apps were still migrating when an earlier run ended"
-                ));
-            }
-            EventKind::TaskResumed {
-                intent_id,
-                kind,
-                task_id,
-                created_at,
-            } => {
-                entry.tasks_by_intent.insert(*intent_id, task_id.clone());
-                entry.report.task_id = Some(task_id.clone());
-                entry.report.notes.push(format!(
-                    "resumed {} task {task_id} left running by an earlier run",
-                    kind.response_str()
-                ));
-                entry.report.tasks.push(TaskReport {
-                    kind: kind.response_str(),
-                    task_id: task_id.clone(),
-                    created_at: *created_at,
-                    adopted: true,
-                    status: None,
-                    outcome: None,
-                    finished_at: None,
-                });
-            }
-            EventKind::TaskStatus {
-                intent_id,
-                status,
-                outcome,
-                ..
-            } => {
-                if let Some(task) = task_report(entry, *intent_id) {
-                    task.status = Some(status.clone());
-                    task.outcome.clone_from(outcome);
-                }
-            }
-            EventKind::TaskFinished { intent_id, outcome } => {
-                if let Some(task) = task_report(entry, *intent_id) {
-                    task.finished_at = Some(now);
-                    task.outcome = Some(outcome.clone());
-                }
-            }
-            EventKind::Checks(checks) => {
-                // Counted once per site and run (a precheck and its Migrate task both report).
-                let first = entry.report.checks.is_empty();
-                for check in checks.iter().filter(|_| first) {
-                    metrics.count_check(&check.name, &check.outcome.to_ascii_uppercase());
-                }
-                entry.report.checks = checks
-                    .iter()
-                    .map(|check| match self.checks.get(check) {
-                        Some(shared) => Arc::clone(shared),
-                        None => {
-                            let shared = Arc::new(check.clone());
-                            self.checks.insert(Arc::clone(&shared));
-                            shared
-                        }
-                    })
-                    .collect();
-            }
-            EventKind::Scopes(scopes) => {
-                metrics.observe_scopes(&entry.site.name, scopes);
-                entry.report.scopes.clone_from(scopes);
-            }
-            EventKind::Artifact(artifact) => entry.report.artifacts.push(artifact.clone()),
-            EventKind::Error(error) => {
-                let mut error = error.clone();
-                error.stage = entry.report.stage;
-                let shown = match (&error.endpoint, error.status) {
-                    (Some(endpoint), Some(status)) => {
-                        format!("{endpoint} (HTTP {status}): {}", error.message)
-                    }
-                    (Some(endpoint), None) => format!("{endpoint}: {}", error.message),
-                    _ => error.message.clone(),
-                };
-                self.recent_errors
-                    .push((entry.site.name.clone(), shown, error.at));
-                if self.recent_errors.len() > RECENT_ERRORS {
-                    self.recent_errors.remove(0);
-                }
-                if entry.report.errors.len() >= MAX_ERRORS_PER_SITE {
-                    entry.report.errors.remove(MAX_ERRORS_PER_SITE / 2);
-                }
-                entry.report.errors.push(error);
-            }
-            EventKind::Note(note) => entry.report.notes.push(note.clone()),
+            EventKind::Checks(checks) => self.apply_checks(index, checks),
+            EventKind::Error(error) => self.apply_error(index, error),
             EventKind::Finished {
                 outcome, message, ..
             } => {
-                entry.conclude(*outcome, message.clone(), &metrics);
+                self.entries[index].conclude(*outcome, message.clone(), &metrics);
                 self.worked += 1;
                 self.last_finish = Some(Instant::now());
             }
+            other => self.entries[index].apply(other, now, &metrics),
         }
+    }
+
+    /// A site's check results, each shared with every other report that carries it word
+    /// for word.
+    fn apply_checks(&mut self, index: usize, checks: &[CheckResult]) {
+        let entry = &mut self.entries[index];
+        // Counted once per site and run (a precheck and its Migrate task both report).
+        if entry.report.checks.is_empty() {
+            for check in checks {
+                self.metrics
+                    .count_check(&check.name, &check.outcome.to_ascii_uppercase());
+            }
+        }
+        entry.report.checks = checks
+            .iter()
+            .map(|check| match self.checks.get(check) {
+                Some(shared) => Arc::clone(shared),
+                None => {
+                    let shared = Arc::new(check.clone());
+                    self.checks.insert(Arc::clone(&shared));
+                    shared
+                }
+            })
+            .collect();
+    }
+
+    /// An error, on the site's report (stamped with its stage) and on the live page's list.
+    fn apply_error(&mut self, index: usize, error: &ErrorRecord) {
+        let entry = &mut self.entries[index];
+        let mut error = error.clone();
+        error.stage = entry.report.stage;
+        let shown = match (&error.endpoint, error.status) {
+            (Some(endpoint), Some(status)) => {
+                format!("{endpoint} (HTTP {status}): {}", error.message)
+            }
+            (Some(endpoint), None) => format!("{endpoint}: {}", error.message),
+            _ => error.message.clone(),
+        };
+        self.recent_errors
+            .push((entry.site.name.clone(), shown, error.at));
+        if self.recent_errors.len() > RECENT_ERRORS {
+            self.recent_errors.remove(0);
+        }
+        if entry.report.errors.len() >= MAX_ERRORS_PER_SITE {
+            entry.report.errors.remove(MAX_ERRORS_PER_SITE / 2);
+        }
+        entry.report.errors.push(error);
     }
 
     /// Sites per outcome (every outcome present) and how many are pending and running.
@@ -325,7 +346,7 @@ impl Ledger {
     }
 
     /// The run report with every site's report moved out of the ledger rather than copied
-    /// (a 10,000-site fleet's reports are tens of megabytes); [`Ledger::restore_reports`]
+    /// (a large fleet's reports are too big to copy at every write); [`Ledger::restore_reports`]
     /// puts them back. Nothing may read the ledger's reports in between.
     pub fn lend_run_report(&mut self, run: &RunInfo) -> RunReport {
         RunReport {
@@ -349,17 +370,6 @@ impl Ledger {
     pub fn restore_reports(&mut self, reports: Vec<SiteReport>) {
         for (entry, report) in self.entries.iter_mut().zip(reports) {
             entry.report = report;
-        }
-    }
-
-    pub fn run_report(&self, run: &RunInfo) -> RunReport {
-        RunReport {
-            run: run.clone(),
-            sites: self
-                .entries
-                .iter()
-                .map(|entry| entry.report.clone())
-                .collect(),
         }
     }
 
@@ -441,14 +451,4 @@ impl Ledger {
         }
         waves
     }
-}
-
-fn task_report(entry: &mut SiteEntry, intent_id: i64) -> Option<&mut TaskReport> {
-    let task_id = entry.tasks_by_intent.get(&intent_id)?;
-    entry
-        .report
-        .tasks
-        .iter_mut()
-        .rev()
-        .find(|task| &task.task_id == task_id)
 }

@@ -6,8 +6,6 @@
 //! (`#[tokio::test(start_paused = true)]`) measure the pacing in exact virtual time.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,153 +17,9 @@ use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::policy::{Rate, RateConfig};
 use crate::cma::RateClass;
 use crate::cma::client::{ApiObserver, Cancelled, RequestGate};
-
-/// `count` requests per `per`, e.g. `5/min`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub count: u32,
-    pub per: Duration,
-}
-
-impl Rate {
-    pub const fn per_minute(count: u32) -> Rate {
-        Rate {
-            count,
-            per: Duration::from_secs(60),
-        }
-    }
-
-    /// The even spacing between two requests.
-    pub fn interval(&self) -> Duration {
-        self.per / self.count.max(1)
-    }
-
-    /// Requests per second.
-    pub fn per_second(&self) -> f64 {
-        f64::from(self.count) / self.per.as_secs_f64()
-    }
-}
-
-/// A malformed rate string (exit 78).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "bad rate `{text}`: expected COUNT/UNIT with COUNT a whole number of at least 1 and UNIT one of s, sec, second, m, min, minute, h, hour, optionally with a multiple (e.g. 5/min, 600/min, 10/hour, 1/30s)"
-)]
-pub struct RateParseError {
-    pub text: String,
-}
-
-/// Units a rate may be written in, longest spellings first.
-const UNITS: [(&str, Duration); 14] = [
-    ("seconds", Duration::from_secs(1)),
-    ("second", Duration::from_secs(1)),
-    ("secs", Duration::from_secs(1)),
-    ("sec", Duration::from_secs(1)),
-    ("s", Duration::from_secs(1)),
-    ("minutes", Duration::from_secs(60)),
-    ("minute", Duration::from_secs(60)),
-    ("mins", Duration::from_secs(60)),
-    ("min", Duration::from_secs(60)),
-    ("m", Duration::from_secs(60)),
-    ("hours", Duration::from_secs(3600)),
-    ("hour", Duration::from_secs(3600)),
-    ("h", Duration::from_secs(3600)),
-    ("ms", Duration::from_millis(1)),
-];
-
-impl FromStr for Rate {
-    type Err = RateParseError;
-
-    /// `COUNT/UNIT` or `COUNT/MULTIPLE UNIT` without spaces (`5/min`, `1/30s`); units are
-    /// case-insensitive. `ms` is accepted so that every `Display` output parses back.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let error = || RateParseError {
-            text: text.to_owned(),
-        };
-        let (count, unit) = text.trim().split_once('/').ok_or_else(error)?;
-        let count = parse_positive(count).ok_or_else(error)?;
-        let unit = unit.to_ascii_lowercase();
-        let digits = unit.len() - unit.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        let (multiple, name) = unit.split_at(digits);
-        let multiple = if multiple.is_empty() {
-            1
-        } else {
-            parse_positive(multiple).ok_or_else(error)?
-        };
-        let base = UNITS
-            .iter()
-            .find(|(spelling, _)| *spelling == name)
-            .map(|(_, base)| *base)
-            .ok_or_else(error)?;
-        let per = base.checked_mul(multiple).ok_or_else(error)?;
-        Ok(Rate { count, per })
-    }
-}
-
-/// A whole number ≥ 1 made of ASCII digits only (no sign, no spaces).
-fn parse_positive(text: &str) -> Option<u32> {
-    if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok().filter(|n| *n >= 1)
-}
-
-impl fmt::Display for Rate {
-    /// The shortest spelling that parses back: `5/min`, `10/hour`, `2/s`, `1/30s`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let millis = self.per.as_millis();
-        let (multiple, unit) = if millis != 0 && millis.is_multiple_of(3_600_000) {
-            (millis / 3_600_000, "hour")
-        } else if millis != 0 && millis.is_multiple_of(60_000) {
-            (millis / 60_000, "min")
-        } else if millis != 0 && millis.is_multiple_of(1000) {
-            (millis / 1000, "s")
-        } else {
-            (millis.max(1), "ms")
-        };
-        if multiple == 1 {
-            write!(f, "{}/{unit}", self.count)
-        } else {
-            write!(f, "{}/{multiple}{unit}", self.count)
-        }
-    }
-}
-
-/// The limits of every class (cma-api.md's defaults).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateConfig {
-    pub create_job: Rate,
-    pub create_task: Rate,
-    pub read: Rate,
-    pub token: Rate,
-}
-
-impl RateConfig {
-    pub fn get(&self, class: RateClass) -> Rate {
-        match class {
-            RateClass::CreateJob => self.create_job,
-            RateClass::CreateTask => self.create_task,
-            RateClass::Read => self.read,
-            RateClass::Token => self.token,
-        }
-    }
-}
-
-impl Default for RateConfig {
-    fn default() -> Self {
-        RateConfig {
-            create_job: Rate::per_minute(5),
-            create_task: Rate::per_minute(5),
-            read: Rate::per_minute(600),
-            token: Rate {
-                count: 10,
-                per: Duration::from_secs(3600),
-            },
-        }
-    }
-}
 
 /// Every cloud user's buckets, created on first use.
 pub struct RateLimits {
@@ -185,10 +39,6 @@ impl RateLimits {
         }
     }
 
-    pub fn config(&self) -> &RateConfig {
-        &self.config
-    }
-
     /// The buckets of one cloud user (the same `Arc` for every call with that user).
     pub fn for_user(&self, user: &str) -> Arc<UserLimits> {
         let key = user.trim().to_lowercase();
@@ -206,7 +56,7 @@ impl RateLimits {
 /// A governor clock reading tokio's time, so paused test time drives the buckets. Its
 /// instants are durations since the clock was made.
 #[derive(Debug, Clone)]
-pub struct TokioClock {
+struct TokioClock {
     origin: Instant,
 }
 
@@ -229,7 +79,7 @@ impl Clock for TokioClock {
 /// Requests are spaced this much wider than the limit allows: the service counts N requests
 /// in a sliding window, so with exact spacing the (N+1)-th lands on the window's edge and any
 /// network jitter turns it into a 429. 2% of 12 s is 240 ms of slack.
-pub const SPACING_MARGIN: f64 = 0.02;
+const SPACING_MARGIN: f64 = 0.02;
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
 
@@ -321,7 +171,7 @@ pub struct UserLimits {
 }
 
 impl UserLimits {
-    pub fn new(config: &RateConfig, observer: Arc<dyn ApiObserver>) -> UserLimits {
+    fn new(config: &RateConfig, observer: Arc<dyn ApiObserver>) -> UserLimits {
         UserLimits {
             buckets: RateClass::ALL.map(|class| RateBucket::new(config.get(class))),
             observer,
@@ -375,74 +225,6 @@ mod tests {
 
     use super::*;
     use crate::cma::Endpoint;
-
-    #[test]
-    fn rates_parse_in_every_documented_unit() {
-        let parse = |text: &str| text.parse::<Rate>().unwrap();
-        assert_eq!(parse("5/min"), Rate::per_minute(5));
-        assert_eq!(parse("600/min"), Rate::per_minute(600));
-        assert_eq!(parse("5/minute"), Rate::per_minute(5));
-        assert_eq!(parse("5/m"), Rate::per_minute(5));
-        assert_eq!(parse(" 5/MIN "), Rate::per_minute(5));
-        let hourly = Rate {
-            count: 10,
-            per: Duration::from_secs(3600),
-        };
-        assert_eq!(parse("10/hour"), hourly);
-        assert_eq!(parse("10/h"), hourly);
-        let per_second = Rate {
-            count: 2,
-            per: Duration::from_secs(1),
-        };
-        for text in ["2/s", "2/sec", "2/second", "2/seconds"] {
-            assert_eq!(parse(text), per_second, "{text}");
-        }
-        assert_eq!(
-            parse("1/30s"),
-            Rate {
-                count: 1,
-                per: Duration::from_secs(30)
-            }
-        );
-    }
-
-    #[test]
-    fn malformed_rates_are_refused_with_what_is_expected() {
-        for text in [
-            "",
-            "5",
-            "5/",
-            "/min",
-            "0/min",
-            "-1/min",
-            "five/min",
-            "5/fortnight",
-            "5 / min",
-            "5/min/s",
-            "5.5/min",
-            "5/0s",
-            "99999999999/min",
-        ] {
-            let err = text.parse::<Rate>().unwrap_err();
-            assert_eq!(err.text, text);
-            let message = err.to_string();
-            assert!(message.contains("COUNT/UNIT"), "{message}");
-            assert!(message.contains("5/min"), "{message}");
-        }
-    }
-
-    #[test]
-    fn rates_display_in_a_form_that_parses_back() {
-        for text in [
-            "5/min", "600/min", "10/hour", "2/s", "1/30s", "3/90min", "7/250ms",
-        ] {
-            let rate: Rate = text.parse().unwrap();
-            assert_eq!(rate.to_string(), text);
-            assert_eq!(rate.to_string().parse::<Rate>().unwrap(), rate);
-        }
-        assert_eq!(RateConfig::default().token.to_string(), "10/hour");
-        assert_eq!(Rate::per_minute(600).interval(), Duration::from_millis(100));
-    }
 
     struct WaitLog(Mutex<Vec<(RateClass, Duration)>>);
 

@@ -9,6 +9,7 @@ pub mod failpoint;
 pub mod ledger;
 pub mod limits;
 pub mod pipeline;
+pub mod policy;
 pub mod poll;
 pub mod settings;
 pub mod shutdown;

@@ -15,15 +15,18 @@ use tokio_util::sync::CancellationToken;
 mod apps;
 mod artifacts;
 mod conclusion;
+mod phase;
+mod setup;
 mod task;
 mod watch;
 
-use conclusion::{Conclusion, checks_conclusion, data_conclusion, systemic};
+use conclusion::{Conclusion, data_conclusion, judge_checks, judge_data, systemic};
 
 use super::breaker::{FailureSignature, Tripwire};
-use super::events::{EventKind, SiteEvents, StoreUnavailable};
+use super::events::{EventKind, SiteEvents, StoreUnavailable, TaskRef};
 use super::failpoint;
-use super::poll::{Phase as PollPhase, PhaseDurations, PhaseKey, PollPolicy};
+use super::policy::PollPolicy;
+use super::poll::{Phase as PollPhase, PhaseDurations, PhaseKey};
 use super::verdict::{self, ChecksVerdict};
 use crate::cma::client::StatusQuery;
 use crate::cma::wire::{CreateTaskRequest, StatusNode, TaskKind};
@@ -31,11 +34,7 @@ use crate::cma::{ApiError, CloudClient, ErrorKind, ServerClient};
 use crate::inventory::{Site, definition_hash};
 use crate::report::model::{ArtifactRecord, CheckResult, ErrorRecord};
 use crate::state::{SiteState, TaskRecord};
-use crate::vocab::{Mode, Outcome, Stage};
-
-/// Job creates whose answers may be lost before a site stops creating jobs: the API cannot
-/// list jobs, so each lost answer may be an unused job (it moves no data); no third.
-const MAX_LOST_JOB_CREATES: u32 = 2;
+use crate::vocab::{Judgement, Mode, Outcome, Stage};
 
 /// The policy every pipeline of a run follows (limits are values, not pipeline variants).
 #[derive(Debug, Clone)]
@@ -111,6 +110,7 @@ enum TaskOrRetry {
 }
 
 /// How a finished task came out, for the pipeline's decisions.
+#[derive(Debug, PartialEq)]
 struct TaskEnd {
     checks: ChecksVerdict,
     /// For Migrate tasks whose checks passed: the data verdict.
@@ -128,16 +128,14 @@ impl TaskEnd {
         }
     }
 
-    /// How cmafleet judges the task, in the outcome vocabulary (kept on the task's record):
-    /// the checks' conclusion, else the data's, else what the checks said.
-    fn judgement(&self) -> Outcome {
-        if let Some(stop) = checks_conclusion(&self.checks, false) {
-            return stop.outcome;
-        }
-        match (&self.checks, &self.data) {
-            (_, Some(data)) => data_conclusion(data, Vec::new()).outcome,
-            (ChecksVerdict::Warnings(_), None) => Outcome::Warnings,
-            _ => Outcome::Succeeded,
+    /// How cmafleet judges the task (kept on the task's record): by its checks, or by its
+    /// data once the checks let it through. The checks' warnings are the site's, not the
+    /// data's: a Migrate task judged by its data counts only the scopes' warnings.
+    fn judgement(&self) -> Judgement {
+        let checks = judge_checks(&self.checks, false);
+        match &self.data {
+            Some(data) if checks.lets_through() => judge_data(data, Vec::new()).judgement,
+            _ => checks.judgement,
         }
     }
 }
@@ -154,7 +152,6 @@ pub async fn run_site(
         plan,
         events,
         stop,
-        job_id: None,
         job_created_at: None,
         reattached: false,
         connected: false,
@@ -216,7 +213,6 @@ struct Pipeline {
     /// dropped. Creates on the wire finish within the run's stop grace (the HTTP client
     /// drops them after it).
     stop: CancellationToken,
-    job_id: Option<String>,
     /// When this run created the site's job (a task create may then meet a 404 while the
     /// new job propagates).
     job_created_at: Option<DateTime<Utc>>,
@@ -257,16 +253,7 @@ impl Pipeline {
         match self.policy.mode {
             Mode::Check => {
                 let end = self.run_task(TaskKind::Check, &job_id, &[]).await?;
-                let block = self.policy.block_on_warnings;
-                Ok(
-                    checks_conclusion(&end.checks, block).unwrap_or_else(|| match &end.checks {
-                        ChecksVerdict::Warnings(names) => Conclusion::new(
-                            Outcome::Warnings,
-                            format!("checks warned: {}", names.join(", ")),
-                        ),
-                        _ => Conclusion::new(Outcome::Succeeded, "all checks passed"),
-                    }),
-                )
+                Ok(judge_checks(&end.checks, self.policy.block_on_warnings).into())
             }
             Mode::Migrate => self.migrate(&job_id).await,
         }
@@ -298,8 +285,9 @@ impl Pipeline {
         };
         let end = self.run_task(TaskKind::Migrate, job_id, &exclude).await?;
         // The Migrate task ran past its warnings: they never block here.
-        if let Some(stop) = checks_conclusion(&end.checks, false) {
-            return Ok(stop.no_data_moved(""));
+        let checks = judge_checks(&end.checks, false);
+        if !checks.lets_through() {
+            return Ok(Conclusion::from(checks).no_data_moved(""));
         }
         if let ChecksVerdict::Warnings(names) = &end.checks {
             // Each check named once; an excluded one (a failure turned into a warning)
@@ -343,8 +331,9 @@ impl Pipeline {
                 return Ok(None);
             }
         }
-        if let Some(stop) = checks_conclusion(checks, self.policy.block_on_warnings) {
-            return Ok(Some(stop.no_data_moved("precheck: ")));
+        let judged = judge_checks(checks, self.policy.block_on_warnings);
+        if !judged.lets_through() {
+            return Ok(Some(Conclusion::from(judged).no_data_moved("precheck: ")));
         }
         if let ChecksVerdict::Warnings(names) = checks {
             warnings.extend(names.iter().cloned());
@@ -386,192 +375,6 @@ impl Pipeline {
             }
         }
         Ok(exclude)
-    }
-
-    // ---- job, connect, attach ---------------------------------------------------------------
-
-    async fn ensure_job(&mut self) -> Step<String> {
-        let definition = self.site().job_definition();
-        let hash = definition_hash(&definition);
-        if let Some(job) = self
-            .plan
-            .state
-            .job
-            .clone()
-            .filter(|job| job.definition_hash == hash)
-        {
-            self.events
-                .send(EventKind::Job {
-                    job_id: job.job_id.clone(),
-                    definition_hash: hash,
-                    created_at: job.created_at,
-                    reused: true,
-                })
-                .await?;
-            self.job_id = Some(job.job_id.clone());
-            return Ok(job.job_id);
-        }
-        // A job create an earlier run journalled but never saw answered counts as lost.
-        let mut lost = 0;
-        if let Some(at) = self.plan.state.job_intent_at {
-            lost += 1;
-            self.notes.push(format!(
-                "a run interrupted at {} may have left one unused job for this site (the API cannot list jobs; an unused job moves no data)",
-                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ));
-        }
-        self.check_draining("creating its job")?;
-        self.stage(Stage::Job).await?;
-        self.events.send_durable(EventKind::JobIntent).await?;
-        failpoint::hit("job-intent");
-        // The API cannot list jobs: a create whose answer was lost is sent again (each lost
-        // one may be an unused job, which moves no data), but never after two were lost.
-        let created = loop {
-            let stop = Arc::clone(&self.plan.tripwire);
-            match self.plan.cloud.create_job(&definition, &stop.stop).await {
-                Err(error) if error.is_outcome_unknown() => {
-                    lost += 1;
-                    self.events
-                        .send(EventKind::Error(self.error_record(&error)))
-                        .await?;
-                    if lost >= MAX_LOST_JOB_CREATES {
-                        return Err(Halt::Outcome(
-                            Outcome::Failed,
-                            format!(
-                                "no job created: the answers of {lost} job creates were lost ({}); each may have made an unused job (the API cannot list jobs; an unused job moves no data), so cmafleet will not create another in this run — check the network path to the API, then rerun",
-                                error.detail()
-                            ),
-                        ));
-                    }
-                    self.check_draining("creating its job again")?;
-                }
-                // Stopped before the create was sent (waiting for its rate-limit turn, or to
-                // retry a refused connection): no job can have come of it.
-                Err(error) if error.kind == ErrorKind::Cancelled && lost == 0 => {
-                    self.events
-                        .send_durable(EventKind::JobIntentWithdrawn)
-                        .await?;
-                    return Err(Halt::Api(error));
-                }
-                other => break other.map_err(Halt::Api)?,
-            }
-        };
-        if lost > 0 {
-            self.notes.push(format!(
-                "{lost} job create answer(s) were lost before this one came; each lost one may be an unused job, which moves no data"
-            ));
-        }
-        failpoint::hit("job-created");
-        self.events
-            .send_durable(EventKind::Job {
-                job_id: created.job_id.clone(),
-                definition_hash: hash,
-                created_at: Utc::now(),
-                reused: false,
-            })
-            .await?;
-        self.job_id = Some(created.job_id.clone());
-        self.job_created_at = Some(Utc::now());
-        Ok(created.job_id)
-    }
-
-    fn attach_is_fresh(&self) -> bool {
-        let Some(attach) = &self.plan.state.attach else {
-            return false;
-        };
-        let Some(expires_at) = attach.expires_at else {
-            return false;
-        };
-        if attach.cloud_url != self.site().cloud_url_str() {
-            return false;
-        }
-        // Safety margin: a tenth of the validity (2.4 h of the 24 h), so a task created now
-        // is picked up well before the attach lapses.
-        let margin = (expires_at - attach.attached_at).max(chrono::TimeDelta::zero()) / 10;
-        Utc::now() + margin < expires_at
-    }
-
-    async fn ensure_attached(&mut self, force: bool) -> Step<()> {
-        if !force && self.attach_is_fresh() {
-            return Ok(());
-        }
-        self.stage(Stage::Attach).await?;
-        let cloud_url = self.site().cloud_url_str();
-        let answer = match self.plan.server.attach(&cloud_url, &self.stop).await {
-            Err(error)
-                if error.kind == ErrorKind::NotConnected
-                    && self.policy.connect
-                    && !self.connected =>
-            {
-                self.connect(&cloud_url).await?;
-                self.stage(Stage::Attach).await?;
-                self.plan.server.attach(&cloud_url, &self.stop).await
-            }
-            other => other,
-        };
-        let answer = match answer {
-            Ok(answer) => answer,
-            Err(error) if error.kind == ErrorKind::NotConnected => {
-                self.events
-                    .send(EventKind::Error(self.error_record(&error)))
-                    .await?;
-                let hint = if self.policy.connect {
-                    "connecting did not help"
-                } else {
-                    "connect it in the Migration Assistant, or run with --connect"
-                };
-                return Err(Halt::Outcome(
-                    Outcome::Blocked,
-                    format!(
-                        "the cloud site is not connected to this server ({hint}): {}",
-                        error.message
-                    ),
-                ));
-            }
-            Err(error) => return Err(Halt::Api(error)),
-        };
-        let expires_at = match &answer.expiry_time {
-            Some(time) => match time.instant() {
-                Some(at) => Some(at),
-                None => {
-                    tracing::warn!(site = %self.site().name, "attach expiry {time:?} not understood; attaching again before every task");
-                    None
-                }
-            },
-            None => None,
-        };
-        let record = crate::state::AttachRecord {
-            cloud_url: cloud_url.clone(),
-            attached_at: Utc::now(),
-            expires_at,
-        };
-        self.plan.state.attach = Some(record);
-        self.events
-            .send(EventKind::Attached {
-                cloud_url,
-                expires_at,
-            })
-            .await?;
-        Ok(())
-    }
-
-    async fn connect(&mut self, cloud_url: &str) -> Step<()> {
-        self.connected = true;
-        self.stage(Stage::Connect).await?;
-        let token = self
-            .plan
-            .cloud
-            .create_token(cloud_url, &self.plan.tripwire.stop)
-            .await
-            .map_err(Halt::Api)?;
-        self.plan
-            .server
-            .save_token(cloud_url, &token.token, &self.stop)
-            .await
-            .map_err(Halt::Api)?;
-        self.notes
-            .push("connected the server to the cloud site (connect token saved)".into());
-        Ok(())
     }
 
     /// The coordinator stamps the site's current stage on it.

@@ -9,23 +9,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::policy::PollPolicy;
 use crate::inventory::Product;
-
-/// `--poll-min` and `--poll-max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PollPolicy {
-    pub min: Duration,
-    pub max: Duration,
-}
-
-impl Default for PollPolicy {
-    fn default() -> Self {
-        PollPolicy {
-            min: Duration::from_secs(5),
-            max: Duration::from_secs(60),
-        }
-    }
-}
 
 impl PollPolicy {
     /// The interval after poll number `polls` (0 = the first poll after creation): `min`
@@ -61,10 +46,10 @@ impl PollPolicy {
     /// from the run's start (`since_start` is now). Polls due within one tick of each other
     /// then wake together: a fleet's many sites share one wake-up of the runtime, their
     /// requests leave together and their answers are read together, instead of a thread
-    /// woken for each (on 2 cores a wake-up costs about what a request does). Rounded up,
-    /// unless that would wait past `max` (a finished task is noticed within `max`): then down.
-    /// A wait the read budget already stretched past `max` is rounded up, so the budget
-    /// holds. Moves a poll by less than a tick: 625 ms of the default 5 s `--poll-min`.
+    /// woken for each. Rounded up, unless that would wait past `max` (a finished task is
+    /// noticed within `max`): then down. A wait the read budget already stretched past `max`
+    /// is rounded up, so the budget holds. Moves a poll by less than a tick: 625 ms of the
+    /// default 5 s `--poll-min`.
     pub fn on_grid(&self, since_start: Duration, wait: Duration) -> Duration {
         let tick_ns = self.tick().as_nanos();
         let past = (since_start + wait).as_nanos() % tick_ns;
@@ -127,11 +112,10 @@ pub enum Phase {
 /// checks on similar instances), so once a few have finished, a new one is expected to take
 /// at least as long as the quickest tenth of them: its polls before then are spaced up to
 /// `--poll-max` and one lands on that time ([`PollPolicy::toward`]), instead of the young-task
-/// polls at `--poll-min`, 2 × `--poll-min`, … that could only find it running. A check task
-/// of 3 minutes costs about 5 status reads instead of 8, and the last task of a run is noticed
-/// when it ends instead of up to one back-off step later. A phase that ends sooner than
-/// expected is still noticed within `--poll-max`; a longer one is polled from the expected end
-/// on as a young one would be.
+/// polls at `--poll-min`, 2 × `--poll-min`, … that could only find it running; the last task
+/// of a run is noticed when it ends instead of up to one back-off step later. A phase that
+/// ends sooner than expected is still noticed within `--poll-max`; a longer one is polled
+/// from the expected end on as a young one would be.
 #[derive(Debug, Default)]
 pub struct PhaseDurations {
     phases: Mutex<HashMap<PhaseKey, Learned>>,

@@ -8,8 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use url::Url;
 
-use super::limits::RateConfig;
-use super::poll::PollPolicy;
+use super::policy::{PollPolicy, RateConfig};
 use crate::cma::client::ClientSettings;
 use crate::vocab::Mode;
 

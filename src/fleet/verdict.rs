@@ -1,13 +1,32 @@
 //! What a status tree means for a site: its check results, its scope results with progress,
 //! and the verdicts the pipeline acts on. Pure functions of the tree, tolerant of every shape
-//! `cma-api.md` allows (missing nodes, unknown statuses and outcomes, any casing).
+//! the API allows (missing nodes, unknown statuses and outcomes, any casing).
 
 use crate::cma::wire::{Outcome as WireOutcome, StatusNode};
 use crate::report::model::{CheckResult, ProgressCounter, ScopeResult};
 
-/// The subtree named `level` when the service answered with the root instead of the level.
-pub fn level<'a>(node: &'a StatusNode, level: &str) -> &'a StatusNode {
-    node.children.get(level).unwrap_or(node)
+/// The status levels of a Migrate task that are read by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// The pre-migration checks, one child per check.
+    Check,
+    /// The data, one child per scope (apps among them).
+    Migrate,
+}
+
+impl Level {
+    /// The level's name on the wire (`level=check`) and in a root's children.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Check => "check",
+            Level::Migrate => "migrate",
+        }
+    }
+}
+
+/// The subtree of `level` when the service answered with the root instead of the level.
+pub fn level(node: &StatusNode, level: Level) -> &StatusNode {
+    node.children.get(level.name()).unwrap_or(node)
 }
 
 /// The node holding a finished task's checks, from its root read with every child: its
@@ -15,7 +34,7 @@ pub fn level<'a>(node: &'a StatusNode, level: &str) -> &'a StatusNode {
 /// directly under its root in the documented shape; a task that ended at its root, e.g.
 /// not attached, may have no check node at all).
 pub fn checks_of_root(root: &StatusNode) -> &StatusNode {
-    match root.children.get("check") {
+    match root.children.get(Level::Check.name()) {
         Some(check) if check.is_finished() => check,
         _ => root,
     }
@@ -23,7 +42,7 @@ pub fn checks_of_root(root: &StatusNode) -> &StatusNode {
 
 /// What a site's message says of a task that ended badly with a status the API model does
 /// not know (stopped, incomplete), in the service's words.
-pub fn ended_oddly(node: &StatusNode) -> Option<String> {
+fn ended_oddly(node: &StatusNode) -> Option<String> {
     node.odd_ending()
         .map(|ending| format!("task ended with {ending}"))
 }
@@ -81,7 +100,7 @@ pub fn scope_results(migrate_level: &StatusNode) -> Vec<ScopeResult> {
 }
 
 /// Whether a message is the service's "not attached / wrong Server ID" failure.
-pub fn is_not_attached(message: &str) -> bool {
+fn is_not_attached(message: &str) -> bool {
     let message = message.to_ascii_lowercase();
     message.contains("not attached") || message.contains("server id is incorrect")
 }
@@ -240,7 +259,9 @@ pub fn data_verdict(migrate_level: &StatusNode) -> DataVerdict {
             .message
             .clone()
             .unwrap_or_else(|| "migration FAILED".into());
-        verdict.failed.push(("migrate".into(), message));
+        verdict
+            .failed
+            .push((Level::Migrate.name().to_owned(), message));
     }
     verdict.not_attached = verdict
         .failed
@@ -459,9 +480,15 @@ mod tests {
         let root = tree(
             r#"{"data":{"status":"IN_PROGRESS","children":{"check":{"status":"FINISHED","outcome":"SUCCESS"}}}}"#,
         );
-        assert_eq!(level(&root, "check").outcome, Some(WireOutcome::Success));
+        assert_eq!(
+            level(&root, Level::Check).outcome,
+            Some(WireOutcome::Success)
+        );
         let bare =
             tree(r#"{"data":{"status":"FINISHED","outcome":"SUCCESS","children":{"A":{}}}}"#);
-        assert_eq!(level(&bare, "check").outcome, Some(WireOutcome::Success));
+        assert_eq!(
+            level(&bare, Level::Check).outcome,
+            Some(WireOutcome::Success)
+        );
     }
 }

@@ -16,7 +16,8 @@ use cmafleet::cma::wire::{
     CreateTaskRequest, Destination, Flow, IncludedData, JobDefinition, KeyScope, Scope, Source,
     TaskKind,
 };
-use cmafleet::fleet::limits::{RateConfig, RateLimits};
+use cmafleet::fleet::limits::RateLimits;
+use cmafleet::fleet::policy::RateConfig;
 use cmafleet::secret::Secret;
 use cmafleet::sim::{self, RequestCounters, Scenario, SimHandle, SimOptions};
 use url::Url;

@@ -4,7 +4,6 @@
 use crate::fleet::events::EventKind;
 use crate::fleet::ledger::SiteEntry;
 use crate::state::{AttachRecord, JobRecord, StateError, Tx};
-use crate::vocab::Judgement;
 
 /// Writes one event of `entry`'s site; returns the id the store assigned (a task intent's),
 /// if any. Events the store does not keep (stages, progress, checks before the end) write
@@ -51,13 +50,9 @@ pub(super) fn record(
                 .record_task_intent(site, run_id, job_id, kind, now)
                 .map(Some);
         }
-        EventKind::TaskCreated {
-            intent_id,
-            task_id,
-            created_at,
-            adopted,
-            ..
-        } => tx.record_task_id(*intent_id, task_id, *created_at, *adopted)?,
+        EventKind::TaskCreated { task, adopted } => {
+            tx.record_task_id(task.intent_id, &task.task_id, task.created_at, *adopted)?
+        }
         EventKind::AfterCore { intent_id, running } => {
             tx.record_apps_pending(*intent_id, !running.is_empty())?
         }
@@ -78,14 +73,10 @@ pub(super) fn record(
             )?
         }
         // Closed (finished_at) only with the site's report: see record_task_judgement.
-        EventKind::TaskFinished { intent_id, outcome } => {
-            let judgement = Judgement::parse(outcome).ok_or_else(|| {
-                StateError::Refused(format!(
-                    "record `{outcome}` as the judgement of task intent {intent_id}"
-                ))
-            })?;
-            tx.record_task_judgement(*intent_id, judgement)?
-        }
+        EventKind::TaskFinished {
+            intent_id,
+            judgement,
+        } => tx.record_task_judgement(*intent_id, *judgement)?,
         EventKind::Finished { migrated, .. } => {
             tx.record_site_report(run_id, &entry.report, *migrated)?
         }

@@ -3,6 +3,7 @@
 //! Migrate task's status once — creating nothing — until the apps end, then records how they
 //! ended: an app failure makes the site `warnings`, in the service's words.
 
+use super::verdict::Level;
 use super::*;
 
 impl Pipeline {
@@ -11,27 +12,20 @@ impl Pipeline {
     /// still run (any mode: no other task starts on the server meanwhile); `None` when a check
     /// run may go on with its Check task.
     pub(super) async fn follow_up_apps(&mut self, task: TaskRecord) -> Step<Option<Conclusion>> {
-        let Some(task_id) = task.task_id.clone() else {
+        let Some(task) = task::recorded(task) else {
             return Ok(None);
         };
+        let task_id = task.task_id.clone();
         self.stage(Stage::Apps).await?;
-        self.events
-            .send(EventKind::FollowUp {
-                intent_id: task.intent_id,
-                task_id: task_id.clone(),
-            })
-            .await?;
-        let query = StatusQuery {
-            level: Some("migrate".into()),
-            expand_children: true,
-        };
+        self.events.send(EventKind::FollowUp(task.clone())).await?;
+        let query = watch::level_query(Level::Migrate, true);
         let node = match self
             .plan
             .cloud
             .task_status(&task.job_id, &task_id, &query, &self.stop)
             .await
         {
-            Ok(node) => verdict::level(&node, "migrate").clone(),
+            Ok(node) => verdict::level(&node, Level::Migrate).clone(),
             Err(error) if error.kind == ErrorKind::Cancelled => return Err(Halt::Api(error)),
             Err(error) => {
                 // The site stays migrated with its apps pending; the next run reads again.

@@ -24,9 +24,17 @@ enum Reconciled {
     Unsure(String),
 }
 
-/// A task an earlier run left: its job, and its intent id, task id and creation time (as
-/// `finish_task` takes them).
-type LeftTask = (String, (i64, String, DateTime<Utc>));
+/// A task an earlier run recorded, once its id is known.
+pub(super) fn recorded(record: TaskRecord) -> Option<TaskRef> {
+    Some(TaskRef {
+        intent_id: record.intent_id,
+        task_id: record.task_id?,
+        job_id: record.job_id,
+        kind: record.kind,
+        // Always recorded with the id; without it, the intent is when the task was made.
+        created_at: record.created_at.unwrap_or(record.intent_at),
+    })
+}
 
 impl Pipeline {
     /// The newest task of `kind` recorded by an earlier run that is not finished (or whose id
@@ -59,14 +67,11 @@ impl Pipeline {
     ) -> Step<TaskEnd> {
         let mut left = self.resume_left(&kind).await?;
         loop {
-            let (task_job, task) = match left.take() {
-                Some(left) => left,
-                None => (
-                    job_id.to_owned(),
-                    self.create_task(&kind, job_id, exclude).await?,
-                ),
+            let task = match left.take() {
+                Some(task) => task,
+                None => self.create_task(&kind, job_id, exclude).await?,
             };
-            match self.finish_task(&kind, &task_job, task).await? {
+            match self.finish_task(task).await? {
                 TaskOrRetry::Done(end) => return Ok(end),
                 TaskOrRetry::Retry => continue,
             }
@@ -76,90 +81,68 @@ impl Pipeline {
     /// Polls a task of `kind` an earlier run left running to its end, creating none (see
     /// `migrate`: it holds the server).
     pub(super) async fn wait_for_left_task(&mut self, kind: TaskKind) -> Step<()> {
-        let Some((task_job, (intent_id, task_id, created_at))) = self.resume_left(&kind).await?
-        else {
+        let Some(task) = self.resume_left(&kind).await? else {
             return Ok(());
         };
         self.events
             .send(EventKind::Note(format!(
-                "waited for the {kind} task {task_id} an earlier run left running on the server"
+                "waited for the {kind} task {} an earlier run left running on the server",
+                task.task_id
             )))
             .await?;
         // Not attached: re-attached for the task that follows; no new task of this kind.
-        self.finish_task(&kind, &task_job, (intent_id, task_id, created_at))
-            .await?;
+        self.finish_task(task).await?;
         Ok(())
     }
 
-    /// The task of `kind` an earlier run left in flight, with its job: resumed by its id, or
-    /// found on the job's task list for an intent whose answer never came. An intent whose
-    /// task is not found is abandoned: `None`, as when there is nothing left.
-    async fn resume_left(&mut self, kind: &TaskKind) -> Step<Option<LeftTask>> {
-        let left = match self.in_flight(kind) {
-            Some(TaskRecord {
-                intent_id,
-                job_id: task_job,
-                task_id: Some(task_id),
-                created_at,
-                ..
-            }) => {
-                self.events
-                    .send(EventKind::TaskResumed {
-                        intent_id,
-                        kind: kind.clone(),
-                        task_id: task_id.clone(),
-                        created_at,
-                    })
-                    .await?;
-                Some((
-                    task_job,
-                    (intent_id, task_id, created_at.unwrap_or_else(Utc::now)),
-                ))
-            }
-            Some(TaskRecord {
-                intent_id,
-                job_id: task_job,
-                intent_at,
-                ..
-            }) => match self.reconcile(&task_job, intent_at).await? {
-                Reconciled::Found(task_id, created_at) => {
-                    self.record_created(intent_id, kind, &task_id, created_at, true)
-                        .await?;
-                    Some((task_job, (intent_id, task_id, created_at)))
-                }
-                Reconciled::None => {
-                    self.events
-                        .send_durable(EventKind::TaskAbandoned { intent_id })
-                        .await?;
-                    None
-                }
-                Reconciled::Unsure(why) => {
-                    return Err(Halt::Outcome(
-                        Outcome::Failed,
-                        format!(
-                            "an earlier run's {} task create was never answered and {why}: cmafleet will not create another (look at the job's tasks in the Migration Assistant; the next run checks the list again)",
-                            kind.response_str()
-                        ),
-                    ));
-                }
-            },
-            None => None,
+    /// The task of `kind` an earlier run left in flight: resumed by its id, or found on the
+    /// job's task list for an intent whose answer never came. An intent whose task is not
+    /// found is abandoned: `None`, as when there is nothing left.
+    async fn resume_left(&mut self, kind: &TaskKind) -> Step<Option<TaskRef>> {
+        let Some(record) = self.in_flight(kind) else {
+            return Ok(None);
         };
-        Ok(left)
+        let (intent_id, job_id, intent_at) =
+            (record.intent_id, record.job_id.clone(), record.intent_at);
+        if let Some(task) = recorded(record) {
+            self.events
+                .send(EventKind::TaskResumed(task.clone()))
+                .await?;
+            return Ok(Some(task));
+        }
+        match self.reconcile(&job_id, intent_at).await? {
+            Reconciled::Found(task_id, created_at) => {
+                let task = TaskRef {
+                    intent_id,
+                    job_id,
+                    kind: kind.clone(),
+                    task_id,
+                    created_at,
+                };
+                self.record_created(&task, true).await?;
+                Ok(Some(task))
+            }
+            Reconciled::None => {
+                self.events
+                    .send_durable(EventKind::TaskAbandoned { intent_id })
+                    .await?;
+                Ok(None)
+            }
+            Reconciled::Unsure(why) => Err(Halt::Outcome(
+                Outcome::Failed,
+                format!(
+                    "an earlier run's {} task create was never answered and {why}: cmafleet will not create another (look at the job's tasks in the Migration Assistant; the next run checks the list again)",
+                    kind.response_str()
+                ),
+            )),
+        }
     }
 
     /// Polls a task to its end, records the judgement, and either collects its artifacts or
     /// (the not-attached failure, once) re-attaches so that a new task can be created.
-    async fn finish_task(
-        &mut self,
-        kind: &TaskKind,
-        job_id: &str,
-        (intent_id, task_id, created_at): (i64, String, DateTime<Utc>),
-    ) -> Step<TaskOrRetry> {
-        let end = self
-            .poll_task(kind, job_id, intent_id, &task_id, created_at)
-            .await?;
-        let outcome = end.judgement().as_str().to_owned();
+    async fn finish_task(&mut self, task: TaskRef) -> Step<TaskOrRetry> {
+        let end = self.poll_task(&task).await?;
+        let intent_id = task.intent_id;
         // Journalled before the judgement: a crash in between must not lose that the apps
         // are to be followed up.
         if let Some(data) = end
@@ -175,27 +158,33 @@ impl Pipeline {
                 .await?;
         }
         self.events
-            .send_durable(EventKind::TaskFinished { intent_id, outcome })
+            .send_durable(EventKind::TaskFinished {
+                intent_id,
+                judgement: end.judgement(),
+            })
             .await?;
         failpoint::hit("task-judged");
-        if let Some(task) = self
+        if let Some(record) = self
             .plan
             .state
             .tasks
             .iter_mut()
-            .find(|task| task.intent_id == intent_id)
+            .find(|record| record.intent_id == intent_id)
         {
-            task.finished_at = Some(Utc::now());
+            record.finished_at = Some(Utc::now());
         }
         if let Some(message) = end.not_attached()
             && !self.reattached
         {
             self.reattached = true;
-            self.notes.push(format!("task {task_id} failed as not attached ({message}); re-attached and created a new task"));
+            self.notes.push(format!(
+                "task {} failed as not attached ({message}); re-attached and created a new task",
+                task.task_id
+            ));
             self.ensure_attached(true).await?;
             return Ok(TaskOrRetry::Retry);
         }
-        self.collect_artifacts(job_id, &task_id).await?;
+        self.collect_artifacts(&task.job_id, &task.task_id).await?;
         Ok(TaskOrRetry::Done(end))
     }
 
@@ -214,40 +203,30 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn record_created(
-        &mut self,
-        intent_id: i64,
-        kind: &TaskKind,
-        task_id: &str,
-        created_at: DateTime<Utc>,
-        adopted: bool,
-    ) -> Step<()> {
+    async fn record_created(&mut self, task: &TaskRef, adopted: bool) -> Step<()> {
         self.events
             .send_durable(EventKind::TaskCreated {
-                intent_id,
-                kind: kind.clone(),
-                task_id: task_id.to_owned(),
-                created_at,
+                task: task.clone(),
                 adopted,
             })
             .await?;
-        if let Some(task) = self
+        if let Some(record) = self
             .plan
             .state
             .tasks
             .iter_mut()
-            .find(|task| task.intent_id == intent_id)
+            .find(|record| record.intent_id == task.intent_id)
         {
-            task.task_id = Some(task_id.to_owned());
+            record.task_id = Some(task.task_id.clone());
         } else {
             self.plan.state.tasks.push(TaskRecord {
-                intent_id,
+                intent_id: task.intent_id,
                 run_id: String::new(),
-                job_id: self.job_id.clone().unwrap_or_default(),
-                kind: kind.clone(),
-                intent_at: created_at,
-                task_id: Some(task_id.to_owned()),
-                created_at: Some(created_at),
+                job_id: task.job_id.clone(),
+                kind: task.kind.clone(),
+                intent_at: task.created_at,
+                task_id: Some(task.task_id.clone()),
+                created_at: Some(task.created_at),
                 adopted,
                 status: None,
                 service_outcome: None,
@@ -267,7 +246,7 @@ impl Pipeline {
         kind: &TaskKind,
         job_id: &str,
         exclude: &[String],
-    ) -> Step<(i64, String, DateTime<Utc>)> {
+    ) -> Step<TaskRef> {
         let request = match kind {
             TaskKind::Migrate => CreateTaskRequest::migrate(exclude),
             _ => CreateTaskRequest::check(),
@@ -275,20 +254,7 @@ impl Pipeline {
         let mut young_job_misses = 0;
         let mut lost = 0;
         loop {
-            if let Some(closes) = self.policy.no_new_tasks_after
-                && Utc::now() >= closes
-            {
-                return Err(Halt::Outcome(
-                    Outcome::Skipped,
-                    format!(
-                        "night window closed at {}: no new task",
-                        closes.with_timezone(&chrono::Local).format("%H:%M")
-                    ),
-                ));
-            }
-            self.check_draining(&format!("creating its {} task", kind.response_str()))?;
-            self.ensure_attached(false).await?;
-            self.stage(task_stage(kind)).await?;
+            self.ready_to_create(kind).await?;
             let intent_at = Utc::now();
             let intent_id = self
                 .events
@@ -299,6 +265,13 @@ impl Pipeline {
                 .await?
                 .ok_or_else(|| StoreUnavailable("the store gave no intent id".into()))?;
             failpoint::hit("task-intent");
+            let mut task = TaskRef {
+                intent_id,
+                job_id: job_id.to_owned(),
+                kind: kind.clone(),
+                task_id: String::new(),
+                created_at: intent_at,
+            };
             let error = match self
                 .plan
                 .cloud
@@ -307,53 +280,18 @@ impl Pipeline {
             {
                 Ok(created) => {
                     failpoint::hit("task-created");
-                    let created_at = Utc::now();
-                    self.record_created(intent_id, kind, &created.task_id, created_at, false)
-                        .await?;
+                    task.task_id = created.task_id;
+                    task.created_at = Utc::now();
+                    self.record_created(&task, false).await?;
                     failpoint::hit("task-recorded");
-                    return Ok((intent_id, created.task_id, created_at));
+                    return Ok(task);
                 }
                 Err(error) => error,
             };
             if error.is_outcome_unknown() {
-                self.events
-                    .send(EventKind::Error(self.error_record(&error)))
-                    .await?;
-                match self.reconcile(job_id, intent_at).await? {
-                    Reconciled::Found(task_id, created_at) => {
-                        self.notes.push(format!(
-                            "a {} task create's answer was lost; found task {task_id} on the job",
-                            kind.response_str()
-                        ));
-                        self.record_created(intent_id, kind, &task_id, created_at, true)
-                            .await?;
-                        return Ok((intent_id, task_id, created_at));
-                    }
-                    Reconciled::Unsure(why) => {
-                        return Err(Halt::Outcome(
-                            Outcome::Failed,
-                            format!(
-                                "a {} task create's answer was lost and {why}: cmafleet will not create another (look at the job's tasks in the Migration Assistant; the next run checks the list again)",
-                                kind.response_str()
-                            ),
-                        ));
-                    }
-                    Reconciled::None => {
-                        self.events
-                            .send_durable(EventKind::TaskAbandoned { intent_id })
-                            .await?;
-                        lost += 1;
-                        if lost >= MAX_CREATE_ATTEMPTS {
-                            return Err(Halt::Outcome(
-                                Outcome::Failed,
-                                format!(
-                                    "could not create a {} task: the answers of {lost} creates were lost (the task list showed none was made)",
-                                    kind.response_str()
-                                ),
-                            ));
-                        }
-                        continue;
-                    }
+                match self.lost_create(task, &error, &mut lost).await? {
+                    Some(task) => return Ok(task),
+                    None => continue,
                 }
             }
             // Nothing was sent, or the service refused it: no task came of this intent.
@@ -375,6 +313,77 @@ impl Pipeline {
                 continue;
             }
             return Err(Halt::Api(error));
+        }
+    }
+
+    /// Before each create: the night window still open, the run not stopping, the site
+    /// attached; then the stage is the task's.
+    async fn ready_to_create(&mut self, kind: &TaskKind) -> Step<()> {
+        if let Some(closes) = self.policy.no_new_tasks_after
+            && Utc::now() >= closes
+        {
+            return Err(Halt::Outcome(
+                Outcome::Skipped,
+                format!(
+                    "night window closed at {}: no new task",
+                    closes.with_timezone(&chrono::Local).format("%H:%M")
+                ),
+            ));
+        }
+        self.check_draining(&format!("creating its {} task", kind.response_str()))?;
+        self.ensure_attached(false).await?;
+        self.stage(task_stage(kind)).await
+    }
+
+    /// A create whose answer was lost (`pending` names its intent, created when the intent
+    /// was journalled): the task the job's list shows it made, or `None` when the list shows
+    /// none and another create may be sent (`lost` counts them).
+    async fn lost_create(
+        &mut self,
+        pending: TaskRef,
+        error: &ApiError,
+        lost: &mut u32,
+    ) -> Step<Option<TaskRef>> {
+        self.events
+            .send(EventKind::Error(self.error_record(error)))
+            .await?;
+        let kind = pending.kind.response_str();
+        match self.reconcile(&pending.job_id, pending.created_at).await? {
+            Reconciled::Found(task_id, created_at) => {
+                self.notes.push(format!(
+                    "a {kind} task create's answer was lost; found task {task_id} on the job"
+                ));
+                let task = TaskRef {
+                    task_id,
+                    created_at,
+                    ..pending
+                };
+                self.record_created(&task, true).await?;
+                Ok(Some(task))
+            }
+            Reconciled::Unsure(why) => Err(Halt::Outcome(
+                Outcome::Failed,
+                format!(
+                    "a {kind} task create's answer was lost and {why}: cmafleet will not create another (look at the job's tasks in the Migration Assistant; the next run checks the list again)"
+                ),
+            )),
+            Reconciled::None => {
+                self.events
+                    .send_durable(EventKind::TaskAbandoned {
+                        intent_id: pending.intent_id,
+                    })
+                    .await?;
+                *lost += 1;
+                if *lost >= MAX_CREATE_ATTEMPTS {
+                    return Err(Halt::Outcome(
+                        Outcome::Failed,
+                        format!(
+                            "could not create a {kind} task: the answers of {lost} creates were lost (the task list showed none was made)"
+                        ),
+                    ));
+                }
+                Ok(None)
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! Following one task to its end: which status level to read when, and what a reading
-//! means — never more than the public API documents (`cma-api.md`, first-contact rules).
+//! means — never more than the public API documents. Which phase follows which is the
+//! phase machine's (`phase`); this reads the tree it asks for.
 //!
 //! - A **Check task** is followed at its root, read without its children (one small page)
 //!   until it finishes, then once with every child: its checks sit directly under the root
@@ -15,6 +16,8 @@
 
 use std::collections::HashSet;
 
+use super::phase::{Next, Phase, Reading, TaskPhases};
+use super::verdict::Level;
 use super::*;
 use crate::cma::SurpriseKind;
 use crate::cma::error::Endpoint;
@@ -22,17 +25,9 @@ use crate::cma::error::Endpoint;
 /// Status reads that may fail in a row before the site is left `detached`.
 const MAX_POLL_FAILURES: u32 = 10;
 /// While only a task's progress changes, its status tree goes to the state store at most
-/// this often; a change of status or outcome goes at once. (Every poll's tree was a store
-/// write of a few KB: most of a large fleet's writes, read by no one.)
+/// this often; a change of status or outcome goes at once (a tree is a store write of a
+/// few KB that nobody reads while the task only progresses).
 const TREE_REFRESH: Duration = Duration::from_secs(60);
-
-/// What the poll loop is following.
-enum Phase {
-    /// The pre-migration checks: a Check task's root, a Migrate task's `check` level.
-    Checks,
-    /// A Migrate task's data, once its checks let it through: the `migrate` level.
-    Data { checks: ChecksVerdict },
-}
 
 /// One status read.
 enum Read {
@@ -106,11 +101,7 @@ struct SentStatus {
 
 /// The task being followed and what the loop remembers between polls.
 struct Watch<'a> {
-    kind: &'a TaskKind,
-    job_id: &'a str,
-    task_id: &'a str,
-    intent_id: i64,
-    created_at: DateTime<Utc>,
+    task: &'a TaskRef,
     /// Failed reads in a row; only a poll that read all it needed clears them (a level that
     /// reads well must not hide another that never does).
     failures: u32,
@@ -127,28 +118,18 @@ fn root() -> StatusQuery {
     }
 }
 
-fn level(name: &str, expand_children: bool) -> StatusQuery {
+/// A read of one level of a task's status, with or without its children.
+pub(super) fn level_query(level: Level, expand_children: bool) -> StatusQuery {
     StatusQuery {
-        level: Some(name.to_owned()),
+        level: Some(level.name().to_owned()),
         expand_children,
     }
 }
 
 impl Pipeline {
-    pub(super) async fn poll_task(
-        &mut self,
-        kind: &TaskKind,
-        job_id: &str,
-        intent_id: i64,
-        task_id: &str,
-        created_at: DateTime<Utc>,
-    ) -> Step<TaskEnd> {
+    pub(super) async fn poll_task(&mut self, task: &TaskRef) -> Step<TaskEnd> {
         let mut watch = Watch {
-            kind,
-            job_id,
-            task_id,
-            intent_id,
-            created_at,
+            task,
             failures: 0,
             last_sent: None,
             surprised: HashSet::new(),
@@ -159,20 +140,15 @@ impl Pipeline {
         result
     }
 
+    /// Polls the task on its phase's schedule until the phase machine ends it; a phase's
+    /// duration is learned when it ends, and the data's schedule starts when it starts.
     async fn poll_loop(&mut self, watch: &mut Watch<'_>) -> Step<TaskEnd> {
-        let mut phase = Phase::Checks;
-        let mut stage = task_stage(watch.kind);
-        self.stage(stage).await?;
-        let migrate_task = *watch.kind == TaskKind::Migrate;
-        let mut schedule = PhaseSchedule::new(
-            PhaseKey {
-                product: self.plan.site.product,
-                phase: PollPhase::Checks { migrate_task },
-            },
-            tokio::time::Instant::now()
-                .checked_sub(task_age(watch.created_at))
-                .unwrap_or_else(tokio::time::Instant::now),
-        );
+        let mut phases = TaskPhases::new(&watch.task.kind, self.policy.wait_apps);
+        self.stage(task_stage(&watch.task.kind)).await?;
+        let created = tokio::time::Instant::now()
+            .checked_sub(task_age(watch.task.created_at))
+            .unwrap_or_else(tokio::time::Instant::now);
+        let mut schedule = PhaseSchedule::new(self.phase_key(&phases), created);
         loop {
             let (interval, at_expected_end) = schedule.next_wait(
                 &self.policy,
@@ -182,70 +158,68 @@ impl Pipeline {
             );
             self.sleep(interval).await?;
             let phase_age = schedule.start.elapsed();
-            match &phase {
-                Phase::Checks => {
-                    let found = if migrate_task {
-                        self.read_check_level(watch, at_expected_end, phase_age)
-                            .await?
-                    } else {
-                        self.read_check_root(watch, at_expected_end).await?
-                    };
-                    let Some(node) = found else { continue };
+            let from = phases.phase();
+            let Some(reading) = self
+                .take_reading(watch, from, at_expected_end, phase_age)
+                .await?
+            else {
+                continue;
+            };
+            let next = phases.advance(reading);
+            match (from, phases.phase()) {
+                (Phase::Checks, Phase::Data) => {
                     self.plan.durations.record(schedule.key, phase_age);
-                    let checks = verdict::check_results(&node);
-                    self.plan.last_checks.clone_from(&checks);
-                    self.events.send(EventKind::Checks(checks)).await?;
-                    let verdict = verdict::checks_verdict(&node);
-                    let passed =
-                        matches!(verdict, ChecksVerdict::Passed | ChecksVerdict::Warnings(_));
-                    if !migrate_task || !passed {
-                        return Ok(TaskEnd {
-                            checks: verdict,
-                            data: None,
-                        });
-                    }
-                    phase = Phase::Data { checks: verdict };
-                    schedule = PhaseSchedule::new(
-                        PhaseKey {
-                            phase: PollPhase::Data,
-                            ..schedule.key
-                        },
-                        tokio::time::Instant::now(),
-                    );
+                    let now = tokio::time::Instant::now();
+                    schedule = PhaseSchedule::new(self.phase_key(&phases), now);
                 }
-                Phase::Data { checks } => {
-                    let Some(node) = self.read_migrate_level(watch, phase_age).await? else {
-                        continue;
-                    };
-                    self.events
-                        .send(EventKind::Scopes(verdict::scope_results(&node)))
-                        .await?;
-                    let data = verdict::data_verdict(&node);
-                    if data.running_after_core() && self.policy.wait_apps && stage != Stage::Apps {
-                        stage = Stage::Apps;
-                        self.stage(stage).await?;
-                    }
-                    let done = data.core_finished
-                        && (!self.policy.wait_apps
-                            || data.after_core.is_empty()
-                            || !data.failed.is_empty());
-                    if !done {
-                        continue;
-                    }
-                    self.plan.durations.record(schedule.key, phase_age);
-                    if let Some(message) = data.not_attached() {
-                        // The attach lapsed mid-migration: handled like the check level's
-                        // not-attached failure (re-attach, one new task).
-                        return Ok(TaskEnd {
-                            checks: ChecksVerdict::NotAttached(message),
-                            data: None,
-                        });
-                    }
-                    return Ok(TaskEnd {
-                        checks: checks.clone(),
-                        data: Some(data),
-                    });
-                }
+                (Phase::Data, Phase::Apps) => self.stage(Stage::Apps).await?,
+                _ => {}
+            }
+            if let Next::End(end) = next {
+                self.plan.durations.record(schedule.key, phase_age);
+                return Ok(end);
+            }
+        }
+    }
+
+    fn phase_key(&self, phases: &TaskPhases) -> PhaseKey {
+        PhaseKey {
+            product: self.plan.site.product,
+            phase: phases.poll_phase(),
+        }
+    }
+
+    /// One poll of what `phase` follows: `None` until there is something to judge (the
+    /// checks finished; the data level read), else the reading, its results sent on.
+    async fn take_reading(
+        &mut self,
+        watch: &mut Watch<'_>,
+        phase: Phase,
+        at_expected_end: bool,
+        phase_age: Duration,
+    ) -> Step<Option<Reading>> {
+        match phase {
+            Phase::Checks => {
+                let found = if watch.task.kind == TaskKind::Migrate {
+                    self.read_check_level(watch, at_expected_end, phase_age)
+                        .await?
+                } else {
+                    self.read_check_root(watch, at_expected_end).await?
+                };
+                let Some(node) = found else { return Ok(None) };
+                let checks = verdict::check_results(&node);
+                self.plan.last_checks.clone_from(&checks);
+                self.events.send(EventKind::Checks(checks)).await?;
+                Ok(Some(Reading::Checks(verdict::checks_verdict(&node))))
+            }
+            Phase::Data | Phase::Apps => {
+                let Some(node) = self.read_migrate_level(watch, phase_age).await? else {
+                    return Ok(None);
+                };
+                self.events
+                    .send(EventKind::Scopes(verdict::scope_results(&node)))
+                    .await?;
+                Ok(Some(Reading::Data(verdict::data_verdict(&node))))
             }
         }
     }
@@ -294,19 +268,19 @@ impl Pipeline {
         at_expected_end: bool,
         phase_age: Duration,
     ) -> Step<Option<StatusNode>> {
-        let whole = level("check", true);
+        let whole = level_query(Level::Check, true);
         let query = if at_expected_end {
             whole.clone()
         } else {
-            level("check", false)
+            level_query(Level::Check, false)
         };
         let polled = match self.read(watch, &query).await? {
             Read::Node(node) => node,
             Read::Later => return Ok(None),
-            Read::Missing => return self.ended_at_root(watch, "check", phase_age).await,
+            Read::Missing => return self.ended_at_root(watch, Level::Check, phase_age).await,
         };
         // A level answered with the root around it is unwrapped.
-        let polled = verdict::level(&polled, "check").clone();
+        let polled = verdict::level(&polled, Level::Check).clone();
         self.report_status(watch, &polled).await?;
         if !polled.is_finished() {
             watch.failures = 0;
@@ -316,7 +290,7 @@ impl Pipeline {
             polled
         } else {
             match self.read(watch, &whole).await? {
-                Read::Node(node) => verdict::level(&node, "check").clone(),
+                Read::Node(node) => verdict::level(&node, Level::Check).clone(),
                 Read::Later | Read::Missing => return Ok(None),
             }
         };
@@ -330,10 +304,10 @@ impl Pipeline {
         watch: &mut Watch<'_>,
         phase_age: Duration,
     ) -> Step<Option<StatusNode>> {
-        let node = match self.read(watch, &level("migrate", true)).await? {
-            Read::Node(node) => verdict::level(&node, "migrate").clone(),
+        let node = match self.read(watch, &level_query(Level::Migrate, true)).await? {
+            Read::Node(node) => verdict::level(&node, Level::Migrate).clone(),
             Read::Later => return Ok(None),
-            Read::Missing => return self.ended_at_root(watch, "migrate", phase_age).await,
+            Read::Missing => return self.ended_at_root(watch, Level::Migrate, phase_age).await,
         };
         watch.failures = 0;
         self.report_status(watch, &node).await?;
@@ -347,7 +321,7 @@ impl Pipeline {
     async fn ended_at_root(
         &mut self,
         watch: &mut Watch<'_>,
-        level_name: &str,
+        level: Level,
         phase_age: Duration,
     ) -> Step<Option<StatusNode>> {
         if phase_age < self.policy.young_task_grace {
@@ -365,7 +339,7 @@ impl Pipeline {
         self.surprise(
             watch,
             SurpriseKind::MissingLevel,
-            level_name,
+            level.name(),
             &sample,
             Endpoint::TaskStatus,
         );
@@ -397,7 +371,7 @@ impl Pipeline {
         let result = self
             .plan
             .cloud
-            .task_status(watch.job_id, watch.task_id, query, &self.stop)
+            .task_status(&watch.task.job_id, &watch.task.task_id, query, &self.stop)
             .await;
         match result {
             Ok(node) if node.status.is_none() && node.children.is_empty() => Ok(Read::Missing),
@@ -407,7 +381,7 @@ impl Pipeline {
                 Ok(Read::Node(node))
             }
             Err(error) if error.kind == ErrorKind::NotFound => {
-                if task_age(watch.created_at) < self.policy.young_task_grace {
+                if task_age(watch.task.created_at) < self.policy.young_task_grace {
                     Ok(Read::Later)
                 } else {
                     Ok(Read::Missing)
@@ -492,7 +466,7 @@ impl Pipeline {
         let outcome = node.outcome.as_ref().map(ToString::to_string);
         self.events
             .send(EventKind::TaskStatus {
-                intent_id: watch.intent_id,
+                intent_id: watch.task.intent_id,
                 status,
                 outcome,
                 tree: Box::new(node.clone()),
