@@ -1,5 +1,5 @@
-//! Exit codes (SPEC.md, "Exit codes"), as documented constants. `main` is the only place
-//! that turns them into a process exit.
+//! Exit codes, as documented constants (the README's "Exit codes" table says the same).
+//! `main` is the only place that turns them into a process exit.
 
 /// Every selected site is `succeeded`, `warnings` or `skipped`.
 pub const OK: u8 = 0;

@@ -45,7 +45,7 @@ impl FromStr for Mode {
     }
 }
 
-/// How a site ended (SPEC.md, "Site outcomes").
+/// How a site ended (the README lists them under "Exit codes", as users read them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
