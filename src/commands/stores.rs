@@ -225,7 +225,7 @@ mod tests {
     use crate::vocab::Outcome;
 
     fn run(shard: Option<&str>) -> RunInfo {
-        let mut run = crate::report::tests::fleet().run;
+        let mut run = crate::report::fixtures::fleet().run;
         run.shard = shard.map(str::to_owned);
         run
     }

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use crate::secret::Secret;
 
-
 /// Where a secret lives. Displayed as written in the inventory (`env:NAME`, `file:PATH`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SecretRef {
