@@ -12,7 +12,7 @@
 //! could neither run injected script nor make the browser fetch anything.
 //!
 //! This module lays out the page (head, header, outcomes, options); its larger sections
-//! are [`checks`] and [`lists`], the site table's and the timeline's sections are theirs.
+//! are `checks` and `lists`, the site table's and the timeline's sections are theirs.
 
 mod checks;
 mod lists;
