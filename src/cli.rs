@@ -14,10 +14,15 @@ mod help;
 use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 use crate::exit::HELP_TABLE;
-pub use help::command;
+
+/// The command line's clap command: the derived one, with every command's examples and
+/// exit codes in its long help and `plan`'s borrowed flags under their heading.
+pub fn command() -> clap::Command {
+    help::decorate(Cli::command())
+}
 
 /// Migrate a fleet of Jira and Confluence Server/DC instances to Atlassian Cloud.
 #[derive(Debug, Parser)]
@@ -473,4 +478,32 @@ pub enum ShapesMode {
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::help::EXAMPLES;
+    use super::*;
+
+    #[test]
+    fn the_command_is_consistent_and_every_command_has_examples() {
+        let command = command();
+        command.clone().debug_assert();
+        let names: Vec<&str> = command
+            .get_subcommands()
+            .map(clap::Command::get_name)
+            .collect();
+        for name in &names {
+            assert!(
+                EXAMPLES.iter().any(|(with, _)| with == name),
+                "no examples for `{name}`"
+            );
+        }
+        for (name, _) in EXAMPLES {
+            assert!(
+                names.contains(&name),
+                "examples of an unknown command {name}"
+            );
+        }
+    }
 }

@@ -2,9 +2,6 @@
 //! every command's long help, and in `plan --help` the flags of `run` it accepts and ignores
 //! under a heading of their own.
 
-use clap::CommandFactory;
-
-use super::Cli;
 use crate::exit::HELP_TABLE;
 
 /// The heading of the flags `plan` takes from `run` without using them.
@@ -36,7 +33,7 @@ const RUN_ONLY: [&str; 20] = [
 ];
 
 /// Examples of each command, shown above the exit codes in its long help (`--help`).
-const EXAMPLES: [(&str, &str); 10] = [
+pub(super) const EXAMPLES: [(&str, &str); 10] = [
     (
         "demo",
         "  cmafleet demo                                    # checks, then migration, against the simulator
@@ -94,10 +91,9 @@ const EXAMPLES: [(&str, &str); 10] = [
     ),
 ];
 
-/// The command line's clap command: the derived one, with every command's examples and
-/// exit codes in its long help and `plan`'s borrowed flags under their heading.
-pub fn command() -> clap::Command {
-    let mut command = Cli::command();
+/// `command` with every command's examples and exit codes in its long help and `plan`'s
+/// borrowed flags under their heading.
+pub(super) fn decorate(mut command: clap::Command) -> clap::Command {
     for (name, examples) in EXAMPLES {
         command = command.mut_subcommand(name, |sub| {
             sub.after_long_help(format!("Examples:\n{examples}\n\n{HELP_TABLE}"))
@@ -108,31 +104,4 @@ pub fn command() -> clap::Command {
             plan.mut_arg(id, |arg| arg.help_heading(PLAN_IGNORES))
         })
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_command_is_consistent_and_every_command_has_examples() {
-        let command = command();
-        command.clone().debug_assert();
-        let names: Vec<&str> = command
-            .get_subcommands()
-            .map(clap::Command::get_name)
-            .collect();
-        for name in &names {
-            assert!(
-                EXAMPLES.iter().any(|(with, _)| with == name),
-                "no examples for `{name}`"
-            );
-        }
-        for (name, _) in EXAMPLES {
-            assert!(
-                names.contains(&name),
-                "examples of an unknown command {name}"
-            );
-        }
-    }
 }
