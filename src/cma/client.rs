@@ -1,6 +1,6 @@
-//! One async method per endpoint of the Cloud Migration Assistant API, on reqwest with rustls: timeouts on every
-//! request, no redirects, tolerant parsing, pagination in every form, bounded retries for
-//! reads, and never a blind retry of a create.
+//! One async method per endpoint of the Cloud Migration Assistant API, on reqwest with
+//! rustls: timeouts on every request, no redirects, tolerant parsing, pagination in every
+//! form, bounded retries for reads, and never a blind retry of a create.
 //!
 //! The pieces, each importing only those below it: `hooks` ([`ApiObserver`],
 //! [`RequestGate`]: what the program running the client plugs in); `http` ([`HttpClient`]:
@@ -14,8 +14,9 @@
 //! This module only names them.
 //!
 //! Credentials go only to their own origin: redirects are never followed (a 3xx is
-//! [`ErrorKind::Redirect`]), a `links.next` on another origin is
-//! refused, and artifacts on other hosts (presigned URLs) are fetched without credentials.
+//! [`ErrorKind::Redirect`](crate::cma::error::ErrorKind::Redirect)), a `links.next` on
+//! another origin is refused, and artifacts on other hosts (presigned URLs) are fetched
+//! without credentials.
 
 mod answer;
 mod attempt;

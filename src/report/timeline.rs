@@ -75,6 +75,7 @@ const LABEL_CHARS: usize = 26;
 /// per site: 500 rows are already a couple of pixels each, and 10,000 would be megabytes of
 /// SVG that no one can read.
 pub const SITE_ROWS_MAX: usize = 500;
+
 /// `report.html`'s timeline section: a legend of the stages and outcomes present, and the
 /// chart.
 pub fn section(page: &mut String, report: &RunReport) {
