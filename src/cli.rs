@@ -16,10 +16,15 @@ mod help;
 use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 use crate::exit::HELP_TABLE;
-pub use help::command;
+
+/// The command line's clap command: the derived one, with every command's examples and
+/// exit codes in its long help and `plan`'s borrowed flags under their heading.
+pub fn command() -> clap::Command {
+    help::decorate(Cli::command())
+}
 
 /// Migrate a fleet of Jira and Confluence Server/DC instances to Atlassian Cloud.
 #[derive(Debug, Parser)]
@@ -474,4 +479,61 @@ pub enum ShapesMode {
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::help::EXAMPLES;
+    use super::*;
+
+    #[test]
+    fn the_command_is_consistent_and_every_command_has_examples() {
+        let command = command();
+        command.clone().debug_assert();
+        let names: Vec<&str> = command
+            .get_subcommands()
+            .map(clap::Command::get_name)
+            .collect();
+        for name in &names {
+            assert!(
+                EXAMPLES.iter().any(|(with, _)| with == name),
+                "no examples for `{name}`"
+            );
+        }
+        for (name, _) in EXAMPLES {
+            assert!(
+                names.contains(&name),
+                "examples of an unknown command {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_default_is_a_flag_of_run_and_its_help_says_it() {
+        let command = command();
+        let run = command.find_subcommand("run").unwrap();
+        for key in defaults::keys() {
+            let arg = run
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(key))
+                .unwrap_or_else(|| panic!("a default of no `run` flag: {key}"));
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let default = defaults::of(key).unwrap();
+            assert!(
+                help.ends_with(&format!(" [default: {default}]")),
+                "--{key}: {help}"
+            );
+        }
+        let status = command.find_subcommand("status").unwrap();
+        let state_dir = status
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some("state-dir"))
+            .unwrap();
+        assert_eq!(state_dir.get_default_values(), [defaults::STATE_DIR]);
+        let help = state_dir
+            .get_help()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(!help.contains("[default"), "said once, by clap: {help}");
+    }
 }

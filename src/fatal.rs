@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 
 use crate::cli::LogFormat;
 
-/// The log format the command runs with (set once by `logging::init`).
+/// The log format the command runs with (set once by `logging::init`). It lives here, below
+/// both logging and the progress lines, so that all three read it without importing one
+/// another.
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 
 /// Records the log format fatal errors are written in.
@@ -18,7 +20,8 @@ pub(crate) fn set_format(format: LogFormat) {
     let _ = FORMAT.set(format);
 }
 
-/// Whether log lines are JSON objects.
+/// Whether log lines are JSON objects (`--log-format json`): progress lines that say their
+/// numbers in words add them as fields only then.
 pub(crate) fn is_json() -> bool {
     FORMAT.get() == Some(&LogFormat::Json)
 }

@@ -67,12 +67,6 @@ pub fn filter(rust_log: Option<&str>, verbosity: Verbosity) -> EnvFilter {
     EnvFilter::try_new(&all).unwrap_or_else(|_| EnvFilter::new(default))
 }
 
-/// Whether log lines are JSON objects (`--log-format json`): lines that say their numbers in
-/// words add them as fields only then.
-pub fn is_json() -> bool {
-    crate::fatal::is_json()
-}
-
 /// Installs the global subscriber: `format` on stderr (through the live view's
 /// [`LogWriter`]), ANSI colour only when stderr is a terminal and `NO_COLOR` is unset.
 pub fn init(format: LogFormat, verbosity: Verbosity) {

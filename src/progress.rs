@@ -176,7 +176,7 @@ impl ProgressLines {
     }
 
     fn update(&mut self, status: &RunStatus) {
-        let json = crate::logging::is_json();
+        let json = crate::fatal::is_json();
         for line in self.lines(status, Instant::now()) {
             // The text line says the numbers already; JSON gets them as fields too.
             if json {

@@ -2,9 +2,7 @@
 //! exit codes at the end of every command's long help, and in `plan --help` the flags of `run`
 //! it accepts and ignores under a heading of their own.
 
-use clap::CommandFactory;
-
-use super::{Cli, defaults};
+use super::defaults;
 use crate::exit::HELP_TABLE;
 
 /// The heading of the flags `plan` takes from `run` without using them.
@@ -36,7 +34,7 @@ const RUN_ONLY: [&str; 20] = [
 ];
 
 /// Examples of each command, shown above the exit codes in its long help (`--help`).
-const EXAMPLES: [(&str, &str); 10] = [
+pub(super) const EXAMPLES: [(&str, &str); 10] = [
     (
         "demo",
         "  cmafleet demo                                    # checks, then migration, against the simulator
@@ -94,11 +92,10 @@ const EXAMPLES: [(&str, &str); 10] = [
     ),
 ];
 
-/// The command line's clap command: the derived one, with the run settings' defaults, every
-/// command's examples and exit codes in its long help and `plan`'s borrowed flags under their
-/// heading.
-pub fn command() -> clap::Command {
-    let mut command = with_defaults(Cli::command());
+/// `command` with the run settings' defaults, every command's examples and exit codes in its
+/// long help and `plan`'s borrowed flags under their heading.
+pub(super) fn decorate(command: clap::Command) -> clap::Command {
+    let mut command = with_defaults(command);
     for (name, examples) in EXAMPLES {
         command = command.mut_subcommand(name, |sub| {
             sub.after_long_help(format!("Examples:\n{examples}\n\n{HELP_TABLE}"))
@@ -144,61 +141,5 @@ fn said_default(arg: clap::Arg, default: &str) -> clap::Arg {
     match long_help {
         Some(long_help) => arg.long_help(long_help),
         None => arg,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_command_is_consistent_and_every_command_has_examples() {
-        let command = command();
-        command.clone().debug_assert();
-        let names: Vec<&str> = command
-            .get_subcommands()
-            .map(clap::Command::get_name)
-            .collect();
-        for name in &names {
-            assert!(
-                EXAMPLES.iter().any(|(with, _)| with == name),
-                "no examples for `{name}`"
-            );
-        }
-        for (name, _) in EXAMPLES {
-            assert!(
-                names.contains(&name),
-                "examples of an unknown command {name}"
-            );
-        }
-    }
-
-    #[test]
-    fn every_default_is_a_flag_of_run_and_its_help_says_it() {
-        let command = command();
-        let run = command.find_subcommand("run").unwrap();
-        for key in defaults::keys() {
-            let arg = run
-                .get_arguments()
-                .find(|arg| arg.get_long() == Some(key))
-                .unwrap_or_else(|| panic!("a default of no `run` flag: {key}"));
-            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
-            let default = defaults::of(key).unwrap();
-            assert!(
-                help.ends_with(&format!(" [default: {default}]")),
-                "--{key}: {help}"
-            );
-        }
-        let status = command.find_subcommand("status").unwrap();
-        let state_dir = status
-            .get_arguments()
-            .find(|arg| arg.get_long() == Some("state-dir"))
-            .unwrap();
-        assert_eq!(state_dir.get_default_values(), [defaults::STATE_DIR]);
-        let help = state_dir
-            .get_help()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        assert!(!help.contains("[default"), "said once, by clap: {help}");
     }
 }

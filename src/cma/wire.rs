@@ -1,12 +1,10 @@
-//! Serde types of every request and response of the CMA migration API (`cma-api.md`),
-//! shared by the client and the simulator.
+//! Serde types of every request and response of the CMA migration API, shared by the
+//! client and the simulator.
 //!
 //! Serialisation is strict (the casing and shapes of the public reference); deserialisation
 //! is tolerant: unknown fields are ignored, optional fields may be missing, enums compare
 //! case-insensitively and keep unknown values, timestamps accept several formats and never
 //! fail, and `links.next` may be absent, `null`, empty, a full URL, a path or a bare cursor.
-
-use std::fmt;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::de::Deserializer;
@@ -14,125 +12,14 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::secret::Secret;
 
+mod enums;
 mod lenient;
+mod links;
 mod status;
-use lenient::{
-    lenient, non_empty_string, null_as_default, readable_tasks, string_or_number,
-    string_or_number_opt, task_kind_or_unknown, unknown_task_kind,
-};
+pub use enums::{Flow, IncludedData, Outcome, Status, TaskKind, UsersMode};
+use lenient::{lenient, null_as_default, string_or_number, string_or_number_opt};
+pub use links::{Links, NextPage};
 pub use status::{Details, ProgressDetails, ProgressItem, StatusNode, StatusResponse};
-
-/// Declares a wire enum: serialises to its canonical spelling, deserialises any casing, and
-/// keeps values it does not know in `Unknown` instead of failing the whole response.
-macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-            /// A value this version of cmafleet does not know, kept verbatim.
-            Unknown(String),
-        }
-
-        impl $name {
-            /// The canonical spelling sent on the wire.
-            pub fn as_str(&self) -> &str {
-                match self {
-                    $(Self::$variant => $text,)+
-                    Self::Unknown(other) => other,
-                }
-            }
-
-            /// Parses any casing; never fails.
-            pub fn parse(text: &str) -> Self {
-                $(if text.eq_ignore_ascii_case($text) { return Self::$variant; })+
-                Self::Unknown(text.to_owned())
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = String::deserialize(deserializer)?;
-                Ok(Self::parse(&text))
-            }
-        }
-    };
-}
-
-wire_enum!(
-    /// The migration flow of a job.
-    Flow {
-        Jira => "jira-onpremises-to-cloud",
-        Confluence => "confluence-onpremises-to-cloud",
-    }
-);
-
-wire_enum!(
-    /// The kind of a task: capitalised in requests, lower case in responses (both parse).
-    TaskKind {
-        Check => "Check",
-        Migrate => "Migrate",
-    }
-);
-
-impl TaskKind {
-    /// The lower-case spelling the service uses in `taskType`.
-    pub fn response_str(&self) -> String {
-        self.as_str().to_ascii_lowercase()
-    }
-}
-
-wire_enum!(
-    /// `status` of a status-tree node. Anything unknown means "not finished yet".
-    Status {
-        Pending => "PENDING",
-        InProgress => "IN_PROGRESS",
-        Finished => "FINISHED",
-    }
-);
-
-impl Status {
-    pub fn is_finished(&self) -> bool {
-        matches!(self, Status::Finished)
-    }
-}
-
-wire_enum!(
-    /// `outcome` of a finished status-tree node.
-    Outcome {
-        Success => "SUCCESS",
-        Warning => "WARNING",
-        Failed => "FAILED",
-        Skipped => "SKIPPED",
-    }
-);
-
-wire_enum!(
-    /// `includedData` of a projects/spaces scope.
-    IncludedData {
-        All => "all",
-    }
-);
-
-wire_enum!(
-    /// `usersAndGroups.mode`.
-    UsersMode {
-        All => "ALL",
-        None => "NONE",
-    }
-);
 
 /// A job definition: what to migrate, from which server, to which cloud site. Immutable once
 /// created.
@@ -362,46 +249,6 @@ pub struct TaskList {
     pub links: Links,
 }
 
-/// Pagination links. `next` is normalised on the way in: absent, `null` and `""` are `None`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Links {
-    #[serde(rename = "self", default, skip_serializing_if = "Option::is_none")]
-    pub self_link: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "non_empty_string"
-    )]
-    pub next: Option<String>,
-}
-
-/// Where the next page is, in whichever form the service gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NextPage {
-    /// A full URL (`https://…` or `http://…`).
-    Url(String),
-    /// A path, possibly with its own query (`/migrations/…?cursor=…`).
-    Path(String),
-    /// A bare cursor, to send as `cursor=`.
-    Cursor(String),
-}
-
-impl Links {
-    /// The next page, or `None` on the last page.
-    pub fn next_page(&self) -> Option<NextPage> {
-        let next = self.next.as_deref()?.trim();
-        if next.is_empty() {
-            None
-        } else if next.starts_with("http://") || next.starts_with("https://") {
-            Some(NextPage::Url(next.to_owned()))
-        } else if next.starts_with('/') || next.starts_with('?') {
-            Some(NextPage::Path(next.to_owned()))
-        } else {
-            Some(NextPage::Cursor(next.to_owned()))
-        }
-    }
-}
-
 /// Answer to the server's attach call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -591,6 +438,33 @@ impl<'de> Deserialize<'de> for WireTime {
             other => WireTime::Unparsed(other.to_string()),
         })
     }
+}
+
+fn unknown_task_kind() -> TaskKind {
+    TaskKind::Unknown(String::new())
+}
+
+fn task_kind_or_unknown<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TaskKind, D::Error> {
+    Ok(lenient::<D, TaskKind>(deserializer)?.unwrap_or_else(unknown_task_kind))
+}
+
+fn readable_tasks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Task>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    let Some(serde_json::Value::Array(items)) = value else {
+        return Ok(Vec::new());
+    };
+    let total = items.len();
+    let tasks: Vec<Task> = items
+        .into_iter()
+        .filter_map(|item| serde_json::from_value(item).ok())
+        .collect();
+    if tasks.len() < total {
+        tracing::warn!(
+            ignored = total - tasks.len(),
+            "the task list holds entries that are not readable tasks"
+        );
+    }
+    Ok(tasks)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod refresh;
 pub mod report;
 pub mod run;
 pub mod runs;
+mod selection;
 pub mod sim;
 pub mod status;
 pub mod stores;

@@ -94,7 +94,7 @@ pub fn run(args: &PlanArgs) -> u8 {
         Ok(duration) => duration,
         Err(error) => return fail(exit::USAGE, &format!("bad --task-duration: {error}")),
     };
-    let sites = match super::run::load_selected(&settings.inventory, &settings.selection) {
+    let sites = match super::selection::load_selected(&settings.inventory, &settings.selection) {
         Ok(selected) => selected.sites,
         Err(code) => return code,
     };

@@ -2,8 +2,7 @@
 //! dir (all before any network call, each failure with its exit code) → the coordinator →
 //! final metrics and the summary.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -11,19 +10,18 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::selection::{Selected, load_selected, resolve_credentials};
 use crate::cli::{OutputArgs, RunArgs};
-use crate::cma::client::ServerCredentials;
-use crate::config::{RunSettings, Selection};
+use crate::config::RunSettings;
 use crate::exit;
 use crate::fleet::coordinator::{self, Credentials, FleetRun, RunResult};
 use crate::fleet::shutdown::Shutdown;
-use crate::inventory::{self, SecretRef, ServerAuth, Site};
+use crate::inventory::Site;
 use crate::metrics::Metrics;
 use crate::metrics::server::StatusSource;
 use crate::metrics::status::RunStatus;
 use crate::progress;
 use crate::report::ReportWriter;
-use crate::secret::Secret;
 use crate::state::{RunLock, Store};
 use crate::vocab::{Mode, Outcome};
 
@@ -330,174 +328,4 @@ fn initial_status(run_id: &str, mode: Mode, total: usize) -> RunStatus {
 pub fn new_run_id() -> String {
     let suffix: u16 = rand::random();
     format!("{}-{suffix:04x}", Utc::now().format("%Y%m%dT%H%M%SZ"))
-}
-
-/// The inventory's rows split by a selection, each in inventory order.
-pub struct Selected {
-    /// The rows the run drives.
-    pub sites: Vec<Arc<Site>>,
-    /// The others (outside `--site`, `--wave` or `--shard`): a task one of them left
-    /// running still holds its server.
-    pub unselected: Vec<Arc<Site>>,
-}
-
-/// Loads the inventory (exit 65 with every problem) and applies the selection (exit 2 for a
-/// `--site` or `--wave` the inventory does not have).
-pub fn load_selected(path: &Path, selection: &Selection) -> Result<Selected, u8> {
-    let sites = match inventory::load(path) {
-        Ok(sites) => sites,
-        Err(inventory::InventoryError::Invalid { path, problems }) => {
-            for problem in &problems {
-                eprintln!("{path}:{problem}");
-            }
-            eprintln!(
-                "error: {} problem(s) in {path}; fix them (`cmafleet validate {path}` lists them too)",
-                problems.len()
-            );
-            return Err(exit::DATA);
-        }
-        Err(error) => return Err(fail(exit::DATA, &error.to_string())),
-    };
-    let selected = select(sites, selection).map_err(|message| fail(exit::USAGE, &message))?;
-    for notice in inventory::plain_http(selected.sites.iter().map(|site| &**site)) {
-        tracing::warn!("{notice}");
-    }
-    Ok(selected)
-}
-
-/// Splits the rows by a selection.
-pub fn select(sites: Vec<Site>, selection: &Selection) -> Result<Selected, String> {
-    let unknown_sites: Vec<&String> = selection
-        .sites
-        .iter()
-        .filter(|name| !sites.iter().any(|site| &site.name == *name))
-        .collect();
-    if !unknown_sites.is_empty() {
-        return Err(format!(
-            "--site {} not in the inventory",
-            join(&unknown_sites)
-        ));
-    }
-    let unknown_waves: Vec<&String> = selection
-        .waves
-        .iter()
-        .filter(|wave| !sites.iter().any(|site| site.wave.as_ref() == Some(*wave)))
-        .collect();
-    if !unknown_waves.is_empty() {
-        return Err(format!(
-            "--wave {} not in the inventory",
-            join(&unknown_waves)
-        ));
-    }
-    let selected = |site: &Site| {
-        (selection.sites.is_empty() || selection.sites.contains(&site.name))
-            && (selection.waves.is_empty()
-                || site
-                    .wave
-                    .as_ref()
-                    .is_some_and(|wave| selection.waves.contains(wave)))
-            && selection
-                .shard
-                .is_none_or(|shard| shard.owns(&site.cloud_user))
-    };
-    let (sites, unselected): (Vec<Arc<Site>>, Vec<Arc<Site>>) = sites
-        .into_iter()
-        .map(Arc::new)
-        .partition(|site| selected(site));
-    Ok(Selected { sites, unselected })
-}
-
-fn join(items: &[&String]) -> String {
-    items
-        .iter()
-        .map(|item| format!("`{item}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Resolves every secret reference of the selected sites, each once (exit 78 naming every
-/// reference that does not resolve with the lines that use it, as `validate --secrets`
-/// does; never a value).
-pub fn resolve_credentials(sites: &[Arc<Site>]) -> Result<Credentials, u8> {
-    let mut resolved: HashMap<SecretRef, Result<Secret, String>> = HashMap::new();
-    // The references that fail, in order of first use, with every line that uses them.
-    let mut unresolved: Vec<(SecretRef, Vec<usize>, String)> = Vec::new();
-    let mut resolve = |reference: &SecretRef, line: usize| -> Option<Secret> {
-        let result = resolved
-            .entry(reference.clone())
-            .or_insert_with(|| reference.resolve().map_err(|error| error.to_string()));
-        match result {
-            Ok(secret) => Some(secret.clone()),
-            Err(error) => {
-                match unresolved
-                    .iter_mut()
-                    .find(|(known, _, _)| known == reference)
-                {
-                    Some((_, lines, _)) if lines.last() != Some(&line) => lines.push(line),
-                    Some(_) => {}
-                    None => unresolved.push((reference.clone(), vec![line], error.clone())),
-                }
-                None
-            }
-        }
-    };
-    let mut mismatches: Vec<String> = Vec::new();
-    let mut cloud: HashMap<String, Secret> = HashMap::new();
-    let mut cloud_refs: HashMap<String, (SecretRef, usize)> = HashMap::new();
-    let mut servers = Vec::with_capacity(sites.len());
-    for site in sites {
-        let token = resolve(&site.cloud_token, site.line);
-        match cloud_refs.get(&site.cloud_user) {
-            Some((reference, line)) if reference != &site.cloud_token => mismatches.push(format!(
-                "line {}: cloud user {} has token {} here but {} on line {line}; use one token per cloud user",
-                site.line, site.cloud_user, site.cloud_token, reference
-            )),
-            Some(_) => {}
-            None => {
-                cloud_refs.insert(site.cloud_user.clone(), (site.cloud_token.clone(), site.line));
-                if let Some(secret) = token {
-                    cloud.insert(site.cloud_user.clone(), secret);
-                }
-            }
-        }
-        let credentials = match &site.server_auth {
-            ServerAuth::Bearer(reference) => {
-                resolve(reference, site.line).map(ServerCredentials::Bearer)
-            }
-            ServerAuth::Basic { username, password } => {
-                resolve(password, site.line).map(|password| ServerCredentials::Basic {
-                    username: username.clone(),
-                    password,
-                })
-            }
-        };
-        servers.push(
-            credentials.unwrap_or_else(|| ServerCredentials::Bearer(Secret::new(String::new()))),
-        );
-    }
-    if unresolved.is_empty() && mismatches.is_empty() {
-        return Ok(Credentials { cloud, servers });
-    }
-    let mut text = String::new();
-    for (reference, lines, error) in &unresolved {
-        text.push_str(&format!(
-            "secret {reference} ({}): {error}\n",
-            super::validate::lines_list(lines)
-        ));
-    }
-    for mismatch in &mismatches {
-        text.push_str(mismatch);
-        text.push('\n');
-    }
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
-    let message = match (unresolved.len(), mismatches.len()) {
-        (n, 0) => format!("{n} secret reference(s) do not resolve; set them and run again"),
-        (0, m) => {
-            format!("{m} row(s) give a cloud user a second token; use one token per cloud user")
-        }
-        (n, m) => format!(
-            "{n} secret reference(s) do not resolve and {m} row(s) give a cloud user a second token; fix them and run again"
-        ),
-    };
-    Err(fail(exit::CONFIG, &message))
 }

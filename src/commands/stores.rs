@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::status::{FleetStatus, StoreStatus, count};
+use super::status::model::{FleetStatus, StoreStatus, count};
 use crate::exit;
 use crate::report::RunReport;
 use crate::report::merge::{self, OncePerSite, ShardRun};
@@ -183,7 +183,7 @@ pub fn fleet_status(dirs: &[PathBuf]) -> Result<FleetStatus, StoresError> {
 }
 
 /// One status from each store's, every site once (see [`fleet_status`]).
-fn join_status(parts: impl Iterator<Item = (FleetStatus, String)>) -> FleetStatus {
+pub(super) fn join_status(parts: impl Iterator<Item = (FleetStatus, String)>) -> FleetStatus {
     let mut stores = Vec::new();
     let mut sites = OncePerSite::default();
     for (status, label) in parts {
@@ -218,14 +218,10 @@ fn join_status(parts: impl Iterator<Item = (FleetStatus, String)>) -> FleetStatu
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
-
     use super::*;
-    use crate::state::SiteState;
-    use crate::vocab::Outcome;
 
     fn run(shard: Option<&str>) -> RunInfo {
-        let mut run = crate::report::tests::fleet().run;
+        let mut run = crate::report::fixtures::fleet().run;
         run.shard = shard.map(str::to_owned);
         run
     }
@@ -244,77 +240,5 @@ mod tests {
             labels(&dirs, &runs),
             ["/srv/eu/state", "/srv/us/state", "apac", "0/2"]
         );
-    }
-
-    fn status(db: &str, sites: &[(&str, Outcome, u32)]) -> FleetStatus {
-        let sites: Vec<SiteState> = sites
-            .iter()
-            .map(|(name, outcome, minute)| SiteState {
-                site: (*name).to_owned(),
-                last_outcome: Some(*outcome),
-                updated_at: Some(Utc.with_ymd_and_hms(2026, 5, 1, 2, *minute, 0).unwrap()),
-                ..SiteState::default()
-            })
-            .collect();
-        FleetStatus::build(Path::new(db), None, &sites)
-    }
-
-    #[test]
-    fn one_table_every_site_once_with_its_shard() {
-        let a = status(
-            "/a/state.db",
-            &[("zeta", Outcome::Failed, 1), ("beta", Outcome::Blocked, 1)],
-        );
-        let b = status(
-            "/b/state.db",
-            &[
-                ("alpha", Outcome::Succeeded, 2),
-                ("beta", Outcome::Succeeded, 3),
-            ],
-        );
-        let joined = join_status([(a, "0/2".to_owned()), (b, "1/2".to_owned())].into_iter());
-        let sites: Vec<(&str, &str, &str)> = joined
-            .sites
-            .iter()
-            .map(|site| {
-                (
-                    site.site.as_str(),
-                    site.shard.as_deref().unwrap(),
-                    site.outcome,
-                )
-            })
-            .collect();
-        assert_eq!(
-            sites,
-            [
-                ("alpha", "1/2", "succeeded"),
-                ("beta", "1/2", "succeeded"),
-                ("zeta", "0/2", "failed")
-            ]
-        );
-        assert_eq!(joined.counts["succeeded"], 2);
-        assert_eq!(
-            joined.notes,
-            ["beta is in 2 stores (0/2, 1/2): shown from 1/2, updated last"]
-        );
-        let table = crate::commands::status::render_table(&joined);
-        assert!(
-            table.starts_with(
-                "0/2 (/a/state.db): no run recorded yet\n1/2 (/b/state.db): no run recorded yet\n"
-            ),
-            "{table}"
-        );
-        assert!(table.contains("\nSITE   SHARD  STAGE"), "{table}");
-        assert!(table.contains("\nzeta   0/2    done"), "{table}");
-        let json: serde_json::Value =
-            serde_json::from_str(&crate::commands::status::render_json(&joined)).unwrap();
-        assert!(json.get("state_db").is_none());
-        assert_eq!(
-            json["latest_run"],
-            serde_json::Value::Null,
-            "no store has a run"
-        );
-        assert_eq!(json["stores"][1]["state_db"], "/b/state.db");
-        assert_eq!(json["sites"][2]["shard"], "0/2");
     }
 }

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use tokio_util::sync::CancellationToken;
 
-use super::run::Selected;
+use super::selection::{Selected, lines_list, resolve_credentials, select};
 use crate::cli::ValidateArgs;
 use crate::config::{ConnectionSettings, Selection};
 use crate::exit;
@@ -58,14 +58,14 @@ pub async fn run_all(args: &ValidateArgs, cancel: &CancellationToken) -> u8 {
             return exit::DATA;
         }
     };
-    let Selected { sites, unselected } = match super::run::select(sites, &settings.selection) {
+    let Selected { sites, unselected } = match select(sites, &settings.selection) {
         Ok(selected) => selected,
         Err(message) => {
             crate::fatal::report(exit::USAGE, &message);
             return exit::USAGE;
         }
     };
-    let credentials = match super::run::resolve_credentials(&sites) {
+    let credentials = match resolve_credentials(&sites) {
         Ok(credentials) => credentials,
         Err(code) => return code,
     };
@@ -353,17 +353,6 @@ fn write_secrets(
     err.write_all(text.as_bytes())
 }
 
-/// `line 3`, `lines 3, 7`, or the first few and the count.
-pub(crate) fn lines_list(lines: &[usize]) -> String {
-    const SHOWN: usize = 8;
-    let listed: Vec<String> = lines.iter().take(SHOWN).map(usize::to_string).collect();
-    match lines.len() {
-        1 => format!("line {}", listed[0]),
-        n if n <= SHOWN => format!("lines {}", listed.join(", ")),
-        n => format!("lines {}, … ({n} rows)", listed.join(", ")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,16 +507,5 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("no problems"), "{out}");
-    }
-
-    #[test]
-    fn line_lists_are_capped() {
-        assert_eq!(lines_list(&[4]), "line 4");
-        assert_eq!(lines_list(&[4, 9]), "lines 4, 9");
-        let many: Vec<usize> = (2..102).collect();
-        assert_eq!(
-            lines_list(&many),
-            "lines 2, 3, 4, 5, 6, 7, 8, 9, … (100 rows)"
-        );
     }
 }

@@ -114,7 +114,7 @@ impl Site {
         self.server_url.as_str().trim_end_matches('/').to_owned()
     }
 
-    /// The job definition this row stands for, in the shapes of `cma-api.md`.
+    /// The job definition this row stands for, in the shapes the migration API accepts.
     pub fn job_definition(&self) -> JobDefinition {
         let keys = KeyScope {
             included_keys: (!self.keys.is_empty()).then(|| self.keys.clone()),
@@ -169,47 +169,4 @@ impl Site {
 pub fn definition_hash(definition: &JobDefinition) -> String {
     let canonical = serde_json::to_vec(definition).unwrap_or_default();
     hex::encode(Sha256::digest(&canonical))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn site(scope_json: &str) -> Site {
-        let text = format!(
-            "site,product,server_url,server_id,server_auth,cloud_url,cloud_user,cloud_token,keys,scope_json\n\
-             a,jira,https://j.acme.com,S1,env:P,https://a.atlassian.net,u@a.co,env:T,{}\n",
-            if scope_json.is_empty() {
-                "ABC,".to_owned()
-            } else {
-                format!(",\"{}\"", scope_json.replace('"', "\"\""))
-            }
-        );
-        crate::inventory::parse(&text).unwrap().remove(0)
-    }
-
-    #[test]
-    fn a_scope_given_as_json_is_sent_exactly_as_written() {
-        let raw = r#"{"projects":{"includedKeys":["ABC"],"includedData":"ALL"},"usersAndGroups":{"mode":"REFERENCED"}}"#;
-        let sent = serde_json::to_value(site(raw).job_definition()).unwrap();
-        assert_eq!(
-            sent["scope"],
-            serde_json::from_str::<serde_json::Value>(raw).unwrap(),
-            "case and unknown values kept"
-        );
-        assert_eq!(sent["flow"], "jira-onpremises-to-cloud");
-        let built = serde_json::to_value(site("").job_definition()).unwrap();
-        assert_eq!(
-            built["scope"],
-            serde_json::json!({
-                "projects": {"includedKeys": ["ABC"], "includedData": "all"},
-                "usersAndGroups": {"mode": "ALL"}
-            })
-        );
-        assert_ne!(
-            definition_hash(&site(raw).job_definition()),
-            definition_hash(&site("").job_definition()),
-            "a changed scope is a new job"
-        );
-    }
 }

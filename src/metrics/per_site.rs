@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
-use super::registry::names;
+use super::names;
 use crate::vocab::{Outcome, Stage};
 
 /// Where each site stands, shared by the [`Metrics`](super::Metrics) that update it and the

@@ -10,32 +10,29 @@
 //! names, occurrences, ids) is HTML-escaped. A Content-Security-Policy allows only this
 //! page's own style and script (by hash) and no network at all, so even a rendering bug
 //! could neither run injected script nor make the browser fetch anything.
+//!
+//! This module lays out the page (head, header, outcomes, options); its larger sections
+//! are `checks` and `lists`, the site table's and the timeline's sections are theirs.
+
+mod checks;
+mod lists;
 
 use std::fmt::Write as _;
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use super::fleet_checks::{self, FleetCheck, Severity};
+use super::fleet_checks;
 use super::format::{
-    OutcomeCounts, all_notes, duration, exit_meaning, outcome_class, outcome_rank, run_seconds,
-    wall_clock,
+    OutcomeCounts, duration, exit_meaning, outcome_class, run_seconds, wall_clock,
 };
+use super::markup::escape;
 use super::model::RunReport;
 use super::{site_table, timeline};
 use crate::vocab::{Mode, Outcome};
 
 const STYLE: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("report.js");
-/// Occurrences listed per site under one check; the site's JSON has them all.
-const OCCURRENCES_LISTED: usize = 50;
-/// Errors listed in the page; every site's JSON has them all.
-const ERRORS_LISTED: usize = 200;
-/// Sites listed under one fleet check; summary.csv and the sites' JSON have them all.
-const CHECK_SITES_LISTED: usize = 100;
-/// Rows of the scopes, artifacts and notes sections: a large fleet's report stays a page
-/// that opens in a second (the sites' JSON have them all).
-const ROWS_LISTED: usize = 500;
 
 pub fn render(report: &RunReport) -> String {
     // About 1.4 KB a site, timeline included: one allocation, never a doubling copy.
@@ -46,17 +43,17 @@ pub fn render(report: &RunReport) -> String {
     page.push_str("<main class=\"wrap\">\n");
     outcomes(&mut page, report);
     site_table::section(&mut page, report);
-    checks(&mut page, &fleet_checks::aggregate(report));
-    timeline_section(&mut page, report);
+    checks::section(&mut page, &fleet_checks::aggregate(report));
+    timeline::section(&mut page, report);
     if has_scopes(report) {
-        scopes(&mut page, report);
+        lists::scopes(&mut page, report);
     }
-    artifacts(&mut page, report);
+    lists::artifacts(&mut page, report);
     if !report.run.surprises.is_empty() {
-        surprises(&mut page, report);
+        lists::surprises(&mut page, report);
     }
-    notes(&mut page, report);
-    errors(&mut page, report);
+    lists::notes(&mut page, report);
+    lists::errors(&mut page, report);
     options(&mut page, report);
     page.push_str("</main>\n");
     let _ = writeln!(
@@ -70,22 +67,6 @@ pub fn render(report: &RunReport) -> String {
     );
     let _ = writeln!(page, "<script>{SCRIPT}</script>\n</body>\n</html>");
     page
-}
-
-/// Escapes text for HTML content and quoted attribute values (SVG included).
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(ch),
-        }
-    }
-    out
 }
 
 /// `'sha256-…'` of an inline block, for the Content-Security-Policy.
@@ -233,349 +214,6 @@ fn outcomes(page: &mut String, report: &RunReport) {
     page.push_str("</ul></section>\n");
 }
 
-fn checks(page: &mut String, checks: &[FleetCheck<'_>]) {
-    page.push_str(
-        "<section aria-labelledby=\"h-checks\"><h2 id=\"h-checks\">Checks that failed or warned \
-         across the fleet</h2>",
-    );
-    if checks.is_empty() {
-        page.push_str("<p class=\"none\">No check failed or warned.</p></section>\n");
-        return;
-    }
-    page.push_str(
-        "<p class=\"hint\">Most widespread first. Open a check to see its sites and what the \
-         service listed for each.</p>",
-    );
-    for check in checks {
-        let sites = check.sites.len();
-        let excludable = match check.excludable() {
-            Some(true) => " · excludable with --override-checks",
-            Some(false) => " · not excludable",
-            None => "",
-        };
-        let severity = match check.severity {
-            Severity::Failed => "sev-failed",
-            Severity::Warning => "sev-warning",
-        };
-        let _ = write!(
-            page,
-            "<details><summary><span class=\"badge {severity}\">{}</span>\
-             <span class=\"name\">{}</span><span class=\"muted\">on {sites} site{} · {} \
-             occurrence{}{excludable}</span></summary><div class=\"body\">",
-            check.severity.as_str(),
-            escape(check.name),
-            plural(sites),
-            check.occurrence_count(),
-            plural(check.occurrence_count()),
-        );
-        if let Some(description) = check.description() {
-            let _ = write!(page, "<p>{}</p>", escape(description));
-        }
-        page.push_str(
-            "<table><thead><tr><th scope=\"col\">Site</th><th scope=\"col\">Message</th>\
-             <th scope=\"col\">Occurrences</th></tr></thead><tbody>",
-        );
-        for site in check.sites.iter().take(CHECK_SITES_LISTED) {
-            let _ = write!(
-                page,
-                "<tr><th scope=\"row\">{}</th><td class=\"msg\">{}</td><td>",
-                escape(site.site),
-                escape(site.message().unwrap_or("")),
-            );
-            let total = site.occurrence_count();
-            if total > 0 {
-                page.push_str("<ul class=\"occ\">");
-                for occurrence in site.occurrences().take(OCCURRENCES_LISTED) {
-                    let _ = write!(page, "<li>{}</li>", escape(occurrence));
-                }
-                if total > OCCURRENCES_LISTED {
-                    let _ = write!(
-                        page,
-                        "<li class=\"muted\">… and {} more in sites/{}.json</li>",
-                        total - OCCURRENCES_LISTED,
-                        escape(site.site),
-                    );
-                }
-                page.push_str("</ul>");
-            }
-            page.push_str("</td></tr>");
-        }
-        page.push_str("</tbody></table>");
-        if sites > CHECK_SITES_LISTED {
-            let _ = write!(
-                page,
-                "<p class=\"muted\">… and {} more sites: each site's JSON lists its checks \
-                 (summary.csv names the failed ones).</p>",
-                sites - CHECK_SITES_LISTED
-            );
-        }
-        page.push_str("</div></details>\n");
-    }
-    page.push_str("</section>\n");
-}
-
-fn timeline_section(page: &mut String, report: &RunReport) {
-    page.push_str("<section aria-labelledby=\"h-timeline\"><h2 id=\"h-timeline\">Timeline</h2>");
-    let stages = timeline::stages_present(report);
-    if stages.is_empty() {
-        page.push_str("<p class=\"none\">No site has started a stage yet.</p></section>\n");
-        return;
-    }
-    if report.sites.len() > timeline::SITE_ROWS_MAX {
-        let _ = write!(
-            page,
-            "<p class=\"hint\">{} sites are too many for a row each: each lane shows how many \
-             sites were in a stage over the run (scaled to the lane's peak), the last one how \
-             many finished, by outcome. In UTC; hover a bar for its numbers.</p>",
-            report.sites.len()
-        );
-    } else {
-        page.push_str(
-            "<p class=\"hint\">One row per site; each bar is a stage, in UTC. Faded bars were \
-             still open when the report was written. Hover a bar for its times.</p>",
-        );
-    }
-    page.push_str("<ul class=\"legend\" aria-label=\"Legend\"><li class=\"group\">Stages</li>");
-    for stage in stages {
-        let _ = write!(
-            page,
-            "<li><span class=\"sw stage-{stage}\"></span>{stage}</li>"
-        );
-    }
-    let mut outcomes: Vec<Option<Outcome>> = report.sites.iter().map(|s| s.outcome).collect();
-    outcomes.sort_by_key(|outcome| outcome_rank(*outcome));
-    outcomes.dedup();
-    page.push_str("<li class=\"group\">Outcomes</li>");
-    for outcome in outcomes {
-        let label = outcome.map_or("not finished", Outcome::as_str);
-        let _ = write!(
-            page,
-            "<li><span class=\"sw dot {}\"></span>{label}</li>",
-            outcome_class(outcome)
-        );
-    }
-    page.push_str("</ul><div class=\"chart\">");
-    timeline::svg_into(page, report);
-    page.push_str("</div></section>\n");
-}
-
-fn scopes(page: &mut String, report: &RunReport) {
-    let all: Vec<_> = report
-        .sites
-        .iter()
-        .flat_map(|site| site.scopes.iter().map(move |scope| (site, scope)))
-        .collect();
-    // SKIPPED is a scope the job does not name (or one never reached after a failure, which
-    // the failed scope already explains): only the rest needs a reader's attention.
-    let unfinished: Vec<_> = all
-        .iter()
-        .filter(|(_, scope)| {
-            !scope.outcome.as_deref().is_some_and(|outcome| {
-                outcome.eq_ignore_ascii_case("SUCCESS") || outcome.eq_ignore_ascii_case("SKIPPED")
-            })
-        })
-        .collect();
-    page.push_str(
-        "<section aria-labelledby=\"h-scopes\"><h2 id=\"h-scopes\">Migration scopes that did \
-         not succeed</h2>",
-    );
-    if all.is_empty() {
-        page.push_str("<p class=\"none\">No migration scope has started.</p></section>\n");
-        return;
-    }
-    if unfinished.is_empty() {
-        let _ = writeln!(
-            page,
-            "<p class=\"none\">All {} scopes succeeded or were not in scope.</p></section>",
-            all.len()
-        );
-        return;
-    }
-    let _ = write!(
-        page,
-        "<p class=\"hint\">{} of {} scopes; the others succeeded or were not in scope.</p><div class=\"scroll\"><table>\
-         <thead><tr><th scope=\"col\">Site</th><th scope=\"col\">Scope</th>\
-         <th scope=\"col\">Status</th><th scope=\"col\">Outcome</th>\
-         <th scope=\"col\" class=\"num\">Done</th><th scope=\"col\">Progress</th>\
-         <th scope=\"col\">Message</th></tr></thead><tbody>",
-        unfinished.len(),
-        all.len(),
-    );
-    let more = unfinished.len().saturating_sub(ROWS_LISTED);
-    for (site, scope) in unfinished.into_iter().take(ROWS_LISTED) {
-        let progress: Vec<String> = scope
-            .progress
-            .iter()
-            .map(|counter| {
-                let count = |n: Option<u64>| n.map_or_else(|| "?".to_owned(), |n| n.to_string());
-                format!(
-                    "{} {}/{}",
-                    escape(&counter.name),
-                    count(counter.processed),
-                    count(counter.total)
-                )
-            })
-            .collect();
-        let _ = write!(
-            page,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td>\
-             <td class=\"num\">{}</td><td>{}</td><td class=\"msg\">{}</td></tr>",
-            escape(&site.site),
-            escape(&scope.name),
-            escape(&scope.status),
-            escape(scope.outcome.as_deref().unwrap_or("")),
-            scope
-                .percent
-                .map(|percent| format!("{percent:.0}%"))
-                .unwrap_or_default(),
-            progress.join("<br>"),
-            escape(scope.message.as_deref().unwrap_or("")),
-        );
-    }
-    page.push_str("</tbody></table></div>");
-    more_rows(page, more, "scopes");
-    page.push_str("</section>\n");
-}
-
-fn artifacts(page: &mut String, report: &RunReport) {
-    let all: Vec<_> = report
-        .sites
-        .iter()
-        .flat_map(|site| site.artifacts.iter().map(move |artifact| (site, artifact)))
-        .collect();
-    if all.is_empty() {
-        return;
-    }
-    page.push_str(
-        "<section aria-labelledby=\"h-artifacts\"><h2 id=\"h-artifacts\">Artifacts</h2>\
-         <div class=\"scroll\"><table><thead><tr><th scope=\"col\">Site</th>\
-         <th scope=\"col\">File</th><th scope=\"col\" class=\"num\">Size</th>\
-         <th scope=\"col\">Expired / expires</th><th scope=\"col\">Problem</th></tr></thead><tbody>",
-    );
-    let more = all.len().saturating_sub(ROWS_LISTED);
-    for (site, artifact) in all.into_iter().take(ROWS_LISTED) {
-        let name = escape(&artifact.name);
-        // Only a relative path inside the report dir becomes a link.
-        let file = match artifact.saved_as.as_deref() {
-            Some(path) if !path.starts_with('/') && !path.contains(':') && !path.contains("..") => {
-                format!("<a href=\"{}\">{name}</a>", escape(path))
-            }
-            Some(path) => format!("{name}<br><code>{}</code>", escape(path)),
-            None => name,
-        };
-        let _ = write!(
-            page,
-            "<tr><th scope=\"row\">{}</th><td>{file}</td><td class=\"num\">{}</td><td>{}</td>\
-             <td class=\"msg\">{}</td></tr>",
-            escape(&site.site),
-            artifact.bytes.map(bytes).unwrap_or_default(),
-            artifact.expire_at.map(wall_clock).unwrap_or_default(),
-            escape(artifact.error.as_deref().unwrap_or("")),
-        );
-    }
-    page.push_str("</tbody></table></div>");
-    more_rows(page, more, "artifacts");
-    page.push_str("</section>\n");
-}
-
-/// Answers outside the API model: what the service said, and what cmafleet did about it.
-fn surprises(page: &mut String, report: &RunReport) {
-    page.push_str(
-        "<section aria-labelledby=\"h-surprises\"><h2 id=\"h-surprises\">Surprises</h2>\
-         <p class=\"hint\">Answers outside the model of the API cmafleet was written against, \
-         each kind and value once, with a sample (secrets removed). cmafleet followed a safe \
-         rule for each; please report them, so the model can follow the real service.</p>\
-         <div class=\"scroll\"><table><thead><tr><th scope=\"col\">Kind</th>\
-         <th scope=\"col\">Value</th><th scope=\"col\">Where</th><th scope=\"col\">First seen (UTC)</th>\
-         <th scope=\"col\">What cmafleet did</th><th scope=\"col\">Sample</th></tr></thead><tbody>",
-    );
-    for surprise in &report.run.surprises {
-        let _ = write!(
-            page,
-            "<tr><th scope=\"row\">{}</th><td><code>{}</code></td><td class=\"endpoint\"><code>{}</code></td>\
-             <td class=\"when\">{}</td><td class=\"msg\">{}</td><td class=\"msg\"><code>{}</code></td></tr>",
-            surprise.kind,
-            escape(&surprise.value),
-            escape(&surprise.endpoint),
-            surprise.first_seen_at.format("%Y-%m-%d %H:%M:%S"),
-            escape(surprise.kind.rule()),
-            escape(&surprise.sample),
-        );
-    }
-    page.push_str("</tbody></table></div></section>\n");
-}
-
-fn notes(page: &mut String, report: &RunReport) {
-    let notes = all_notes(report);
-    page.push_str("<section aria-labelledby=\"h-notes\"><h2 id=\"h-notes\">Notes</h2>");
-    if notes.is_empty() {
-        page.push_str("<p class=\"none\">No notes.</p></section>\n");
-        return;
-    }
-    page.push_str("<ul class=\"notes\">");
-    let more = notes.len().saturating_sub(ROWS_LISTED);
-    for (site, note) in notes.into_iter().take(ROWS_LISTED) {
-        match site {
-            Some(site) => {
-                let _ = write!(page, "<li><b>{}</b>: {}</li>", escape(site), escape(note));
-            }
-            None => {
-                let _ = write!(page, "<li>{}</li>", escape(note));
-            }
-        }
-    }
-    page.push_str("</ul>");
-    more_rows(page, more, "notes");
-    page.push_str("</section>\n");
-}
-
-/// The line under a capped section: how many more rows the sites' JSON files hold.
-fn more_rows(page: &mut String, more: usize, what: &str) {
-    if more > 0 {
-        let _ = write!(
-            page,
-            "<p class=\"hint\">{more} more {what} are in the sites' JSON files.</p>"
-        );
-    }
-}
-
-fn errors(page: &mut String, report: &RunReport) {
-    let all: Vec<_> = report
-        .sites
-        .iter()
-        .flat_map(|site| site.errors.iter().map(move |error| (site, error)))
-        .collect();
-    page.push_str("<section aria-labelledby=\"h-errors\"><h2 id=\"h-errors\">Errors</h2>");
-    if all.is_empty() {
-        page.push_str("<p class=\"none\">No errors were recorded.</p></section>\n");
-        return;
-    }
-    page.push_str(
-        "<p class=\"hint\">Quote the request id when asking Atlassian support about a \
-         failed call.</p><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Site</th>\
-         <th scope=\"col\">At (UTC)</th><th scope=\"col\">Stage</th><th scope=\"col\">Endpoint</th>\
-         <th scope=\"col\" class=\"num\">Status</th><th scope=\"col\">Request id</th>\
-         <th scope=\"col\">Message</th></tr></thead><tbody>",
-    );
-    for (site, error) in all.iter().take(ERRORS_LISTED) {
-        let _ = write!(
-            page,
-            "<tr><th scope=\"row\">{}</th><td class=\"when\">{}</td><td>{}</td><td class=\"endpoint\"><code>{}</code></td>\
-             <td class=\"num\">{}</td><td><code>{}</code></td><td class=\"msg\">{}</td></tr>",
-            escape(&site.site),
-            error.at.format("%Y-%m-%d %H:%M:%S"),
-            error.stage,
-            escape(error.endpoint.as_deref().unwrap_or("")),
-            error.status.map(|s| s.to_string()).unwrap_or_default(),
-            escape(error.request_id.as_deref().unwrap_or("")),
-            escape(&error.message),
-        );
-    }
-    page.push_str("</tbody></table></div>");
-    more_rows(page, all.len().saturating_sub(ERRORS_LISTED), "errors");
-    page.push_str("</section>\n");
-}
-
 /// The run's resolved options as (name, value) rows: top-level keys of the options object,
 /// strings as they are, other values as compact JSON.
 fn option_rows(report: &RunReport) -> Vec<(&str, String)> {
@@ -614,43 +252,4 @@ fn options(page: &mut String, report: &RunReport) {
         );
     }
     page.push_str("</tbody></table></div></details></section>\n");
-}
-
-fn plural(count: usize) -> &'static str {
-    if count == 1 { "" } else { "s" }
-}
-
-/// `512 B`, `1.4 KiB`, `23.0 MiB`.
-fn bytes(count: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if count < 1024 {
-        return format!("{count} B");
-    }
-    let mut value = count as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escape_covers_content_and_attributes() {
-        assert_eq!(
-            escape("<script>alert('x') & \"y\"</script>"),
-            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
-        );
-    }
-
-    #[test]
-    fn sizes_read_in_binary_units() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1_536), "1.5 KiB");
-        assert_eq!(bytes(24_117_248), "23.0 MiB");
-    }
 }

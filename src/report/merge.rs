@@ -244,7 +244,7 @@ mod tests {
         exit_code: Option<i32>,
         sites: &[(&str, Outcome, i64)],
     ) -> RunReport {
-        let mut report = crate::report::tests::fleet();
+        let mut report = crate::report::fixtures::fleet();
         report.run.run_id = run_id.to_owned();
         report.run.mode = Mode::Check;
         report.run.started_at = at(start);

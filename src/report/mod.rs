@@ -6,7 +6,8 @@
 //!   [`json`] (`run.json`, `sites/<site>.json`), [`changes`] (`changes.md`); [`site_table`]
 //!   is `report.html`'s table of sites, paged by the page's script.
 //! - Shared by the renderers: [`fleet_checks`] (checks that failed or warned across the
-//!   fleet) and [`format`](mod@format) (timestamps, durations, outcome counts).
+//!   fleet) and [`format`](mod@format) (timestamps, durations, outcome counts); [`markup`]
+//!   (HTML escaping) is shared by `report.html`'s parts.
 //! - [`merge`]: one fleet report from the runs of several state stores (shards).
 //! - [`writer`]: atomic, private (0700/0600) files, paced summary refreshes.
 
@@ -17,6 +18,7 @@ pub mod format;
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod markup;
 pub mod merge;
 pub mod model;
 pub mod site_table;
@@ -24,7 +26,9 @@ pub mod timeline;
 pub mod writer;
 
 #[cfg(test)]
-pub(crate) mod tests;
+pub(crate) mod fixtures;
+#[cfg(test)]
+mod tests;
 
 pub use model::{RunInfo, RunReport, SiteReport};
 pub use writer::ReportWriter;

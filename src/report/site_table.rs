@@ -21,7 +21,7 @@ use super::format::{
     attention_first, duration_ms, needs_attention, outcome_class, outcome_label, outcome_rank,
     site_millis,
 };
-use super::html::escape;
+use super::markup::escape;
 use super::model::{RunReport, SiteReport};
 
 /// Rows on a page, and rows in the HTML itself.

@@ -5,31 +5,13 @@
 //! open in a spreadsheet, a Markdown viewer or a browser. After a deliberate change:
 //! `UPDATE_SNAPSHOTS=1 cargo test --lib report::` and review the diff.
 
-use std::path::PathBuf;
-
 use chrono::{Duration, TimeZone, Utc};
 
+use super::fixtures::{fleet, manifest_path, previous_fleet};
 use super::model::{RunReport, SiteReport, StageSpan};
 use super::site_table::PAGE_ROWS;
 use super::{changes, csv, html, json, markdown};
 use crate::vocab::{Mode, Outcome, Stage};
-
-fn manifest_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-pub(crate) fn fleet() -> RunReport {
-    load("tests/fixtures/report/fleet.json")
-}
-
-fn previous_fleet() -> RunReport {
-    load("tests/fixtures/report/fleet-previous.json")
-}
-
-fn load(relative: &str) -> RunReport {
-    let text = std::fs::read_to_string(manifest_path(relative)).expect("fixture present");
-    serde_json::from_str(&text).expect("fixture is a RunReport")
-}
 
 fn assert_snapshot(name: &str, actual: &str) {
     let path = manifest_path("tests/snapshots/report").join(name);

@@ -2,6 +2,7 @@
 //! `summary.md`), and the SVG of `report.html`: one row per site with a bar per stage span,
 //! or, for a fleet too large for that, one lane per stage ([`lanes`]).
 
+mod axes;
 pub mod lanes;
 
 use std::collections::BTreeMap;
@@ -9,10 +10,11 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::format::{duration_ms, outcome_class, run_span};
-use super::html::escape;
+use self::axes::{AXIS_HEIGHT, Scale, WIDTH, stages_present};
+use super::format::{duration_ms, outcome_class, outcome_rank, run_span};
+use super::markup::escape;
 use super::model::RunReport;
-use crate::vocab::Stage;
+use crate::vocab::{Outcome, Stage};
 
 /// One stage across the fleet, for the text timeline.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,35 +66,62 @@ impl StageSummary<'_> {
     }
 }
 
-/// The stages that appear on the timeline, in pipeline order (for its legend).
-pub fn stages_present(report: &RunReport) -> Vec<Stage> {
-    let mut stages: Vec<Stage> = report
-        .sites
-        .iter()
-        .flat_map(|site| site.stages.iter().map(|span| span.stage))
-        .filter(|stage| *stage != Stage::Done)
-        .collect();
-    stages.sort();
-    stages.dedup();
-    stages
-}
-
-/// Geometry of the chart, in SVG user units (the SVG scales to its container's width).
-pub(crate) const WIDTH: f64 = 1120.0;
 /// The name column; rows too thin to carry a name keep only the outcome dot.
 const LABEL_WIDTH: f64 = 200.0;
 const DOT_WIDTH: f64 = 24.0;
-pub(crate) const RIGHT_PAD: f64 = 16.0;
-pub(crate) const AXIS_HEIGHT: f64 = 26.0;
 /// Site names longer than this are cut (the full name is in the row's tooltip).
 const LABEL_CHARS: usize = 26;
 /// Above this many sites the timeline is one lane per stage ([`lanes`]) rather than a row
 /// per site: 500 rows are already a couple of pixels each, and 10,000 would be megabytes of
 /// SVG that no one can read.
 pub const SITE_ROWS_MAX: usize = 500;
-/// A tick label's width per character at the axis's font size (11 units), generously: the
-/// digits of system fonts are 6–6.5 units wide.
-const TICK_CHAR_WIDTH: f64 = 6.8;
+
+/// `report.html`'s timeline section: a legend of the stages and outcomes present, and the
+/// chart.
+pub fn section(page: &mut String, report: &RunReport) {
+    page.push_str("<section aria-labelledby=\"h-timeline\"><h2 id=\"h-timeline\">Timeline</h2>");
+    let stages = stages_present(report);
+    if stages.is_empty() {
+        page.push_str("<p class=\"none\">No site has started a stage yet.</p></section>\n");
+        return;
+    }
+    if report.sites.len() > SITE_ROWS_MAX {
+        let _ = write!(
+            page,
+            "<p class=\"hint\">{} sites are too many for a row each: each lane shows how many \
+             sites were in a stage over the run (scaled to the lane's peak), the last one how \
+             many finished, by outcome. In UTC; hover a bar for its numbers.</p>",
+            report.sites.len()
+        );
+    } else {
+        page.push_str(
+            "<p class=\"hint\">One row per site; each bar is a stage, in UTC. Faded bars were \
+             still open when the report was written. Hover a bar for its times.</p>",
+        );
+    }
+    page.push_str("<ul class=\"legend\" aria-label=\"Legend\"><li class=\"group\">Stages</li>");
+    for stage in stages {
+        let _ = write!(
+            page,
+            "<li><span class=\"sw stage-{stage}\"></span>{stage}</li>"
+        );
+    }
+    let mut outcomes: Vec<Option<Outcome>> = report.sites.iter().map(|s| s.outcome).collect();
+    outcomes.sort_by_key(|outcome| outcome_rank(*outcome));
+    outcomes.dedup();
+    page.push_str("<li class=\"group\">Outcomes</li>");
+    for outcome in outcomes {
+        let label = outcome.map_or("not finished", Outcome::as_str);
+        let _ = write!(
+            page,
+            "<li><span class=\"sw dot {}\"></span>{label}</li>",
+            outcome_class(outcome)
+        );
+    }
+    page.push_str("</ul><div class=\"chart\">");
+    svg_into(page, report);
+    page.push_str("</div></section>\n");
+}
 
 /// Rows get thinner as the fleet grows, so that 500 sites stay a chart rather than a long
 /// scroll: named rows up to 200 sites, then unnamed rows (names in the tooltips) sharing
@@ -113,64 +142,6 @@ pub fn svg_into(out: &mut String, report: &RunReport) {
         lanes::svg_into(out, report);
     } else {
         site_rows_into(out, report);
-    }
-}
-
-/// The time scale of a chart: instants to x in user units, and the axis drawn from it.
-pub(crate) struct Scale {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub left: f64,
-    pub right: f64,
-}
-
-impl Scale {
-    pub fn of(report: &RunReport, left: f64) -> Scale {
-        let (start, end) = run_span(report);
-        Scale {
-            start,
-            end,
-            left,
-            right: WIDTH - RIGHT_PAD,
-        }
-    }
-
-    pub fn x(&self, at: DateTime<Utc>) -> f64 {
-        let total = (self.end - self.start).num_milliseconds().max(1) as f64;
-        let offset = (at - self.start).num_milliseconds() as f64 / total;
-        self.left + (self.right - self.left) * offset.clamp(0.0, 1.0)
-    }
-
-    /// Grid lines from `top` to `bottom` with their labels above (and below, with
-    /// `below`). A label that would cross the chart's edge is anchored at its tick's side
-    /// instead of centred on it, so the first and last are never cut off.
-    pub fn axis_into(&self, out: &mut String, top: f64, bottom: f64, below: bool) {
-        for tick in ticks(self.start, self.end) {
-            let x = self.x(tick);
-            let label = tick_label(tick, self.end - self.start);
-            let half = label.chars().count() as f64 * TICK_CHAR_WIDTH / 2.0;
-            let anchor = if x + half > WIDTH - 1.0 {
-                "end"
-            } else if x - half < 1.0 {
-                "start"
-            } else {
-                "middle"
-            };
-            let _ = write!(
-                out,
-                "<line class=\"grid\" x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{bottom:.1}\"/>\
-                 <text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{label}</text>",
-                top - 4.0,
-                top - 9.0,
-            );
-            if below {
-                let _ = write!(
-                    out,
-                    "<text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{label}</text>",
-                    bottom + 17.0,
-                );
-            }
-        }
     }
 }
 
@@ -273,70 +244,6 @@ fn shorten(text: &str, max: usize) -> String {
     format!("{kept}…")
 }
 
-/// Round instants between `start` and `end` (both included), 2 to 8 of them: the largest
-/// "nice" step (100 ms … 2 days) that gives at least 3 ticks over the span — a run of a
-/// second gets ticks every 200 ms rather than two labels on top of each other.
-pub fn ticks(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    const STEPS_MS: [i64; 22] = [
-        100,
-        200,
-        500,
-        1_000,
-        2_000,
-        5_000,
-        10_000,
-        15_000,
-        30_000,
-        60_000,
-        120_000,
-        300_000,
-        600_000,
-        900_000,
-        1_800_000,
-        3_600_000,
-        7_200_000,
-        10_800_000,
-        21_600_000,
-        43_200_000,
-        86_400_000,
-        172_800_000,
-    ];
-    let (from, to) = (start.timestamp_millis(), end.timestamp_millis());
-    let span = (to - from).max(1);
-    let step = STEPS_MS
-        .iter()
-        .copied()
-        .find(|step| span / step <= 7)
-        .unwrap_or_else(|| (span / 7).max(1));
-    let mut ticks = Vec::new();
-    let mut at = (from + step - 1).div_euclid(step) * step;
-    while at <= to {
-        if let Some(tick) = DateTime::from_timestamp_millis(at) {
-            ticks.push(tick);
-        }
-        at += step;
-    }
-    ticks
-}
-
-/// `HH:MM`, with seconds when the run is short (and tenths when it is a few seconds long),
-/// with the day when it is long.
-fn tick_label(at: DateTime<Utc>, span: chrono::Duration) -> String {
-    if span.num_milliseconds() < 5_000 {
-        format!(
-            "{}.{}",
-            at.format("%H:%M:%S"),
-            at.timestamp_subsec_millis() / 100
-        )
-    } else if span.num_seconds() <= 180 {
-        at.format("%H:%M:%S").to_string()
-    } else if span.num_hours() >= 36 {
-        at.format("%m-%d %H:%M").to_string()
-    } else {
-        at.format("%H:%M").to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -348,39 +255,8 @@ mod tests {
     }
 
     #[test]
-    fn ticks_are_round_and_few() {
-        let ticks = ticks(at(2, 0, 7), at(2, 41, 12));
-        let labels: Vec<String> = ticks
-            .iter()
-            .map(|t| t.format("%H:%M").to_string())
-            .collect();
-        assert_eq!(labels, ["02:10", "02:20", "02:30", "02:40"]);
-        let short = super::ticks(at(2, 0, 0), at(2, 0, 20));
-        assert!((3..=8).contains(&short.len()), "{short:?}");
-        let long = super::ticks(at(0, 0, 0), at(0, 0, 0) + chrono::Duration::days(3));
-        assert!((3..=8).contains(&long.len()), "{long:?}");
-    }
-
-    #[test]
-    fn a_run_of_a_second_gets_distinct_ticks_inside_it() {
-        let start = at(2, 0, 0) + chrono::Duration::milliseconds(992);
-        let end = at(2, 0, 2) + chrono::Duration::milliseconds(458);
-        let ticks = ticks(start, end);
-        assert!((3..=8).contains(&ticks.len()), "{ticks:?}");
-        assert!(ticks.iter().all(|tick| *tick >= start && *tick <= end));
-        let labels: Vec<String> = ticks
-            .iter()
-            .map(|tick| tick_label(*tick, end - start))
-            .collect();
-        assert_eq!(labels[0], "02:00:01.0");
-        let mut unique = labels.clone();
-        unique.dedup();
-        assert_eq!(unique, labels, "no two ticks read the same");
-    }
-
-    #[test]
     fn a_label_at_the_edge_is_anchored_inside_the_chart() {
-        let mut report = crate::report::tests::fleet();
+        let mut report = crate::report::fixtures::fleet();
         report.run.started_at = at(2, 0, 0);
         report.run.finished_at = Some(at(2, 3, 0));
         report.sites.truncate(1);

@@ -12,8 +12,8 @@ use crate::cma::wire::{Outcome, StatusNode, TaskKind};
 
 use super::plan::TaskPlan;
 use super::progress;
-use super::routes::{AppState, Attribution, cloud_error, origin};
 use super::shapes;
+use super::shared::{AppState, Attribution, cloud_error, origin};
 
 const CHECKS_REPORT: &str = "preflight-checks-report.csv";
 const MIGRATION_REPORT: &str = "migration-report.csv";

@@ -17,7 +17,7 @@ use crate::secret::Secret;
 
 use super::faults::{self, CreateKind, LostAnswer};
 use super::limits::RateClass;
-use super::routes::{
+use super::shared::{
     AppState, Attribution, DropConnection, Shared, Side, admit, cloud_error, cloud_user,
     json_answer, rate_limit, respond,
 };

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::routes::{AppState, text_error};
+use super::shared::{AppState, text_error};
 use super::values::DurationValue;
 
 pub(crate) use super::artifacts::artifact;

@@ -8,9 +8,11 @@
 //! - `shapes` resolves how answers are shaped where the public material is silent
 //!   (documented by default, a scenario's `[shapes]` table, or picked from a seed) and
 //!   reshapes canonical answers accordingly.
-//! - `routes` builds the router and the request gates (auth, `limits`, `faults`); `cloud`,
-//!   `task_reads`, `server`, `artifacts` and `introspect` are the handlers; `status`
-//!   selects, filters and paginates trees; `serve` runs it all over hyper.
+//! - `shared` is what every handler shares: the state behind the router, the request gates
+//!   (auth, `limits`, `faults`) and the forms of an answer; `cloud`, `task_reads`, `server`,
+//!   `artifacts` and `introspect` are the handlers; `routes` builds the router over them and
+//!   counts every request; `status` selects, filters and paginates trees; `serve` runs it
+//!   all over hyper.
 //!
 //! The scenario format is documented in `inventories/scenarios.md`.
 
@@ -30,6 +32,7 @@ mod dice;
 mod faults;
 mod introspect;
 mod limits;
+mod options;
 mod plan;
 mod profile;
 mod progress;
@@ -38,6 +41,7 @@ mod scenario;
 mod serve;
 mod server;
 mod shapes;
+mod shared;
 mod status;
 mod task_reads;
 mod values;
@@ -45,33 +49,11 @@ mod world;
 
 use std::net::SocketAddr;
 
-use tokio_util::sync::CancellationToken;
-
 pub use counters::{FaultCounters, RateLimited, RequestCounters, ServerCounters, TaskCreates};
 pub use introspect::SimTask;
+pub use options::SimOptions;
 pub use scenario::{Scenario, ScenarioError};
-
-/// How the simulator runs.
-#[derive(Debug, Clone)]
-pub struct SimOptions {
-    /// Every duration and rate-limit window is divided by this.
-    pub time_scale: f64,
-    pub scenario: Scenario,
-}
-
-/// A running simulator.
-pub struct SimHandle {
-    pub addr: SocketAddr,
-    pub shutdown: CancellationToken,
-    pub join: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl SimHandle {
-    /// `http://IP:PORT`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
+pub use serve::SimHandle;
 
 /// Binds `listen` (port 0 allowed) and serves until `shutdown` fires. A time scale that is
 /// not a positive number is refused (`InvalidInput`).

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
-use super::shapes::ShapesSpec;
+use super::shapes::{ApiShapes, Shapes, ShapesSpec};
 use super::values::{
     ClockMode, DurationValue, LastPage, LinkForm, LostCreateMode, PlannedOutcome, Probability,
     Rate, RetryAfterForm, StatusOrder, TimeFormat,
@@ -96,7 +96,7 @@ impl Scenario {
                 line_prefix(line)
             ));
         }
-        if let Some(key) = file.shapes.also_in_api(&file.api).first() {
+        if let Some(key) = file.shapes.also_in_api(&file.api.shapes()).first() {
             let line = locate(text, &["shapes", key]);
             return Err(format!(
                 "{}`{key}` is set in both [api] and [shapes]: set it in one of them",
@@ -199,6 +199,18 @@ pub(crate) struct ApiSpec {
     pub hide_pending_nodes: Option<bool>,
     /// Order of a node's children across pages: name (default) or unfinished_first.
     pub status_order: Option<StatusOrder>,
+}
+
+impl ApiSpec {
+    /// The shapes this table may set (each also a `[shapes]` key).
+    pub(crate) fn shapes(&self) -> ApiShapes {
+        ApiShapes {
+            links_next: self.links_next,
+            last_page: self.last_page,
+            timestamps: self.timestamps,
+            retry_after: self.retry_after,
+        }
+    }
 }
 
 /// Per-user rate limits; each may be `"N/period"` or `"unlimited"`.
@@ -390,6 +402,33 @@ impl<'de> Deserialize<'de> for ScopeName {
                     SCOPE_NAMES.join(", ")
                 ))
             })
+    }
+}
+
+impl Scenario {
+    /// This scenario with every point its `[shapes]` (and `[api]`) table does not set picked
+    /// from `seed` (`cmafleet sim --shapes random --seed S`).
+    pub fn with_random_shapes(mut self, seed: u64) -> Scenario {
+        self.file.shapes.random_seed = Some(seed);
+        self
+    }
+
+    /// This scenario with the documented value of every point its tables do not set, even
+    /// if its `[shapes]` table names a `random_seed` (`cmafleet sim --shapes documented`).
+    pub fn with_documented_shapes(mut self) -> Scenario {
+        self.file.shapes.random_seed = None;
+        self
+    }
+
+    /// The line the simulator prints at start, naming every shape it serves (and the seed
+    /// they were picked from), so that a failing seed can be printed and replayed.
+    pub fn shapes_summary(&self) -> String {
+        self.shapes().summary()
+    }
+
+    /// The resolved shapes.
+    pub(crate) fn shapes(&self) -> Shapes {
+        Shapes::resolve(&self.file.shapes, &self.file.api.shapes())
     }
 }
 

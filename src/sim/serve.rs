@@ -20,9 +20,24 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use super::routes::DropConnection;
+use super::options::SimOptions;
+use super::routes;
 use super::shapes::HttpVersions;
-use super::{SimHandle, SimOptions, routes};
+use super::shared::DropConnection;
+
+/// A running simulator.
+pub struct SimHandle {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub join: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl SimHandle {
+    /// `http://IP:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
 
 /// How long in-flight connections get to finish once shutdown is asked.
 const DRAIN: Duration = Duration::from_secs(5);

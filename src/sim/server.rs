@@ -12,7 +12,7 @@ use axum::response::Response;
 use crate::cma::wire::{AttachResponse, SaveTokenRequest, SaveTokenResponse};
 
 use super::auth::credentials;
-use super::routes::{AppState, Attribution, Shared, Side, admit, json_answer, respond, text_error};
+use super::shared::{AppState, Attribution, Shared, Side, admit, json_answer, respond, text_error};
 
 /// Bearer (PAT) or Basic — the server's pinned credential, when it has one — or 401.
 fn server_auth(state: &Shared, server: &str, headers: &HeaderMap) -> Result<(), Response> {

@@ -1,6 +1,6 @@
-//! Shapes: the answers' details that the public API material leaves open (see "First-contact
-//! rules" in `cma-api.md`), each one a *point* the simulator can serve in several ways. This
-//! module owns the scenario's `[shapes]` table, the resolved [`Shapes`] of a run (documented
+//! Shapes: the answers' details that the public API material leaves open (where a client
+//! must accept more than one form), each one a *point* the simulator can serve in several
+//! ways. This module owns the scenario's `[shapes]` table, the resolved [`Shapes`] of a run (documented
 //! by default, set by the table, or picked from a seed) and the one-line summary printed at
 //! start; `points` declares the points and their values; `transform` holds the pure
 //! functions that turn canonical answers into the chosen shape, so `progress` renders one
@@ -15,15 +15,19 @@ mod transform;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cma::wire::{StatusNode, TaskKind};
 
 use super::dice;
-use super::scenario::{ApiSpec, Scenario};
 use super::values::{DurationValue, LastPage, LinkForm, RetryAfterForm, TimeFormat};
 
 pub(crate) use points::{
     ArtifactAnswer, AttachRefusal, CheckTaskTree, ChildrenShape, EnumCase, ErrorEnvelope, ExpireAt,
     HttpVersions, ScopesShape, StatusWords, TaskTypeShape,
 };
+#[cfg(test)]
+pub(crate) use transform::collapse_grandchildren;
 pub(crate) use transform::{artifact_stand_in, error_body, expire_at, task_type};
 
 /// The `[shapes]` table: every point optional; `random_seed` picks those it does not set.
@@ -51,13 +55,22 @@ pub(crate) struct ShapesSpec {
     pub retry_after: Option<RetryAfterForm>,
 }
 
+/// The four shapes the scenario's `[api]` table may set instead of `[shapes]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ApiShapes {
+    pub links_next: Option<LinkForm>,
+    pub last_page: Option<LastPage>,
+    pub timestamps: Option<TimeFormat>,
+    pub retry_after: Option<RetryAfterForm>,
+}
+
 impl ShapesSpec {
     /// The `[api]` keys this table may set too (a file may set each in one table only).
     pub const API_KEYS: [&'static str; 4] =
         ["links_next", "last_page", "timestamps", "retry_after"];
 
     /// The `[api]` keys set in both tables.
-    pub fn also_in_api(&self, api: &ApiSpec) -> Vec<&'static str> {
+    pub fn also_in_api(&self, api: &ApiShapes) -> Vec<&'static str> {
         let both = [
             self.links_next.is_some() && api.links_next.is_some(),
             self.last_page.is_some() && api.last_page.is_some(),
@@ -121,14 +134,14 @@ pub(crate) struct Shapes {
 impl Default for Shapes {
     /// The documented shapes.
     fn default() -> Shapes {
-        Shapes::resolve(&ShapesSpec::default(), &ApiSpec::default())
+        Shapes::resolve(&ShapesSpec::default(), &ApiShapes::default())
     }
 }
 
 impl Shapes {
     /// Each point: the table's value (or, for the four `[api]` keys, `[api]`'s), else the
     /// pick from `random_seed`, else the documented value.
-    pub fn resolve(spec: &ShapesSpec, api: &ApiSpec) -> Shapes {
+    pub fn resolve(spec: &ShapesSpec, api: &ApiShapes) -> Shapes {
         let seed = spec.random_seed;
         let pick = |key: &str, count: usize| {
             seed.map(|seed| {
@@ -235,6 +248,39 @@ impl Shapes {
     }
 }
 
+impl Shapes {
+    /// Reshapes a task's whole canonical tree, before a level is selected: a Check task's
+    /// checks under its root (`check_task_tree = root`), and only the scopes that `started`
+    /// (`scopes = late`).
+    pub fn shape_tree(
+        &self,
+        tree: &mut StatusNode,
+        kind: &TaskKind,
+        started: impl Fn(&str) -> bool,
+    ) {
+        if *kind == TaskKind::Check && self.check_task_tree == CheckTaskTree::Root {
+            transform::checks_under_root(tree);
+        }
+        if self.scopes == ScopesShape::Late {
+            transform::late_scopes(tree, started);
+        }
+    }
+
+    /// A node read without `expandChildren=true`: no children at all (`expand_only`), or
+    /// its children without theirs (`one_level`).
+    pub fn unexpanded(&self, node: &mut StatusNode) {
+        match self.children {
+            ChildrenShape::ExpandOnly => node.children.clear(),
+            ChildrenShape::OneLevel => transform::collapse_grandchildren(node),
+        }
+    }
+
+    /// Respells every `status` and `outcome` of a status node's JSON, recursively.
+    pub fn spell_tree(&self, node: &mut Value) {
+        transform::spell_tree(node, self.enum_case, self.statuses);
+    }
+}
+
 /// The snake_case name serde gives a unit variant.
 fn serde_name<T: Serialize>(value: T) -> String {
     serde_json::to_value(value)
@@ -243,148 +289,5 @@ fn serde_name<T: Serialize>(value: T) -> String {
         .unwrap_or_default()
 }
 
-impl Scenario {
-    /// This scenario with every point its `[shapes]` (and `[api]`) table does not set picked
-    /// from `seed` (`cmafleet sim --shapes random --seed S`).
-    pub fn with_random_shapes(mut self, seed: u64) -> Scenario {
-        self.file.shapes.random_seed = Some(seed);
-        self
-    }
-
-    /// This scenario with the documented value of every point its tables do not set, even
-    /// if its `[shapes]` table names a `random_seed` (`cmafleet sim --shapes documented`).
-    pub fn with_documented_shapes(mut self) -> Scenario {
-        self.file.shapes.random_seed = None;
-        self
-    }
-
-    /// The line the simulator prints at start, naming every shape it serves (and the seed
-    /// they were picked from), so that a failing seed can be printed and replayed.
-    pub fn shapes_summary(&self) -> String {
-        self.shapes().summary()
-    }
-
-    /// The resolved shapes.
-    pub(crate) fn shapes(&self) -> Shapes {
-        Shapes::resolve(&self.file.shapes, &self.file.api)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn without_a_table_every_point_is_documented() {
-        let shapes = Scenario::default().shapes();
-        assert_eq!(shapes, Shapes::default());
-        assert_eq!(
-            shapes.summary(),
-            "shapes: children=expand_only check_task_tree=root scopes=late enum_case=upper \
-             statuses=documented task_type=lower error_envelope=error_message http=both \
-             attach_refusal=400 artifacts=file expire_at=future young_job_404=0s \
-             links_next=url last_page=absent timestamps=iso retry_after=seconds"
-        );
-        assert!(shapes.canonical_spelling());
-    }
-
-    #[test]
-    fn the_table_sets_points_and_numbers_are_accepted_for_codes() {
-        let scenario = Scenario::parse_toml(
-            "[shapes]\nchildren = \"one_level\"\nattach_refusal = 409\nenum_case = \"Title\"\n\
-             young_job_404 = \"20s\"\nlinks_next = \"cursor\"\n",
-        )
-        .unwrap();
-        let shapes = scenario.shapes();
-        assert_eq!(shapes.children, ChildrenShape::OneLevel);
-        assert_eq!(shapes.attach_refusal, AttachRefusal::Conflict);
-        assert_eq!(
-            shapes.attach_refusal.status(),
-            axum::http::StatusCode::CONFLICT
-        );
-        assert_eq!(shapes.enum_case, EnumCase::Title);
-        assert_eq!(shapes.young_job_404, 20.0);
-        assert_eq!(shapes.links_next, LinkForm::Cursor);
-        assert_eq!(scenario.api().shapes.links_next, LinkForm::Cursor);
-        assert_eq!(shapes.scopes, ScopesShape::Late, "unset points: documented");
-        assert!(!shapes.canonical_spelling());
-    }
-
-    #[test]
-    fn bad_keys_and_values_are_refused_with_their_line() {
-        let err = Scenario::parse_toml("seed = 1\n[shapes]\nchildren = \"some\"\n").unwrap_err();
-        assert!(err.starts_with("line 3"), "{err}");
-        assert!(
-            err.contains("unknown children shape `some`, expected one of expand_only, one_level"),
-            "{err}"
-        );
-        let err = Scenario::parse_toml("[shapes]\n\nattach_refusal = 418\n").unwrap_err();
-        assert!(
-            err.starts_with("line 3") && err.contains("400, 403, 409, 500"),
-            "{err}"
-        );
-        let err = Scenario::parse_toml("[shapes]\nchilren = \"one_level\"\n").unwrap_err();
-        assert!(
-            err.starts_with("line 2") && err.contains("unknown field `chilren`"),
-            "{err}"
-        );
-        let err = Scenario::parse_toml("[shapes]\nyoung_job_404 = \"soon\"\n").unwrap_err();
-        assert!(err.starts_with("line 2"), "{err}");
-        let err = Scenario::parse_yaml("shapes:\n  http: h3\n").unwrap_err();
-        assert!(
-            err.starts_with("line 2") && err.contains("both, http1"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn an_api_key_may_be_set_in_one_table_only() {
-        let text = "[api]\ntimestamps = \"iso\"\n[shapes]\ntimestamps = \"epoch_millis\"\n";
-        let err = Scenario::parse_toml(text).unwrap_err();
-        assert!(
-            err.starts_with("line 4: ") && err.contains("`timestamps`"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_seed_picks_the_unset_points_the_same_way_every_time() {
-        let picked = |seed| Scenario::default().with_random_shapes(seed).shapes();
-        assert_eq!(picked(7), picked(7));
-        assert_eq!(picked(7).random_seed, Some(7));
-        assert!(picked(7).summary().ends_with(" random_seed=7"));
-        // Across seeds, every value of every point comes up.
-        let all: Vec<Shapes> = (0..200).map(picked).collect();
-        for value in TaskTypeShape::ALL {
-            assert!(all.iter().any(|s| s.task_type == *value), "{value:?}");
-        }
-        for value in ErrorEnvelope::ALL {
-            assert!(all.iter().any(|s| s.error_envelope == *value), "{value:?}");
-        }
-        for value in RETRY_AFTER_FORMS {
-            assert!(all.iter().any(|s| s.retry_after == *value), "{value:?}");
-        }
-        assert!(all.iter().any(|s| s.young_job_404 == 20.0));
-        assert!(all.iter().any(|s| s.young_job_404 == 0.0));
-        assert!(all.iter().any(|s| s.children == ChildrenShape::OneLevel));
-        // What a table (or [api]) sets is never picked.
-        let set = Scenario::parse_toml("[api]\nlinks_next = \"path\"\n[shapes]\nhttp = \"both\"\n")
-            .unwrap();
-        for seed in 0..50 {
-            let shapes = set.clone().with_random_shapes(seed).shapes();
-            assert_eq!(shapes.http, HttpVersions::Both);
-            assert_eq!(shapes.links_next, LinkForm::Path);
-        }
-    }
-
-    #[test]
-    fn a_table_seed_is_random_mode_unless_documented_is_asked() {
-        let scenario = Scenario::parse_toml("[shapes]\nrandom_seed = 11\n").unwrap();
-        assert_eq!(
-            scenario.shapes(),
-            Scenario::default().with_random_shapes(11).shapes()
-        );
-        let documented = scenario.with_documented_shapes();
-        assert_eq!(documented.shapes(), Shapes::default());
-    }
-}
+mod tests;

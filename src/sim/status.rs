@@ -59,13 +59,6 @@ pub(crate) fn filter_children(
     });
 }
 
-/// Without `expandChildren`, children come without their own children.
-pub(crate) fn collapse_grandchildren(node: &mut StatusNode) {
-    for child in node.children.values_mut() {
-        child.children.clear();
-    }
-}
-
 /// An opaque cursor for an offset.
 pub(crate) fn encode_cursor(offset: usize) -> String {
     URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
@@ -262,7 +255,7 @@ mod tests {
         };
         filter_children(&mut unknown, Some("running"), None, &words);
         assert_eq!(unknown.children.len(), 2, "the served word filters too");
-        collapse_grandchildren(&mut level);
+        super::super::shapes::collapse_grandchildren(&mut level);
         assert!(level.children.values().all(|c| c.children.is_empty()));
     }
 

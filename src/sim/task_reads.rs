@@ -14,10 +14,10 @@ use crate::cma::wire::{Artifact, Task, TaskResults};
 use super::artifacts;
 use super::cloud::read_gate;
 use super::progress;
-use super::routes::{
+use super::shapes;
+use super::shared::{
     AppState, Attribution, Page, Shared, cloud_error, json_answer, origin, respond,
 };
-use super::shapes;
 use super::status::{self, RequestUrl};
 use super::world::TaskRecord;
 

@@ -5,7 +5,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::transport::{Answer, api_error};
+use super::attempt::{Answer, api_error};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::wire::ErrorBody;
 use crate::secret::Secret;

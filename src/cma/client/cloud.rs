@@ -11,9 +11,12 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::answer::{basic_authorization, basic_secrets};
+use super::attempt::api_error;
+use super::hooks::RequestGate;
+use super::http::HttpClient;
 use super::paging::Pages;
-use super::transport::{Auth, Call, api_error};
-use super::{HttpClient, RequestGate, StatusQuery};
+use super::paths::{API_PATH, join_path};
+use super::transport::{Auth, Call};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::surprise::SurpriseKind;
 use crate::cma::wire::{
@@ -21,9 +24,6 @@ use crate::cma::wire::{
     StatusNode, StatusResponse, Task, TaskList, TokenRequest, TokenResponse,
 };
 use crate::secret::Secret;
-
-/// The path of the public migration API under `--cloud-api-url`.
-pub(super) const API_PATH: &str = "/migrations/public/v1";
 
 /// The cloud side of the API for one cloud user (Basic auth email:token).
 #[derive(Clone)]
@@ -254,12 +254,12 @@ fn page_error(endpoint: Endpoint, err: super::paging::PageError) -> ApiError {
     api_error(endpoint, Some(200), ErrorKind::Decode, err.to_string())
 }
 
-/// `url` with `path` appended to its path (no double slash, query kept out).
-pub(super) fn join_path(url: &Url, path: &str) -> Url {
-    let mut joined = url.clone();
-    let prefix = url.path().trim_end_matches('/');
-    joined.set_path(&format!("{prefix}{path}"));
-    joined
+/// Which subtree of a status tree to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusQuery {
+    /// `check`, `migrate`, `check,{CheckName}`; `None` for the whole tree.
+    pub level: Option<String>,
+    pub expand_children: bool,
 }
 
 #[cfg(test)]

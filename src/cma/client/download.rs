@@ -25,9 +25,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::CloudClient;
 use super::answer::{redact, shown_location};
-use super::transport::{Failure, api_error, cancelled};
+use super::attempt::{Failure, api_error, cancelled};
+use super::cloud::CloudClient;
 use super::unreached::transport_message;
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::surprise::SurpriseKind;

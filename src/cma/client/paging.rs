@@ -96,14 +96,14 @@ impl Pages {
             NextPage::Path(path) => {
                 let prefix = self.base.path().trim_end_matches('/');
                 let api_prefix = prefix
-                    .strip_suffix(super::cloud::API_PATH)
+                    .strip_suffix(super::paths::API_PATH)
                     .unwrap_or(prefix);
                 // The service's paths start at the host; tolerate paths relative to the API
                 // root (`/migrations/…`) or to the versioned base (`/jobs/…`) too, so a
                 // deployment under a path prefix keeps working.
                 let full = if path.starts_with(prefix) && !prefix.is_empty() {
                     path.clone()
-                } else if path.starts_with(super::cloud::API_PATH) {
+                } else if path.starts_with(super::paths::API_PATH) {
                     format!("{api_prefix}{path}")
                 } else {
                     format!("{prefix}{path}")

@@ -13,8 +13,11 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::answer::{ServiceMessage, decode, redact, shown_location, with_request_id};
+use super::attempt::{Answer, Failure, api_error, cancelled};
+use super::hooks::RequestGate;
+use super::http::HttpClient;
+use super::refusal::refusal;
 use super::unreached::transport_message;
-use super::{HttpClient, RequestGate};
 use crate::cma::error::{ApiError, Endpoint, ErrorKind};
 use crate::cma::retry::{backoff, retry_after};
 use crate::cma::surprise::SurpriseKind;
@@ -60,49 +63,6 @@ pub(super) struct Call<'a> {
     pub gate: Option<&'a dyn RequestGate>,
     /// Secret values that must never appear in an error message.
     pub secrets: Cow<'a, [String]>,
-}
-
-/// A complete answer with a 2xx status.
-pub(super) struct Answer {
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
-}
-
-/// Why one attempt failed, as the retry loop needs to know it.
-pub(super) enum Failure {
-    /// The request certainly did not reach the service: any call may be sent again.
-    NotSent(ApiError),
-    /// The request may have been processed: reads retry, creates are outcome unknown.
-    MaybeApplied {
-        error: ApiError,
-        reason: &'static str,
-    },
-    /// 429: the request was not processed; the bucket is empty for `wait` (if said).
-    RateLimited {
-        error: ApiError,
-        wait: Option<Duration>,
-    },
-    /// Sending again cannot help (4xx, a redirect, an answer that cannot be used).
-    Final(ApiError),
-}
-
-pub(super) fn api_error(
-    endpoint: Endpoint,
-    status: Option<u16>,
-    kind: ErrorKind,
-    message: impl Into<String>,
-) -> ApiError {
-    ApiError {
-        endpoint,
-        status,
-        kind,
-        request_id: None,
-        message: message.into(),
-    }
-}
-
-pub(super) fn cancelled(endpoint: Endpoint) -> ApiError {
-    api_error(endpoint, None, ErrorKind::Cancelled, "")
 }
 
 /// A create that may have reached the service: the caller must reconcile, not re-send.
@@ -508,7 +468,7 @@ fn classify(
             wait,
         });
     }
-    if let Some(kind) = super::server::refusal(endpoint, code, said.text.as_deref()) {
+    if let Some(kind) = refusal(endpoint, code, said.text.as_deref()) {
         return Err(Failure::Final(error(kind)));
     }
     let kind = match code {

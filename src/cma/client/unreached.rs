@@ -2,8 +2,8 @@
 //! port, and the proxy it went through — never a path, query or credential) and why it never
 //! got there; and whether sending again can help.
 
-use super::HttpClient;
-use super::transport::{Failure, api_error};
+use super::attempt::{Failure, api_error};
+use super::http::HttpClient;
 use crate::cma::error::{Endpoint, ErrorKind};
 
 impl HttpClient {

@@ -11,8 +11,6 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{StatusNode, Task, TaskKind};
-
 /// A value of the wrong shape is treated as absent instead of failing the whole answer.
 ///
 /// The value is taken as raw JSON text and parsed on its own (a failure then spoils nothing
@@ -32,31 +30,36 @@ where
 /// always a node — one that names a field twice fails the answer, as it does at the root).
 /// Read in one pass: each level of the tree is parsed once, not captured and parsed again at
 /// every depth (status trees are most of what a fleet reads).
-pub(super) fn lenient_children<'de, D: Deserializer<'de>>(
+pub(super) fn lenient_children<'de, D: Deserializer<'de>, N: Deserialize<'de>>(
     deserializer: D,
-) -> Result<BTreeMap<String, StatusNode>, D::Error> {
-    deserializer.deserialize_any(ObjectOrDefault::<Children>(PhantomData))
+) -> Result<BTreeMap<String, N>, D::Error> {
+    deserializer.deserialize_any(ObjectOrDefault::<Children<N>>(PhantomData))
 }
 
 /// A child in [`lenient_children`]: a node when it is an object.
-#[derive(Default)]
-struct Child(Option<StatusNode>);
+struct Child<N>(Option<N>);
 
-impl<'de> Deserialize<'de> for Child {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Child, D::Error> {
-        deserializer.deserialize_any(ObjectOrDefault::<Child>(PhantomData))
+impl<N> Default for Child<N> {
+    fn default() -> Child<N> {
+        Child(None)
     }
 }
 
-type Children = BTreeMap<String, StatusNode>;
+impl<'de, N: Deserialize<'de>> Deserialize<'de> for Child<N> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Child<N>, D::Error> {
+        deserializer.deserialize_any(ObjectOrDefault::<Child<N>>(PhantomData))
+    }
+}
+
+type Children<N> = BTreeMap<String, N>;
 
 /// What a JSON object becomes in [`ObjectOrDefault`].
 trait FromObject<'de>: Default {
     fn from_object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
 }
 
-impl<'de> FromObject<'de> for Children {
-    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Children, A::Error> {
+impl<'de, N: Deserialize<'de>> FromObject<'de> for Children<N> {
+    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Children<N>, A::Error> {
         let mut children = Children::new();
         while let Some(name) = map.next_key::<String>()? {
             if let Child(Some(child)) = map.next_value()? {
@@ -67,9 +70,9 @@ impl<'de> FromObject<'de> for Children {
     }
 }
 
-impl<'de> FromObject<'de> for Child {
-    fn from_object<A: MapAccess<'de>>(map: A) -> Result<Child, A::Error> {
-        StatusNode::deserialize(MapAccessDeserializer::new(map)).map(|node| Child(Some(node)))
+impl<'de, N: Deserialize<'de>> FromObject<'de> for Child<N> {
+    fn from_object<A: MapAccess<'de>>(map: A) -> Result<Child<N>, A::Error> {
+        N::deserialize(MapAccessDeserializer::new(map)).map(|node| Child(Some(node)))
     }
 }
 
@@ -119,37 +122,6 @@ impl<'de, T: FromObject<'de>> Visitor<'de> for ObjectOrDefault<T> {
     fn visit_none<E: de::Error>(self) -> Result<T, E> {
         Ok(T::default())
     }
-}
-
-pub(super) fn unknown_task_kind() -> TaskKind {
-    TaskKind::Unknown(String::new())
-}
-
-pub(super) fn task_kind_or_unknown<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<TaskKind, D::Error> {
-    Ok(lenient::<D, TaskKind>(deserializer)?.unwrap_or_else(unknown_task_kind))
-}
-
-pub(super) fn readable_tasks<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<Task>, D::Error> {
-    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
-    let Some(serde_json::Value::Array(items)) = value else {
-        return Ok(Vec::new());
-    };
-    let total = items.len();
-    let tasks: Vec<Task> = items
-        .into_iter()
-        .filter_map(|item| serde_json::from_value(item).ok())
-        .collect();
-    if tasks.len() < total {
-        tracing::warn!(
-            ignored = total - tasks.len(),
-            "the task list holds entries that are not readable tasks"
-        );
-    }
-    Ok(tasks)
 }
 
 pub(super) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>

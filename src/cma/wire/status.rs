@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::enums::{Outcome, Status};
 use super::lenient::{
     lenient, lenient_bool, lenient_children, lenient_f64, lenient_u64, null_as_default,
     occurrence_list,
 };
-use super::{Links, Outcome, Status};
+use super::links::Links;
 
 /// One page of `GET …/status`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

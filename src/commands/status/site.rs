@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::SiteStatus;
+use super::model::{SiteStatus, stage_of, time};
 use crate::cli::Format;
 use crate::exit;
 use crate::report::model::{CheckResult, RunInfo, SiteReport};
@@ -168,7 +168,7 @@ pub fn next_step(
         |path| path.display().to_string(),
     );
     let Some(report) = report.filter(|report| report.outcome.is_some()) else {
-        return match super::stage_of(state) {
+        return match stage_of(state) {
             "queued" => format!("not started yet: `{rerun} --mode check --site {site}` starts it"),
             _ => format!(
                 "a task is in flight (a run is going on, or was stopped): the next run adopts it — \
@@ -299,7 +299,7 @@ pub fn render(view: &SiteView) -> String {
                 (id, _, _) => dash(id),
             },
         ),
-        ("updated", super::time(status.updated_at.as_ref())),
+        ("updated", time(status.updated_at.as_ref())),
     ];
     if let Some(message) = &view.message {
         rows.push(("message", message.clone()));

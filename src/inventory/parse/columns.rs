@@ -1,9 +1,9 @@
-//! The inventory's columns (SPEC.md, "Inventory") and the header row that maps them to fields:
+//! The inventory's columns (as the documented format lists them) and the header row that maps them to fields:
 //! unknown, duplicate, empty and missing columns, with a "did you mean" for the unknown.
 
-use super::Problems;
+use super::problems::{Problems, could_be_secret};
 
-/// One column of SPEC.md's inventory table, in the table's order.
+/// One column of the inventory, in the documented order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Column {
     Site,
@@ -24,7 +24,7 @@ pub(crate) enum Column {
 }
 
 impl Column {
-    /// Every column, in SPEC.md's order.
+    /// Every column, in the documented order.
     pub(crate) const ALL: [Column; 15] = [
         Column::Site,
         Column::Product,
@@ -188,7 +188,7 @@ impl Header {
                 );
                 continue;
             }
-            if super::could_be_secret(name) {
+            if could_be_secret(name) {
                 // A data row run into the header (a lost line end) can bring a literal secret
                 // here: name the field, never the value.
                 problems.push(
@@ -240,7 +240,7 @@ impl Header {
     }
 
     /// Sort rank of a column's problems within a line: header order, then absent columns in
-    /// SPEC.md order. Rank 0 is reserved for problems of the whole row.
+    /// the documented order. Rank 0 is reserved for problems of the whole row.
     pub(crate) fn rank(&self, column: Column) -> usize {
         match self.position(column) {
             Some(index) => index + 1,

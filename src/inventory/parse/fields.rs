@@ -4,7 +4,7 @@
 //! Messages repeat a value only where it cannot be a secret put in the wrong column by mistake
 //! (site names, products, `users`); never for the secret columns, emails, Server IDs or names.
 
-use super::excerpt;
+use super::problems::excerpt;
 use crate::inventory::secret::{SecretRef, SecretRefError};
 use crate::inventory::site::{Product, ServerAuth, UsersScope};
 

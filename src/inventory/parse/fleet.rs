@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use super::Problems;
 use super::columns::{Column, Header};
+use super::problems::Problems;
 use super::row::RowFacts;
 use crate::inventory::site::Product;
 

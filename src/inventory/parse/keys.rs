@@ -4,7 +4,8 @@
 
 use std::collections::HashSet;
 
-use super::{Delimiter, excerpt};
+use super::delimiter::Delimiter;
+use super::problems::{could_be_secret, excerpt};
 use crate::inventory::site::Product;
 
 /// Splits a list cell on the file's list separators: items trimmed, empty items ignored.
@@ -95,7 +96,7 @@ pub(crate) fn jira_project_key(key: &str) -> Result<(), String> {
         return Ok(());
     }
     let upper = key.to_ascii_uppercase();
-    let hint = if upper != key && jira_project_key(&upper).is_ok() && !super::could_be_secret(key) {
+    let hint = if upper != key && jira_project_key(&upper).is_ok() && !could_be_secret(key) {
         format!(" (did you mean `{upper}`?)")
     } else {
         String::new()
@@ -158,7 +159,7 @@ fn global_entity(entity: &str) -> Result<(), String> {
         return Ok(());
     }
     let upper = entity.to_ascii_uppercase();
-    let hint = if upper_snake(&upper) && !super::could_be_secret(entity) {
+    let hint = if upper_snake(&upper) && !could_be_secret(entity) {
         format!(" (did you mean `{upper}`?)")
     } else {
         String::new()

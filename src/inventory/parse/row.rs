@@ -4,7 +4,8 @@
 use csv::StringRecord;
 
 use super::columns::{Column, Header};
-use super::{Delimiter, Problems};
+use super::delimiter::Delimiter;
+use super::problems::Problems;
 use super::{fields, keys, urls};
 use crate::inventory::site::{Product, Site, UsersScope};
 

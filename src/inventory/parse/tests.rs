@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::inventory::secret::SecretRef;
-use crate::inventory::site::{Product, ServerAuth, UsersScope};
+use crate::inventory::site::{Product, ServerAuth, UsersScope, definition_hash};
 
 pub(super) const HEADER: &str = "site,product,server_url,server_id,server_auth,cloud_url,cloud_user,cloud_token,keys,users,apps,global_entities,wave,name";
 
@@ -651,4 +651,85 @@ fn generated_inventory(rows: usize) -> String {
         ));
     }
     text
+}
+
+// The delimiter a file is read with.
+
+/// The same two-site fleet as a European Excel and a tab-delimited export save it.
+#[test]
+fn semicolon_and_tab_files_parse_like_the_comma_file() {
+    let comma = "site,product,server_url,server_id,server_auth,cloud_url,cloud_user,cloud_token,keys\n\
+        a,jira,https://j.a.com,S1,env:PAT,https://a.atlassian.net,m@a.com,env:T,ABC;DEF\n\
+        b,confluence,https://w.a.com,S2,env:PAT,https://b.atlassian.net,m@a.com,env:T,\n";
+    let semicolon = "site;product;server_url;server_id;server_auth;cloud_url;cloud_user;cloud_token;keys\n\
+        a;jira;https://j.a.com;S1;env:PAT;https://a.atlassian.net;m@a.com;env:T;ABC,DEF\n\
+        b;confluence;https://w.a.com;S2;env:PAT;https://b.atlassian.net;m@a.com;env:T;\n";
+    let quoted = semicolon.replace("ABC,DEF", "\"ABC;DEF\"");
+    let tab = comma.replace(',', "\t");
+    let (found, expected) = parse_delimited(comma);
+    assert_eq!(found, Delimiter::Comma);
+    let expected = expected.unwrap();
+    assert_eq!(expected[0].keys, ["ABC", "DEF"]);
+    for (text, delimiter) in [
+        (semicolon, Delimiter::Semicolon),
+        (quoted.as_str(), Delimiter::Semicolon),
+        (tab.as_str(), Delimiter::Tab),
+    ] {
+        let (found, sites) = parse_delimited(text);
+        assert_eq!(found, delimiter, "{text}");
+        assert_eq!(sites.unwrap(), expected, "{text}");
+    }
+}
+
+#[test]
+fn a_short_row_names_the_files_delimiter() {
+    let text = "site;product;server_url;server_id;server_auth;cloud_url;cloud_user;cloud_token\n\
+        a;jira;https://j.a.com;S1;env:PAT;https://a.atlassian.net;m@a.com\n";
+    let problems = parse(text).unwrap_err();
+    assert!(
+        problems[0]
+            .message
+            .ends_with("(a value containing a semicolon must be in double quotes)"),
+        "{problems:?}"
+    );
+}
+
+// What a parsed row sends as its job definition.
+
+fn site_with_scope(scope_json: &str) -> Site {
+    let text = format!(
+        "site,product,server_url,server_id,server_auth,cloud_url,cloud_user,cloud_token,keys,scope_json\n\
+         a,jira,https://j.acme.com,S1,env:P,https://a.atlassian.net,u@a.co,env:T,{}\n",
+        if scope_json.is_empty() {
+            "ABC,".to_owned()
+        } else {
+            format!(",\"{}\"", scope_json.replace('"', "\"\""))
+        }
+    );
+    parse(&text).unwrap().remove(0)
+}
+
+#[test]
+fn a_scope_given_as_json_is_sent_exactly_as_written() {
+    let raw = r#"{"projects":{"includedKeys":["ABC"],"includedData":"ALL"},"usersAndGroups":{"mode":"REFERENCED"}}"#;
+    let sent = serde_json::to_value(site_with_scope(raw).job_definition()).unwrap();
+    assert_eq!(
+        sent["scope"],
+        serde_json::from_str::<serde_json::Value>(raw).unwrap(),
+        "case and unknown values kept"
+    );
+    assert_eq!(sent["flow"], "jira-onpremises-to-cloud");
+    let built = serde_json::to_value(site_with_scope("").job_definition()).unwrap();
+    assert_eq!(
+        built["scope"],
+        serde_json::json!({
+            "projects": {"includedKeys": ["ABC"], "includedData": "all"},
+            "usersAndGroups": {"mode": "ALL"}
+        })
+    );
+    assert_ne!(
+        definition_hash(&site_with_scope(raw).job_definition()),
+        definition_hash(&site_with_scope("").job_definition()),
+        "a changed scope is a new job"
+    );
 }

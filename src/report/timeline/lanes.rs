@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{AXIS_HEIGHT, Scale, WIDTH, stages_present};
+use super::axes::{AXIS_HEIGHT, RIGHT_PAD, Scale, WIDTH, stages_present};
 use crate::report::format::{outcome_class, outcome_rank};
 use crate::report::model::RunReport;
 use crate::vocab::{Outcome, Stage};
@@ -110,7 +110,7 @@ fn lane_label(out: &mut String, base: f64, name: &str, detail: &str) {
         "<line class=\"grid\" x1=\"{LABEL_WIDTH}\" y1=\"{base:.1}\" x2=\"{:.1}\" y2=\"{base:.1}\"/>\
          <text class=\"label\" x=\"8\" y=\"{:.1}\">{name}</text>\
          <text class=\"tick\" x=\"8\" y=\"{:.1}\">{detail}</text>",
-        WIDTH - super::RIGHT_PAD,
+        WIDTH - RIGHT_PAD,
         base - LANE_HEIGHT + 14.0,
         base - LANE_HEIGHT + 29.0,
     );
@@ -212,7 +212,7 @@ mod tests {
 
     /// `sites` sites, each checking for 100 s from second `n`, all finished; 1,600 s in all.
     fn fleet(sites: usize) -> RunReport {
-        let mut report = crate::report::tests::fleet();
+        let mut report = crate::report::fixtures::fleet();
         report.run.started_at = at(0);
         report.run.finished_at = Some(at(1_600));
         report.sites = (0..sites)

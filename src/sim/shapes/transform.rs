@@ -9,10 +9,8 @@ use serde_json::{Value, json};
 
 use crate::cma::wire::{StatusNode, TaskKind};
 
-use super::super::status;
-use super::{
-    ArtifactAnswer, CheckTaskTree, ChildrenShape, EnumCase, ErrorEnvelope, ExpireAt, ScopesShape,
-    Shapes, StatusWords, TaskTypeShape,
+use super::points::{
+    ArtifactAnswer, EnumCase, ErrorEnvelope, ExpireAt, StatusWords, TaskTypeShape,
 };
 
 /// What a stand-in artifact page says: a login form, as a browser-only URL answers.
@@ -23,41 +21,8 @@ const LOGIN_PAGE: &str = "<!DOCTYPE html><html><head><title>Log in to continue -
 /// The `expireAt` of the `garbage` shape.
 const GARBAGE_TIME: &str = "soon";
 
-impl Shapes {
-    /// Reshapes a task's whole canonical tree, before a level is selected: a Check task's
-    /// checks under its root (`check_task_tree = root`), and only the scopes that `started`
-    /// (`scopes = late`).
-    pub fn shape_tree(
-        &self,
-        tree: &mut StatusNode,
-        kind: &TaskKind,
-        started: impl Fn(&str) -> bool,
-    ) {
-        if *kind == TaskKind::Check && self.check_task_tree == CheckTaskTree::Root {
-            checks_under_root(tree);
-        }
-        if self.scopes == ScopesShape::Late {
-            late_scopes(tree, started);
-        }
-    }
-
-    /// A node read without `expandChildren=true`: no children at all (`expand_only`), or
-    /// its children without theirs (`one_level`).
-    pub fn unexpanded(&self, node: &mut StatusNode) {
-        match self.children {
-            ChildrenShape::ExpandOnly => node.children.clear(),
-            ChildrenShape::OneLevel => status::collapse_grandchildren(node),
-        }
-    }
-
-    /// Respells every `status` and `outcome` of a status node's JSON, recursively.
-    pub fn spell_tree(&self, node: &mut Value) {
-        spell_tree(node, self.enum_case, self.statuses);
-    }
-}
-
 /// A Check task's checks become the root's children (its `check` child goes away).
-fn checks_under_root(root: &mut StatusNode) {
+pub(crate) fn checks_under_root(root: &mut StatusNode) {
     if let Some(check) = root.children.remove("check") {
         root.children = check.children;
     }
@@ -195,109 +160,16 @@ pub(crate) fn artifact_stand_in(
     }
 }
 
+/// Without `expandChildren`, children come without their own children.
+pub(crate) fn collapse_grandchildren(node: &mut StatusNode) {
+    for child in node.children.values_mut() {
+        child.children.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cma::wire::{Outcome, Status};
-
-    fn node(status: Status, outcome: Option<Outcome>) -> StatusNode {
-        StatusNode {
-            status: Some(status),
-            outcome,
-            ..StatusNode::default()
-        }
-    }
-
-    /// root → check → {A, B}; and for a Migrate task, migrate → {projects, jsm, apps}.
-    fn tree(migrate: bool) -> StatusNode {
-        let mut check = node(Status::Finished, Some(Outcome::Success));
-        for name in ["A", "B"] {
-            check
-                .children
-                .insert(name.into(), node(Status::Finished, Some(Outcome::Success)));
-        }
-        let mut root = node(Status::InProgress, None);
-        root.children.insert("check".into(), check);
-        if migrate {
-            let mut level = node(Status::InProgress, None);
-            level
-                .children
-                .insert("projects".into(), node(Status::InProgress, None));
-            level
-                .children
-                .insert("apps".into(), node(Status::Pending, None));
-            level
-                .children
-                .insert("jsm".into(), node(Status::Finished, Some(Outcome::Skipped)));
-            root.children.insert("migrate".into(), level);
-        }
-        root
-    }
-
-    fn names(node: &StatusNode) -> Vec<&str> {
-        node.children.keys().map(String::as_str).collect()
-    }
-
-    #[test]
-    fn a_check_task_has_its_checks_under_the_root_unless_check_node_is_chosen() {
-        let shapes = Shapes::default();
-        let mut check_task = tree(false);
-        shapes.shape_tree(&mut check_task, &TaskKind::Check, |_| true);
-        assert_eq!(names(&check_task), ["A", "B"]);
-        assert_eq!(
-            check_task.status,
-            Some(Status::InProgress),
-            "the root keeps its fields"
-        );
-
-        let mut migrate_task = tree(true);
-        shapes.shape_tree(&mut migrate_task, &TaskKind::Migrate, |_| true);
-        assert_eq!(
-            names(&migrate_task),
-            ["check", "migrate"],
-            "Migrate tasks keep both"
-        );
-
-        let today = Shapes {
-            check_task_tree: CheckTaskTree::CheckNode,
-            ..Shapes::default()
-        };
-        let mut check_task = tree(false);
-        today.shape_tree(&mut check_task, &TaskKind::Check, |_| true);
-        assert_eq!(names(&check_task), ["check"]);
-    }
-
-    #[test]
-    fn late_scopes_show_only_the_started_ones() {
-        let mut late = tree(true);
-        Shapes::default().shape_tree(&mut late, &TaskKind::Migrate, |name| name == "projects");
-        assert_eq!(names(&late.children["migrate"]), ["projects"]);
-        let all = Shapes {
-            scopes: ScopesShape::All,
-            ..Shapes::default()
-        };
-        let mut every = tree(true);
-        all.shape_tree(&mut every, &TaskKind::Migrate, |_| false);
-        assert_eq!(
-            names(&every.children["migrate"]),
-            ["apps", "jsm", "projects"]
-        );
-    }
-
-    #[test]
-    fn children_come_unasked_only_one_level_deep_or_not_at_all() {
-        let mut expand_only = tree(true);
-        Shapes::default().unexpanded(&mut expand_only);
-        assert!(expand_only.children.is_empty());
-        let one_level = Shapes {
-            children: ChildrenShape::OneLevel,
-            ..Shapes::default()
-        };
-        let mut root = tree(true);
-        one_level.unexpanded(&mut root);
-        assert_eq!(names(&root), ["check", "migrate"]);
-        assert!(root.children.values().all(|c| c.children.is_empty()));
-    }
 
     #[test]
     fn statuses_and_outcomes_are_respelled_everywhere_in_the_tree() {
