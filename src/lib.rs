@@ -22,7 +22,8 @@
 //!   [`fatal`]: how a fatal error reaches a person (stderr, and stdout for cron).
 //! - [`commands`]: one entry point per command (`demo`, `validate`, `plan`, `run`, …).
 //! - [`vocab`]: the words every layer speaks (`Mode`, `Stage`, `Outcome`, `Judgement`);
-//!   [`secret`]: the `Secret` type, below both the inventory and the API client.
+//!   [`secret`]: the `Secret` type, below both the inventory and the API client;
+//!   [`loopback`]: which hosts may be reached over plain http.
 //! - [`inventory`]: CSV → `Site`s and the secret references their rows carry.
 //! - [`cma`]: the API: `wire` types, `client`, `error` classification, `retry` rules.
 //! - [`fleet`]: `coordinator` (with its `admission`: which site starts when, its
@@ -44,6 +45,7 @@ pub mod fatal;
 pub mod fleet;
 pub mod inventory;
 pub mod logging;
+pub mod loopback;
 pub mod metrics;
 pub mod progress;
 pub mod report;

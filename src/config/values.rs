@@ -10,6 +10,7 @@ use url::Url;
 use super::ConfigError;
 use super::print::redact_url;
 use crate::fleet::policy::{PollPolicy, Rate, RateConfig};
+use crate::loopback::is_loopback_url;
 
 pub(super) fn duration(flag: &str, text: String) -> Result<Duration, ConfigError> {
     humantime::parse_duration(text.trim()).map_err(|error| {
@@ -27,7 +28,7 @@ pub(super) fn rate(flag: &str, text: String) -> Result<Rate, ConfigError> {
 pub(super) fn api_url(flag: &str, text: String) -> Result<Url, ConfigError> {
     let url = parse_any_url(flag, &text)?;
     match url.scheme() {
-        "http" if !is_loopback(&url) => Err(ConfigError::Usage(format!(
+        "http" if !is_loopback_url(&url) => Err(ConfigError::Usage(format!(
             "{flag} `{}`: plain http is only allowed to loopback hosts; use https",
             redact_url(&url)
         ))),
@@ -39,7 +40,7 @@ pub(super) fn api_url(flag: &str, text: String) -> Result<Url, ConfigError> {
 /// URL carries a password, which must not cross the network in the clear.
 pub(super) fn gateway_url(flag: &str, text: String) -> Result<Url, ConfigError> {
     let url = parse_any_url(flag, &text)?;
-    if url.scheme() == "http" && url.password().is_some() && !is_loopback(&url) {
+    if url.scheme() == "http" && url.password().is_some() && !is_loopback_url(&url) {
         return Err(ConfigError::Usage(format!(
             "{flag} `{}`: a password in the URL needs https",
             redact_url(&url)
@@ -75,11 +76,6 @@ fn redact_text(text: &str) -> String {
 }
 
 /// Whether a URL's host is loopback (127.0.0.0/8, ::1, localhost).
-fn is_loopback(url: &Url) -> bool {
-    url.host()
-        .is_some_and(|host| crate::inventory::parse::is_loopback_host(&host))
-}
-
 pub(super) fn addr(flag: &str, text: String) -> Result<SocketAddr, ConfigError> {
     use std::net::ToSocketAddrs;
     text.trim()

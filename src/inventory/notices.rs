@@ -104,7 +104,7 @@ pub fn plain_http<'a>(sites: impl IntoIterator<Item = &'a Site>) -> Vec<Notice> 
         let url = &site.server_url;
         let off_machine = url
             .host()
-            .is_some_and(|host| !super::parse::is_loopback_host(&host));
+            .is_some_and(|host| !crate::loopback::is_loopback_host(&host));
         if url.scheme() == "http" && off_machine {
             let place = match (url.host_str(), url.port_or_known_default()) {
                 (Some(host), Some(port)) => format!("{host}:{port}"),

@@ -22,7 +22,6 @@ use self::columns::Header;
 pub use self::delimiter::Delimiter;
 pub use self::problems::Problem;
 use self::problems::Problems;
-pub use self::urls::is_loopback as is_loopback_host;
 use super::site::Site;
 
 /// Why an inventory could not be loaded: the file is unreadable (exit 65 all the same), or it

@@ -99,7 +99,7 @@ impl CloudClient {
         }
         let loopback = url
             .host()
-            .is_some_and(|host| crate::inventory::parse::is_loopback_host(&host));
+            .is_some_and(|host| crate::loopback::is_loopback_host(&host));
         if url.scheme() == "http" && !loopback {
             // Artifacts hold customer data: never over an unencrypted link off this machine.
             return Err(refuse(format!(

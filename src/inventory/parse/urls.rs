@@ -1,9 +1,9 @@
 //! The two URL columns: `server_url` (a Server/DC base URL, which may have a context path) and
 //! `cloud_url` (a cloud site's root). Messages never repeat the URL: it could hold a password.
 
-use std::net::IpAddr;
+use url::Url;
 
-use url::{Host, Url};
+use crate::loopback::is_loopback_host;
 
 /// A Server/DC base URL: http(s), a host, an optional context path (`/jira`), no credentials,
 /// query or fragment. Plain http is accepted on any host (instances inside a customer's
@@ -22,7 +22,7 @@ pub(crate) fn cloud_url(text: &str) -> Result<Url, String> {
     let url = common(text, "https://acme.atlassian.net")?;
     if let Some(host) = url.host()
         && url.scheme() == "http"
-        && !is_loopback(&host)
+        && !is_loopback_host(&host)
     {
         return Err(format!(
             "plain http:// is refused for `{host}`, which is not a loopback host: use https:// \
@@ -66,15 +66,6 @@ fn common(text: &str, example: &str) -> Result<Url, String> {
         return Err("must not have a query (?…) or fragment (#…)".to_owned());
     }
     Ok(url)
-}
-
-/// Loopback hosts may be reached over plain http (the simulator, tests).
-pub fn is_loopback(host: &Host<&str>) -> bool {
-    match host {
-        Host::Domain(domain) => domain.eq_ignore_ascii_case("localhost"),
-        Host::Ipv4(ip) => IpAddr::V4(*ip).is_loopback(),
-        Host::Ipv6(ip) => IpAddr::V6(*ip).is_loopback(),
-    }
 }
 
 #[cfg(test)]
