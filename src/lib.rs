@@ -36,6 +36,8 @@
 //!   view and periodic progress lines; [`stdout`]: command output, quiet on a closed pipe.
 //! - [`sim`]: the simulator.
 
+#![warn(unreachable_pub)]
+
 pub mod cli;
 pub mod cma;
 pub mod commands;

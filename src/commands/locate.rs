@@ -17,7 +17,11 @@ const SEARCHED: usize = 200;
 
 /// Where a run wrote its reports: its `report_dir` option (`--report-dir`), else
 /// `reports/<run id>` under its state dir — as `run` chooses it.
-pub fn report_dir_of(options: &serde_json::Value, state_dir: &Path, run_id: &str) -> PathBuf {
+pub(super) fn report_dir_of(
+    options: &serde_json::Value,
+    state_dir: &Path,
+    run_id: &str,
+) -> PathBuf {
     match options.get("report_dir").and_then(|dir| dir.as_str()) {
         Some(dir) => PathBuf::from(dir),
         None => state_dir.join("reports").join(run_id),
@@ -26,7 +30,7 @@ pub fn report_dir_of(options: &serde_json::Value, state_dir: &Path, run_id: &str
 
 /// Opens the store in `state_dir`; on failure says why (with where to look when there is
 /// none) and returns the exit code.
-pub fn open(state_dir: &Path, config: Option<&Path>) -> Result<Store, u8> {
+pub(super) fn open(state_dir: &Path, config: Option<&Path>) -> Result<Store, u8> {
     Store::open_existing(state_dir).map_err(|error| {
         let message = match &error {
             StateError::Missing(_) => missing(

@@ -38,7 +38,7 @@ struct RowResult {
 
 /// Tries every row live; prints one line per row and a summary on `out`; returns 0 when
 /// every row passed, [`exit::ONLINE_CHECK_FAILED`] otherwise.
-pub async fn check(
+pub(super) async fn check(
     sites: &[Arc<Site>],
     cloud_tokens: HashMap<String, Secret>,
     servers: Vec<ServerCredentials>,

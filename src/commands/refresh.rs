@@ -13,7 +13,7 @@ use crate::state::{StateError, Store};
 use crate::vocab::Mode;
 
 /// Runs the follow-up when a site needs it; returns its exit code (0 when none did).
-pub async fn run(args: &StatusArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 {
+pub(super) async fn run(args: &StatusArgs, output: &OutputArgs, shutdown: Shutdown) -> u8 {
     let (pending, latest) = match pending_sites(&args.store.state_dir) {
         Ok(found) => found,
         Err(error) => {

@@ -20,7 +20,7 @@ fn fail(code: u8, message: &str) -> u8 {
 }
 
 /// The inventory's rows split by a selection, each in inventory order.
-pub struct Selected {
+pub(super) struct Selected {
     /// The rows the run drives.
     pub sites: Vec<Arc<Site>>,
     /// The others (outside `--site`, `--wave` or `--shard`): a task one of them left
@@ -30,7 +30,7 @@ pub struct Selected {
 
 /// Loads the inventory (exit 65 with every problem) and applies the selection (exit 2 for a
 /// `--site` or `--wave` the inventory does not have).
-pub fn load_selected(path: &Path, selection: &Selection) -> Result<Selected, u8> {
+pub(super) fn load_selected(path: &Path, selection: &Selection) -> Result<Selected, u8> {
     let sites = match inventory::load(path) {
         Ok(sites) => sites,
         Err(inventory::InventoryError::Invalid { path, problems }) => {
@@ -53,7 +53,7 @@ pub fn load_selected(path: &Path, selection: &Selection) -> Result<Selected, u8>
 }
 
 /// Splits the rows by a selection.
-pub fn select(sites: Vec<Site>, selection: &Selection) -> Result<Selected, String> {
+pub(super) fn select(sites: Vec<Site>, selection: &Selection) -> Result<Selected, String> {
     let unknown_sites: Vec<&String> = selection
         .sites
         .iter()
@@ -105,7 +105,7 @@ fn join(items: &[&String]) -> String {
 /// Resolves every secret reference of the selected sites, each once (exit 78 naming every
 /// reference that does not resolve with the lines that use it, as `validate --secrets`
 /// does; never a value).
-pub fn resolve_credentials(sites: &[Arc<Site>]) -> Result<Credentials, u8> {
+pub(super) fn resolve_credentials(sites: &[Arc<Site>]) -> Result<Credentials, u8> {
     let mut resolved: HashMap<SecretRef, Result<Secret, String>> = HashMap::new();
     // The references that fail, in order of first use, with every line that uses them.
     let mut unresolved: Vec<(SecretRef, Vec<usize>, String)> = Vec::new();

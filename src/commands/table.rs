@@ -4,7 +4,7 @@
 
 /// How a column's cells sit in its width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Align {
+pub(super) enum Align {
     Left,
     /// Numbers and durations.
     Right,
@@ -12,27 +12,27 @@ pub enum Align {
 
 /// A table being filled: a header, then rows of as many cells.
 #[derive(Debug, Clone)]
-pub struct Table {
+pub(super) struct Table {
     aligns: Vec<Align>,
     /// The header row first.
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub fn new<const N: usize>(columns: [(&str, Align); N]) -> Table {
+    pub(super) fn new<const N: usize>(columns: [(&str, Align); N]) -> Table {
         Table {
             aligns: columns.iter().map(|(_, align)| *align).collect(),
             rows: vec![columns.iter().map(|(name, _)| (*name).to_owned()).collect()],
         }
     }
 
-    pub fn row<const N: usize>(&mut self, cells: [String; N]) {
+    pub(super) fn row<const N: usize>(&mut self, cells: [String; N]) {
         debug_assert_eq!(N, self.aligns.len(), "a row has one cell per column");
         self.rows.push(cells.into());
     }
 
     /// The lines, each ending with a line end.
-    pub fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         let mut widths = vec![0usize; self.aligns.len()];
         for row in &self.rows {
             for (width, cell) in widths.iter_mut().zip(row) {

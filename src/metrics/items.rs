@@ -15,7 +15,7 @@ use crate::report::model::ScopeResult;
 
 /// One item's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
+pub(super) struct Counts {
     pub total: u64,
     pub processed: u64,
 }
@@ -32,7 +32,7 @@ struct Kept {
 
 /// The last counts of every site's scopes and items, and their sums per item.
 #[derive(Debug, Default)]
-pub struct ItemCounts {
+pub(super) struct ItemCounts {
     /// Per site: its (scope, item) counts. A site has a handful (scopes × items), and a
     /// 10,000-site fleet keeps them all for the run.
     by_site: HashMap<String, Vec<Kept>>,
@@ -44,7 +44,7 @@ impl ItemCounts {
     /// Takes in one status snapshot of a site's scopes: counters present replace the ones
     /// kept, counters absent leave them as they were, and a scope finished `SUCCESS` or
     /// `WARNING` completes its items. Returns the items whose sums may have changed.
-    pub fn observe(&mut self, site: &str, scopes: &[ScopeResult]) -> Vec<String> {
+    pub(super) fn observe(&mut self, site: &str, scopes: &[ScopeResult]) -> Vec<String> {
         let kept = self.by_site.entry(site.to_owned()).or_default();
         let mut touched = Vec::new();
         for scope in scopes {
@@ -92,7 +92,7 @@ impl ItemCounts {
     }
 
     /// The fleet sum of one item label.
-    pub fn sum(&self, item: &str) -> Counts {
+    pub(super) fn sum(&self, item: &str) -> Counts {
         self.sums.get(item).copied().unwrap_or_default()
     }
 }

@@ -2,7 +2,7 @@
 //! folded into bounded, safe words: no URL, email, id or error text ever becomes a label.
 
 /// What an unacceptable value is reported as.
-pub const OTHER: &str = "other";
+pub(super) const OTHER: &str = "other";
 
 /// The longest opaque name (check or progress item) kept as a label value.
 const MAX_NAME_CHARS: usize = 64;
@@ -10,7 +10,7 @@ const MAX_NAME_CHARS: usize = 64;
 /// A check name or progress item name as the service spelled it (`AnonPermission`,
 /// `Preflight Checks`), or [`OTHER`] when it looks like anything but a name: too long,
 /// empty, or holding characters a URL, an email or a sentence would have.
-pub fn opaque_name(value: &str) -> &str {
+pub(super) fn opaque_name(value: &str) -> &str {
     let value = value.trim();
     let acceptable = !value.is_empty()
         && value.chars().count() <= MAX_NAME_CHARS
@@ -22,7 +22,7 @@ pub fn opaque_name(value: &str) -> &str {
 
 /// A check outcome in the service's upper case (`SUCCESS`, `WARNING`, `FAILED`, `SKIPPED`),
 /// compared case-insensitively; anything else is `UNKNOWN`.
-pub fn check_outcome(value: &str) -> &'static str {
+pub(super) fn check_outcome(value: &str) -> &'static str {
     const KNOWN: [&str; 4] = ["SUCCESS", "WARNING", "FAILED", "SKIPPED"];
     let value = value.trim();
     KNOWN
@@ -33,7 +33,7 @@ pub fn check_outcome(value: &str) -> &'static str {
 
 /// An attempt's `code`: a three-digit HTTP status, or a short lower-case word the client
 /// uses for attempts without a status (`timeout`, `connect`, `error`); else [`OTHER`].
-pub fn response_code(value: &str) -> &str {
+pub(super) fn response_code(value: &str) -> &str {
     let is_status = value.len() == 3 && value.bytes().all(|b| b.is_ascii_digit());
     let is_word = (1..=16).contains(&value.len())
         && value.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');

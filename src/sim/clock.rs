@@ -26,7 +26,7 @@ pub(crate) struct SimClock {
 }
 
 impl SimClock {
-    pub fn new(scale: f64, mode: ClockMode) -> SimClock {
+    pub(super) fn new(scale: f64, mode: ClockMode) -> SimClock {
         SimClock {
             origin: Instant::now(),
             origin_wall: Utc::now(),
@@ -36,16 +36,16 @@ impl SimClock {
         }
     }
 
-    pub fn scale(&self) -> f64 {
+    pub(super) fn scale(&self) -> f64 {
         self.scale
     }
 
-    pub fn mode(&self) -> ClockMode {
+    pub(super) fn mode(&self) -> ClockMode {
         self.mode
     }
 
     /// Real seconds since start (the instant every record is stamped with).
-    pub fn now(&self) -> f64 {
+    pub(super) fn now(&self) -> f64 {
         let offset = *self.offset.lock().unwrap_or_else(|e| e.into_inner());
         match self.mode {
             ClockMode::Real => self.origin.elapsed().as_secs_f64() + offset,
@@ -54,23 +54,23 @@ impl SimClock {
     }
 
     /// Moves time forward by `sim_secs` simulated seconds.
-    pub fn advance(&self, sim_secs: f64) {
+    pub(super) fn advance(&self, sim_secs: f64) {
         let mut offset = self.offset.lock().unwrap_or_else(|e| e.into_inner());
         *offset += sim_secs.max(0.0) / self.scale;
     }
 
     /// Real seconds that `sim_secs` simulated seconds last.
-    pub fn real(&self, sim_secs: f64) -> f64 {
+    pub(super) fn real(&self, sim_secs: f64) -> f64 {
         sim_secs / self.scale
     }
 
     /// Simulated seconds between two instants.
-    pub fn simulated_between(&self, from: f64, to: f64) -> f64 {
+    pub(super) fn simulated_between(&self, from: f64, to: f64) -> f64 {
         (to - from) * self.scale
     }
 
     /// The UTC time of an instant.
-    pub fn wall(&self, at: f64) -> DateTime<Utc> {
+    pub(super) fn wall(&self, at: f64) -> DateTime<Utc> {
         let micros = (at * 1e6).round() as i64;
         self.origin_wall + chrono::Duration::microseconds(micros)
     }

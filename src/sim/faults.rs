@@ -27,7 +27,7 @@ pub(crate) enum InjectedError {
 }
 
 impl InjectedError {
-    pub fn status(self) -> StatusCode {
+    pub(super) fn status(self) -> StatusCode {
         match self {
             InjectedError::Random(status) => status,
             InjectedError::Burst => StatusCode::SERVICE_UNAVAILABLE,

@@ -15,7 +15,7 @@ pub(crate) enum RateClass {
 }
 
 impl RateClass {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             RateClass::CreateJob => "create_job",
             RateClass::CreateTask => "create_task",
@@ -35,7 +35,7 @@ pub(crate) struct RateWindow {
 }
 
 impl RateWindow {
-    pub fn new(limit: u32, window: f64) -> RateWindow {
+    pub(super) fn new(limit: u32, window: f64) -> RateWindow {
         RateWindow {
             limit: limit as usize,
             window,
@@ -44,7 +44,7 @@ impl RateWindow {
     }
 
     /// Accepts a request at `now`, or says how many real seconds until one would be.
-    pub fn try_take(&mut self, now: f64) -> Result<(), f64> {
+    pub(super) fn try_take(&mut self, now: f64) -> Result<(), f64> {
         while self
             .accepted
             .front()
@@ -74,7 +74,7 @@ pub(crate) struct RateLimiter {
 impl RateLimiter {
     /// Accepts a request of `user` in `class` under `rate` (whose period is divided by
     /// `scale`), or says how many real seconds to wait.
-    pub fn try_take(
+    pub(super) fn try_take(
         &mut self,
         user: &str,
         class: RateClass,

@@ -69,7 +69,7 @@ pub(crate) struct PlannedScope {
 }
 
 impl PlannedScope {
-    pub fn is_apps(&self) -> bool {
+    pub(super) fn is_apps(&self) -> bool {
         self.name == "apps"
     }
 }
@@ -100,7 +100,7 @@ pub(crate) struct Situation<'a> {
 }
 
 impl TaskPlan {
-    pub fn new(situation: &Situation<'_>) -> TaskPlan {
+    pub(super) fn new(situation: &Situation<'_>) -> TaskPlan {
         let definition = situation.definition;
         let kind = match situation.request.task {
             TaskKind::Migrate => TaskKind::Migrate,
@@ -227,14 +227,14 @@ impl TaskPlan {
     }
 
     /// Whether the attach lapse ends the root before it finishes on its own.
-    pub fn aborted_root(&self) -> bool {
+    pub(super) fn aborted_root(&self) -> bool {
         self.abort
             .as_ref()
             .is_some_and(|abort| abort.at < self.natural_root_end())
     }
 
     /// When the root node finishes (simulated seconds after creation).
-    pub fn root_end(&self) -> f64 {
+    pub(super) fn root_end(&self) -> f64 {
         match &self.abort {
             Some(abort) => self.natural_root_end().min(abort.at),
             None => self.natural_root_end(),
@@ -242,7 +242,7 @@ impl TaskPlan {
     }
 
     /// When app data finishes, for a Migrate task with apps in scope.
-    pub fn apps_end(&self) -> Option<f64> {
+    pub(super) fn apps_end(&self) -> Option<f64> {
         let apps = self.scopes.iter().find(|s| s.is_apps() && s.included)?;
         if self.blocked {
             return None;
@@ -258,7 +258,7 @@ impl TaskPlan {
     }
 
     /// The outcome the root shows once finished.
-    pub fn root_outcome(&self) -> Outcome {
+    pub(super) fn root_outcome(&self) -> Outcome {
         if self.not_attached.is_some() || self.blocked {
             return Outcome::Failed;
         }
@@ -275,7 +275,7 @@ impl TaskPlan {
     /// Whether a scope has started `t` simulated seconds after creation (a scope the job
     /// does not name, or that checks, an attach lapse or a stop kept from running, never
     /// starts).
-    pub fn scope_started(&self, name: &str, t: f64) -> bool {
+    pub(super) fn scope_started(&self, name: &str, t: f64) -> bool {
         if self.blocked || self.not_attached.is_some() {
             return false;
         }
@@ -294,7 +294,7 @@ impl TaskPlan {
     }
 
     /// The worst check outcome.
-    pub fn check_outcome(&self) -> PlannedOutcome {
+    pub(super) fn check_outcome(&self) -> PlannedOutcome {
         self.checks
             .iter()
             .map(|c| c.outcome)
@@ -303,7 +303,7 @@ impl TaskPlan {
     }
 
     /// The worst outcome of the core scopes in the job's scope.
-    pub fn core_outcome(&self) -> PlannedOutcome {
+    pub(super) fn core_outcome(&self) -> PlannedOutcome {
         self.scopes
             .iter()
             .filter(|s| s.included && !s.is_apps())

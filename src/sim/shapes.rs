@@ -66,11 +66,11 @@ pub(crate) struct ApiShapes {
 
 impl ShapesSpec {
     /// The `[api]` keys this table may set too (a file may set each in one table only).
-    pub const API_KEYS: [&'static str; 4] =
+    pub(crate) const API_KEYS: [&'static str; 4] =
         ["links_next", "last_page", "timestamps", "retry_after"];
 
     /// The `[api]` keys set in both tables.
-    pub fn also_in_api(&self, api: &ApiShapes) -> Vec<&'static str> {
+    pub(crate) fn also_in_api(&self, api: &ApiShapes) -> Vec<&'static str> {
         let both = [
             self.links_next.is_some() && api.links_next.is_some(),
             self.last_page.is_some() && api.last_page.is_some(),
@@ -141,7 +141,7 @@ impl Default for Shapes {
 impl Shapes {
     /// Each point: the table's value (or, for the four `[api]` keys, `[api]`'s), else the
     /// pick from `random_seed`, else the documented value.
-    pub fn resolve(spec: &ShapesSpec, api: &ApiShapes) -> Shapes {
+    pub(crate) fn resolve(spec: &ShapesSpec, api: &ApiShapes) -> Shapes {
         let seed = spec.random_seed;
         let pick = |key: &str, count: usize| {
             seed.map(|seed| {
@@ -203,7 +203,7 @@ impl Shapes {
     /// One line naming every point's value, as `[shapes]` keys (so it can be pasted into a
     /// scenario), and the seed when there is one:
     /// `shapes: children=expand_only check_task_tree=root … random_seed=7`.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let young = humantime::format_duration(Duration::from_secs_f64(self.young_job_404));
         let mut line = format!(
             "shapes: children={} check_task_tree={} scopes={} enum_case={} statuses={} \
@@ -233,17 +233,17 @@ impl Shapes {
     }
 
     /// The served spelling of a canonical `status` (`IN_PROGRESS`, `STOPPED`…).
-    pub fn status_word(&self, canonical: &str) -> String {
+    pub(crate) fn status_word(&self, canonical: &str) -> String {
         transform::status_word(canonical, self.enum_case, self.statuses)
     }
 
     /// The served spelling of a canonical `outcome`.
-    pub fn outcome_word(&self, canonical: &str) -> String {
+    pub(crate) fn outcome_word(&self, canonical: &str) -> String {
         transform::spell(canonical, self.enum_case)
     }
 
     /// Whether status trees are served exactly as rendered (no respelling needed).
-    pub fn canonical_spelling(&self) -> bool {
+    pub(crate) fn canonical_spelling(&self) -> bool {
         self.enum_case == EnumCase::Upper && self.statuses == StatusWords::Documented
     }
 }
@@ -252,7 +252,7 @@ impl Shapes {
     /// Reshapes a task's whole canonical tree, before a level is selected: a Check task's
     /// checks under its root (`check_task_tree = root`), and only the scopes that `started`
     /// (`scopes = late`).
-    pub fn shape_tree(
+    pub(crate) fn shape_tree(
         &self,
         tree: &mut StatusNode,
         kind: &TaskKind,
@@ -268,7 +268,7 @@ impl Shapes {
 
     /// A node read without `expandChildren=true`: no children at all (`expand_only`), or
     /// its children without theirs (`one_level`).
-    pub fn unexpanded(&self, node: &mut StatusNode) {
+    pub(crate) fn unexpanded(&self, node: &mut StatusNode) {
         match self.children {
             ChildrenShape::ExpandOnly => node.children.clear(),
             ChildrenShape::OneLevel => transform::collapse_grandchildren(node),
@@ -276,7 +276,7 @@ impl Shapes {
     }
 
     /// Respells every `status` and `outcome` of a status node's JSON, recursively.
-    pub fn spell_tree(&self, node: &mut Value) {
+    pub(crate) fn spell_tree(&self, node: &mut Value) {
         transform::spell_tree(node, self.enum_case, self.statuses);
     }
 }

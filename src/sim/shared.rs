@@ -43,7 +43,7 @@ pub(crate) type OutageSender = tokio::sync::mpsc::UnboundedSender<std::time::Dur
 pub(crate) type AppState = Arc<Shared>;
 
 impl Shared {
-    pub fn new(options: SimOptions, outages: Option<OutageSender>) -> Shared {
+    pub(super) fn new(options: SimOptions, outages: Option<OutageSender>) -> Shared {
         let scale = if options.time_scale.is_finite() && options.time_scale > 0.0 {
             options.time_scale
         } else {
@@ -65,11 +65,11 @@ impl Shared {
     }
 
     /// The world, even if a panicking handler poisoned the lock (state stays usable).
-    pub fn world(&self) -> MutexGuard<'_, World> {
+    pub(super) fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn trace_id(&self) -> String {
+    pub(super) fn trace_id(&self) -> String {
         format!("{:016x}", self.trace_ids.fetch_add(1, Ordering::Relaxed))
     }
 }
@@ -83,7 +83,7 @@ pub(crate) struct Attribution(
 );
 
 impl Attribution {
-    pub fn set(&self, server: &str) {
+    pub(super) fn set(&self, server: &str) {
         let _ = self.0.set(server.to_owned());
     }
 

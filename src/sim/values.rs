@@ -12,15 +12,15 @@ use crate::cma::wire::Outcome;
 
 /// A duration written `"4m"`, `"1h 30m"`, `"250ms"` (humantime) or as a number of seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct DurationValue(pub Duration);
+pub(crate) struct DurationValue(pub Duration);
 
 impl DurationValue {
-    pub fn secs(self) -> f64 {
+    pub(crate) fn secs(self) -> f64 {
         self.0.as_secs_f64()
     }
 
     /// Parses the text form (`"90s"`, `"4m"`, `"1h 30m"`, `"2.5"` seconds).
-    pub fn parse(text: &str) -> Result<DurationValue, String> {
+    pub(crate) fn parse(text: &str) -> Result<DurationValue, String> {
         let text = text.trim();
         if let Ok(seconds) = text.parse::<f64>() {
             return Self::from_secs(seconds);
@@ -74,20 +74,20 @@ impl<'de> Deserialize<'de> for DurationValue {
 
 /// A rate limit: at most `limit` requests in any window of `per` (sliding), or none at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rate {
+pub(crate) enum Rate {
     Limited { limit: u32, per: Duration },
     Unlimited,
 }
 
 impl Rate {
-    pub const fn per_minute(limit: u32) -> Rate {
+    pub(crate) const fn per_minute(limit: u32) -> Rate {
         Rate::Limited {
             limit,
             per: Duration::from_secs(60),
         }
     }
 
-    pub const fn per_hour(limit: u32) -> Rate {
+    pub(crate) const fn per_hour(limit: u32) -> Rate {
         Rate::Limited {
             limit,
             per: Duration::from_secs(3600),
@@ -95,7 +95,7 @@ impl Rate {
     }
 
     /// Parses `"5/min"`, `"600/minute"`, `"10/hour"`, `"2/s"`, `"5/90s"` or `"unlimited"`.
-    pub fn parse(text: &str) -> Result<Rate, String> {
+    pub(crate) fn parse(text: &str) -> Result<Rate, String> {
         let text = text.trim();
         if text.eq_ignore_ascii_case("unlimited") || text.eq_ignore_ascii_case("off") {
             return Ok(Rate::Unlimited);
@@ -136,7 +136,7 @@ impl<'de> Deserialize<'de> for Rate {
 
 /// A probability between 0 and 1 (a fault rate).
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
-pub struct Probability(pub f64);
+pub(crate) struct Probability(pub f64);
 
 impl<'de> Deserialize<'de> for Probability {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -153,7 +153,7 @@ impl<'de> Deserialize<'de> for Probability {
 
 /// The outcome a scenario gives a check or a scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub enum PlannedOutcome {
+pub(crate) enum PlannedOutcome {
     #[default]
     Success,
     Warning,
@@ -161,7 +161,7 @@ pub enum PlannedOutcome {
 }
 
 impl PlannedOutcome {
-    pub fn wire(self) -> Outcome {
+    pub(crate) fn wire(self) -> Outcome {
         match self {
             PlannedOutcome::Success => Outcome::Success,
             PlannedOutcome::Warning => Outcome::Warning,
@@ -187,7 +187,7 @@ impl<'de> Deserialize<'de> for PlannedOutcome {
 /// The form `links.next` takes in paginated answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum LinkForm {
+pub(crate) enum LinkForm {
     /// `http://HOST/migrations/…?cursor=…`
     #[default]
     Url,
@@ -200,7 +200,7 @@ pub enum LinkForm {
 /// How the last page says it is the last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum LastPage {
+pub(crate) enum LastPage {
     /// `links: { "self": … }` without `next`.
     #[default]
     Absent,
@@ -215,7 +215,7 @@ pub enum LastPage {
 /// How timestamps (`createdAt`, `expireAt`, `expiryTime`) are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TimeFormat {
+pub(crate) enum TimeFormat {
     /// ISO-8601 / RFC 3339 with milliseconds, UTC.
     #[default]
     Iso,
@@ -226,7 +226,7 @@ pub enum TimeFormat {
 /// How a 429 says when to come back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RetryAfterForm {
+pub(crate) enum RetryAfterForm {
     /// `Retry-After: N` whole seconds (rounded up, at least 1) plus `X-RateLimit-Reset`.
     #[default]
     Seconds,
@@ -241,7 +241,7 @@ pub enum RetryAfterForm {
 /// The order of a status node's children, which decides what each page holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum StatusOrder {
+pub(crate) enum StatusOrder {
     /// By name: pages hold the same children from one read to the next.
     #[default]
     Name,
@@ -253,7 +253,7 @@ pub enum StatusOrder {
 /// Whether simulated time follows the wall clock or moves only when told to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ClockMode {
+pub(crate) enum ClockMode {
     #[default]
     Real,
     /// Time stands still except for `POST /_sim/clock/advance?by=…`.
@@ -262,7 +262,7 @@ pub enum ClockMode {
 
 /// What a lost create answer looks like to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-pub enum LostCreateMode {
+pub(crate) enum LostCreateMode {
     /// A 504 Gateway Timeout, although the job or task was created.
     #[default]
     #[serde(rename = "504")]

@@ -100,7 +100,7 @@ pub(crate) fn normalize_cloud(url: &str) -> String {
 }
 
 impl World {
-    pub fn new(scenario: Arc<Scenario>, scale: f64) -> World {
+    pub(super) fn new(scenario: Arc<Scenario>, scale: f64) -> World {
         let id_seed = scenario
             .explicit_seed()
             .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
@@ -128,12 +128,12 @@ impl World {
     }
 
     /// Real seconds that `sim_secs` simulated seconds last.
-    pub fn real(&self, sim_secs: f64) -> f64 {
+    pub(super) fn real(&self, sim_secs: f64) -> f64 {
         sim_secs / self.scale
     }
 
     /// The resolved profile of a server (cached).
-    pub fn profile(&mut self, server: &str) -> Arc<ServerProfile> {
+    pub(super) fn profile(&mut self, server: &str) -> Arc<ServerProfile> {
         if let Some(profile) = self.profiles.get(server) {
             return Arc::clone(profile);
         }
@@ -144,7 +144,7 @@ impl World {
     }
 
     /// The server a Server ID names (cached; see `Scenario::server_for_id`).
-    pub fn server_for_id(&mut self, server_id: &str) -> Option<String> {
+    pub(super) fn server_for_id(&mut self, server_id: &str) -> Option<String> {
         if let Some(server) = self.servers_by_id.get(server_id) {
             return server.clone();
         }
@@ -155,7 +155,7 @@ impl World {
     }
 
     /// The next request number of a server (1-based).
-    pub fn next_sequence(&mut self, server: &str) -> u64 {
+    pub(super) fn next_sequence(&mut self, server: &str) -> u64 {
         let seq = self.sequences.entry(server.to_owned()).or_default();
         *seq += 1;
         *seq
@@ -172,7 +172,7 @@ impl World {
             .to_string()
     }
 
-    pub fn create_job(&mut self, definition: JobDefinition, now: f64) -> &Job {
+    pub(super) fn create_job(&mut self, definition: JobDefinition, now: f64) -> &Job {
         self.jobs_made += 1;
         let id = self.make_id(b"job", self.jobs_made);
         let server = self.server_for_id(&definition.source.server_id);
@@ -194,7 +194,7 @@ impl World {
 
     /// Creates a task on an existing job: plans it from the job, the server's profile and
     /// whether the job's cloud site is attached right now.
-    pub fn create_task(
+    pub(super) fn create_task(
         &mut self,
         job_id: &str,
         request: &CreateTaskRequest,
@@ -258,7 +258,7 @@ impl World {
     }
 
     /// Whether `server` may attach `cloud`: connected by the scenario or by save-token.
-    pub fn is_connected(&mut self, server: &str, cloud: &str) -> bool {
+    pub(super) fn is_connected(&mut self, server: &str, cloud: &str) -> bool {
         self.profile(server).connected
             || self
                 .connections
@@ -266,7 +266,7 @@ impl World {
     }
 
     /// Attaches `cloud` on `server` from `now`; returns the real instant it expires.
-    pub fn attach(&mut self, server: &str, cloud: &str, now: f64) -> f64 {
+    pub(super) fn attach(&mut self, server: &str, cloud: &str, now: f64) -> f64 {
         let validity = self.profile(server).attach_validity;
         let expires = now + self.real(validity);
         self.attaches
@@ -276,7 +276,7 @@ impl World {
     }
 
     /// Issues a connect token for `cloud`; returns it and its real expiry.
-    pub fn issue_token(&mut self, cloud: &str, now: f64) -> String {
+    pub(super) fn issue_token(&mut self, cloud: &str, now: f64) -> String {
         self.tokens_made += 1;
         let token = format!(
             "cmasim-{:016x}{:016x}",
@@ -296,7 +296,7 @@ impl World {
 
     /// Saves a connect token on a server: a valid, unexpired token for that cloud site
     /// connects the server to it.
-    pub fn save_token(&mut self, server: &str, cloud: &str, token: &str, now: f64) -> bool {
+    pub(super) fn save_token(&mut self, server: &str, cloud: &str, token: &str, now: f64) -> bool {
         if self.profile(server).save_token_fails {
             return false;
         }

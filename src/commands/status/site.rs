@@ -16,7 +16,7 @@ use crate::vocab::{Mode, Outcome};
 
 /// What `status --site` shows (`--format json`: this document, field names stable).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SiteView {
+pub(super) struct SiteView {
     #[serde(flatten)]
     pub status: SiteStatus,
     /// The run whose report is shown: the newest that recorded the site.
@@ -33,7 +33,7 @@ pub struct SiteView {
 
 /// One check that failed or warned.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CheckLine {
+pub(super) struct CheckLine {
     pub name: String,
     /// Whether `--override-checks` may skip it (`None`: the service did not say).
     pub excludable: Option<bool>,
@@ -51,7 +51,7 @@ impl CheckLine {
 }
 
 /// Shows one site; returns the exit code (2 for a site the store does not know).
-pub fn run(store: &Store, site: &str, format: Format) -> u8 {
+pub(super) fn run(store: &Store, site: &str, format: Format) -> u8 {
     let read = store.site(site).and_then(|state| match state {
         Some(state) => Ok(Some((state, store.last_site_report(site)?))),
         None => Ok(None),
@@ -104,7 +104,11 @@ fn unknown(store: &Store, site: &str) -> u8 {
 }
 
 /// The view of a site from its state and its newest report.
-pub fn view(state: &SiteState, last: Option<&(RunInfo, SiteReport)>, state_dir: &Path) -> SiteView {
+pub(super) fn view(
+    state: &SiteState,
+    last: Option<&(RunInfo, SiteReport)>,
+    state_dir: &Path,
+) -> SiteView {
     let checks = |outcome: &str| -> Vec<CheckLine> {
         last.map(|(_, report)| {
             report
@@ -156,7 +160,7 @@ pub fn view(state: &SiteState, last: Option<&(RunInfo, SiteReport)>, state_dir: 
 
 /// What to do next about a site, given its state and newest report. `rerun` is the start of
 /// the command line that runs it again (`cmafleet run INVENTORY [--state-dir DIR]`).
-pub fn next_step(
+pub(super) fn next_step(
     state: &SiteState,
     report: Option<&SiteReport>,
     rerun: &str,
@@ -274,7 +278,7 @@ fn blocked(report: &SiteReport, rerun: &str, read: &str) -> String {
 }
 
 /// The `--format table` text.
-pub fn render(view: &SiteView) -> String {
+pub(super) fn render(view: &SiteView) -> String {
     let status = &view.status;
     let dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
     let mut rows: Vec<(&str, String)> = vec![

@@ -11,7 +11,7 @@ use crate::report::model::RunReport;
 use crate::vocab::Stage;
 
 /// The stages that appear on the timeline, in pipeline order (for its legend).
-pub fn stages_present(report: &RunReport) -> Vec<Stage> {
+pub(super) fn stages_present(report: &RunReport) -> Vec<Stage> {
     let mut stages: Vec<Stage> = report
         .sites
         .iter()
@@ -40,7 +40,7 @@ pub(super) struct Scale {
 }
 
 impl Scale {
-    pub fn of(report: &RunReport, left: f64) -> Scale {
+    pub(super) fn of(report: &RunReport, left: f64) -> Scale {
         let (start, end) = run_span(report);
         Scale {
             start,
@@ -50,7 +50,7 @@ impl Scale {
         }
     }
 
-    pub fn x(&self, at: DateTime<Utc>) -> f64 {
+    pub(super) fn x(&self, at: DateTime<Utc>) -> f64 {
         let total = (self.end - self.start).num_milliseconds().max(1) as f64;
         let offset = (at - self.start).num_milliseconds() as f64 / total;
         self.left + (self.right - self.left) * offset.clamp(0.0, 1.0)
@@ -59,7 +59,7 @@ impl Scale {
     /// Grid lines from `top` to `bottom` with their labels above (and below, with
     /// `below`). A label that would cross the chart's edge is anchored at its tick's side
     /// instead of centred on it, so the first and last are never cut off.
-    pub fn axis_into(&self, out: &mut String, top: f64, bottom: f64, below: bool) {
+    pub(super) fn axis_into(&self, out: &mut String, top: f64, bottom: f64, below: bool) {
         for tick in ticks(self.start, self.end) {
             let x = self.x(tick);
             let label = tick_label(tick, self.end - self.start);
@@ -92,7 +92,7 @@ impl Scale {
 /// Round instants between `start` and `end` (both included), 2 to 8 of them: the largest
 /// "nice" step (100 ms … 2 days) that gives at least 3 ticks over the span — a run of a
 /// second gets ticks every 200 ms rather than two labels on top of each other.
-pub fn ticks(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+pub(super) fn ticks(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     const STEPS_MS: [i64; 22] = [
         100,
         200,

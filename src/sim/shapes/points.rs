@@ -29,10 +29,10 @@ macro_rules! shape_point {
 
         impl $name {
             /// Every value, the documented one first.
-            pub const ALL: &'static [$name] = &[$name::$first, $($name::$variant,)+];
+            pub(crate) const ALL: &'static [$name] = &[$name::$first, $($name::$variant,)+];
 
             /// The spelling in a scenario and in the summary.
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self {
                     $name::$first => $first_text,
                     $($name::$variant => $text,)+
@@ -185,7 +185,7 @@ shape_point!(
 );
 
 impl AttachRefusal {
-    pub fn status(self) -> StatusCode {
+    pub(crate) fn status(self) -> StatusCode {
         match self {
             AttachRefusal::BadRequest => StatusCode::BAD_REQUEST,
             AttachRefusal::Forbidden => StatusCode::FORBIDDEN,
