@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Every endpoint of `cma-api.md`. Its route template is the `endpoint` metric label.
+/// Every endpoint of the API (docs/api.md). Its route template is the `endpoint` metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
     CreateJob,

@@ -3,7 +3,7 @@
 //! The client calls them with the real clock and a random jitter; tests call them with fixed
 //! values. Every wait the service asks for is clamped to [`MAX_SERVICE_WAIT`]: a header that
 //! asks for days is a bug on the other side, and an hour is already longer than any limit of
-//! `cma-api.md` (the slowest bucket, `POST /token`, refills 10 an hour).
+//! the API (the slowest bucket, `POST /token`, refills 10 an hour: docs/api.md).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

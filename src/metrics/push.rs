@@ -16,7 +16,7 @@ use url::Url;
 use super::registry::MODE_LABEL;
 use crate::vocab::Mode;
 
-/// The Pushgateway `job` grouping label (SPEC.md).
+/// The Pushgateway `job` grouping label (docs/metrics.md).
 pub const JOB: &str = "cmafleet";
 
 /// The text exposition format we push.

@@ -1,6 +1,6 @@
 //! `summary.csv`: one row per selected site, in report order, for spreadsheets and scripts.
 //!
-//! The first eleven columns are SPEC.md's; four more follow: the site's `stage`, its
+//! The first eleven columns are the documented ones (README, "Reports"); four more follow: the site's `stage`, its
 //! `duration_seconds`, the names of its `failed_check_names` (`;`-separated), so a
 //! spreadsheet can filter the fleet by failing check, and the scopes `still_running` after
 //! the core migrated (apps: the site is migrated, and later runs follow it up); a report
@@ -18,7 +18,7 @@ use super::format::{site_seconds, timestamp};
 use super::model::{RunReport, SiteReport};
 use crate::report::fleet_checks::Severity;
 
-/// The columns, in order (SPEC.md lists the first eleven).
+/// The columns, in order (the README lists the first eleven).
 pub const COLUMNS: &[&str] = &[
     "site",
     "product",

@@ -74,7 +74,7 @@ pub fn run_seconds(report: &RunReport) -> Option<i64> {
         .map(|end| (end - report.run.started_at).num_seconds().max(0))
 }
 
-/// What an exit code tells the reader (SPEC.md, "Exit codes").
+/// What an exit code tells the reader (the README's "Exit codes" table).
 pub fn exit_meaning(code: i32) -> &'static str {
     let known = [
         (

@@ -3,8 +3,8 @@
 //!
 //! # Crash safety and cost
 //!
-//! SPEC.md: "Reports are written as each site finishes (a crash loses nothing already
-//! finished) and rewritten whole at the end." [`ReportWriter::write_site`] always writes the
+//! Reports are written as each site finishes (a crash loses nothing already finished) and
+//! rewritten whole at the end. [`ReportWriter::write_site`] always writes the
 //! finished site's `sites/<site>.json` before it returns — atomically (temp file, rename), so
 //! a reader never sees half a file. It does not fsync: the coordinator commits the same site
 //! report to the state store (fsync'd) before writing the file, so a process crash loses
@@ -56,8 +56,8 @@ impl ReportError {
 }
 
 /// Summaries are refreshed once the time since the last refresh is at least this many times
-/// what the last refresh took (so they cost at most ~0.5% of the run's wall time: they are
-/// derived files, and the live view is `status.json` and the metrics).
+/// what the last refresh took (so they cost at most a two-hundredth of the run's wall time:
+/// they are derived files, and the live view is `status.json` and the metrics).
 pub const REFRESH_COST_FACTOR: u32 = 200;
 
 /// Whether `write_site` should refresh the summaries: always the first time (`since_last`
@@ -109,8 +109,8 @@ impl ReportWriter {
     }
 
     /// Where the sites' artifacts go: `<dir>/artifacts/`, each named after its site
-    /// (`<site>@<task>-<name>`): one folder for the fleet rather than one a site, whose
-    /// creation was about 4 % of a 10,000-site run's CPU time.
+    /// (`<site>@<task>-<name>`): one folder for the fleet rather than one a site, so a large
+    /// fleet does not make thousands of directories.
     pub fn artifacts_dir(&self) -> PathBuf {
         self.dir.join("artifacts")
     }
@@ -129,8 +129,8 @@ impl ReportWriter {
         replace_file(&self.site_path(site)?, &json::site(site), Sync::No)
     }
 
-    /// Whether a summary refresh is due (module doc: at most ~0.5% of the run's time goes to
-    /// summaries; `write_all` catches up at the end). The caller builds the run report only
+    /// Whether a summary refresh is due (see [`REFRESH_COST_FACTOR`]; `write_all` catches up
+    /// at the end). The caller builds the run report only
     /// when it is.
     pub fn summaries_are_due(&self) -> bool {
         let pacing = self

@@ -1,5 +1,5 @@
 //! The catalog of what a CMA task contains: the pre-migration checks of each product (Jira
-//! names as seen in `cma-api.md`, plausible Confluence ones) and the migration scopes with
+//! names as seen in Atlassian's documentation, plausible Confluence ones) and the migration scopes with
 //! their progress counters, weights and messages.
 
 use crate::cma::wire::Flow;

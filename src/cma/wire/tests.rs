@@ -1,4 +1,4 @@
-//! Hand-written JSON in every tolerant shape of `cma-api.md`, and the strict shapes we send.
+//! Hand-written JSON in every tolerant shape of docs/api.md, and the strict shapes we send.
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
