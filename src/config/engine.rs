@@ -1,7 +1,7 @@
 //! The engine's settings from the resolved run settings: the one place `config` hands values
 //! to `fleet` (which never reads `config`).
 
-use super::RunSettings;
+use super::run::RunSettings;
 use crate::fleet::settings::FleetSettings;
 
 impl RunSettings {

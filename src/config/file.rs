@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use crate::cli::{LogFormat, ProgressMode};
 
 /// The settings file, key by key (kebab-case, as the flags are spelled). Unknown keys are

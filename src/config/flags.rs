@@ -2,8 +2,9 @@
 //! flag under its key, so that every setting is layered by one rule over the same fields.
 //! clap has already put each `CMAFLEET_*` variable in its flag's place.
 
-use super::{SettingsFile, mode_of};
-use crate::cli::{ConnectionArgs, NetworkArgs, RateArgs, RunArgs, SelectArgs};
+use super::file::SettingsFile;
+use crate::cli::{ConnectionArgs, ModeArg, NetworkArgs, RateArgs, RunArgs, SelectArgs};
+use crate::vocab::Mode;
 
 /// The flags of `run` (and `plan`).
 pub(super) fn of_run(args: &RunArgs) -> SettingsFile {
@@ -81,4 +82,12 @@ fn with_network(flags: SettingsFile, network: &NetworkArgs) -> SettingsFile {
 /// A repeatable flag's values; `None` when it was not given, so the file's list applies.
 fn given(values: &[String]) -> Option<Vec<String>> {
     (!values.is_empty()).then(|| values.to_vec())
+}
+
+/// The mode a `--mode` flag names.
+pub fn mode_of(mode: ModeArg) -> Mode {
+    match mode {
+        ModeArg::Check => Mode::Check,
+        ModeArg::Migrate => Mode::Migrate,
+    }
 }

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::error::ConfigError;
+use super::file::SettingsFile;
 use super::print::{Origin, Shown, redact_url};
-use super::{ConfigError, SettingsFile};
 use crate::cli::defaults;
 use crate::fleet::policy::Rate;
 use crate::vocab::Mode;

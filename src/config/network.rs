@@ -5,9 +5,12 @@
 
 use url::Url;
 
+use super::error::ConfigError;
+use super::file::SettingsFile;
+use super::flags;
 use super::layer::{Layers, given};
+use super::shard::{Selection, selection_shown};
 use super::values::{api_url, duration, rate};
-use super::{ConfigError, Selection, SettingsFile, flags, selection_shown};
 use crate::cli::{ConnectionArgs, SelectArgs};
 use crate::cma::client::{ClientSettings, ExtraRoots, HttpClient};
 use crate::fleet::policy::RateConfig;

@@ -4,8 +4,9 @@
 
 use serde::Serialize;
 
+use super::error::ConfigError;
+use super::file::SettingsFile;
 use super::layer::{Layered, Layers, Show, given, layer};
-use super::{ConfigError, SettingsFile};
 
 /// `--shard I/N`: only the rows whose cloud user hashes to shard I.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -3,8 +3,15 @@
 
 use clap::FromArgMatches;
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use super::*;
+use crate::cli::RunArgs;
 use crate::cli::{self, Cli, Command};
+use crate::cma::client::ClientSettings;
+use crate::exit;
+use crate::fleet::policy::{PollPolicy, RateConfig};
 
 /// `cmafleet run` with `line` after it; `state_dir_from`: an environment variable that
 /// stands in for `CMAFLEET_STATE_DIR` (tests must not change the process's environment,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Local, NaiveTime, TimeZone, Utc};
 use url::Url;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::print::redact_url;
 use crate::fleet::policy::{PollPolicy, Rate, RateConfig};
 use crate::loopback::is_loopback_url;
