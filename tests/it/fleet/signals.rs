@@ -149,4 +149,19 @@ async fn a_second_signal_exits_at_once() {
         .expect("the second signal exits at once, long before the request would end");
     assert_eq!(output.code, 143, "{}", output.stderr);
     assert!(output.stderr.contains("second signal"), "{}", output.stderr);
+    // The second signal forces the run through its usual end: the request on the wire is
+    // dropped, the site is detached, and the reports are written.
+    let summary = fleet.summary("check");
+    assert_eq!(
+        summary["slow"]["outcome"], "detached",
+        "{}",
+        summary["slow"]["message"]
+    );
+    for file in ["summary.csv", "report.html", "run.json"] {
+        assert!(
+            fleet.report_dir("check").join(file).is_file(),
+            "{file} written after a second signal\n{}",
+            output.stderr
+        );
+    }
 }
