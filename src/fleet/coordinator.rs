@@ -190,10 +190,10 @@ impl Coordinator {
             on_progress,
             log_conclusions,
         } = fleet;
-        let entries = entries(&store, &sites, settings.mode);
+        let entries = entries(&store, &sites, settings.pipeline.mode);
         let held_servers = admission::held_servers(&store, &sites, &unselected);
         let admission = Admission::new(rules(&settings), &entries, held_servers);
-        let last_checks = if settings.override_checks.is_empty() {
+        let last_checks = if settings.pipeline.override_checks.is_empty() {
             HashMap::new()
         } else {
             latest_checks(&store, &sites)

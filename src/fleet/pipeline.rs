@@ -25,7 +25,6 @@ use conclusion::{Conclusion, data_conclusion, judge_checks, judge_data, systemic
 use super::breaker::{FailureSignature, Tripwire};
 use super::events::{EventKind, SiteEvents, StoreUnavailable, TaskRef};
 use super::failpoint;
-use super::policy::PollPolicy;
 use super::poll::{Phase as PollPhase, PhaseDurations, PhaseKey};
 use super::verdict::{self, ChecksVerdict};
 use crate::cma::client::StatusQuery;
@@ -36,31 +35,7 @@ use crate::report::model::{ArtifactRecord, CheckResult, ErrorRecord};
 use crate::state::{SiteState, TaskRecord};
 use crate::vocab::{Judgement, Mode, Outcome, Stage};
 
-/// The policy every pipeline of a run follows (limits are values, not pipeline variants).
-#[derive(Debug, Clone)]
-pub struct PipelinePolicy {
-    pub mode: Mode,
-    /// Migrate mode: a Check task first, gating the Migrate task.
-    pub precheck: bool,
-    /// A check WARNING blocks (check mode outcome; the precheck gate).
-    pub block_on_warnings: bool,
-    /// Checks to send as `excludeKeys` on Migrate (only where the last check run marked them excludable).
-    pub override_checks: Vec<String>,
-    /// Connect the server to the cloud site (token + save) when an attach says it is not connected.
-    pub connect: bool,
-    /// Poll until apps finish too.
-    pub wait_apps: bool,
-    /// Migrate again sites already migrated (a migration whose apps ran on is then not
-    /// followed up but started anew).
-    pub remigrate: bool,
-    /// No task is created at or after this instant (the night window).
-    pub no_new_tasks_after: Option<DateTime<Utc>>,
-    pub poll: PollPolicy,
-    /// How long a new task's status may answer 404 (eventual consistency).
-    pub young_task_grace: Duration,
-    /// Reads per second of one cloud user's budget (to pace polling).
-    pub reads_per_second: f64,
-}
+pub use super::settings::PipelinePolicy;
 
 /// Everything one site's pipeline needs, handed over by the coordinator at admission.
 pub struct SitePlan {

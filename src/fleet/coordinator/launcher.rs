@@ -82,7 +82,7 @@ impl Launcher {
             })
             .collect();
         Launcher {
-            policy: Arc::new(policy(settings)),
+            policy: Arc::new(settings.pipeline.clone()),
             clouds,
             http,
             server_credentials: credentials.servers,
@@ -169,22 +169,5 @@ impl Launcher {
     /// What the service answered that the client did not expect, so far.
     pub(super) fn surprises(&self) -> Vec<Surprise> {
         self.http.surprises()
-    }
-}
-
-/// What every site's pipeline follows.
-fn policy(settings: &FleetSettings) -> PipelinePolicy {
-    PipelinePolicy {
-        mode: settings.mode,
-        precheck: settings.precheck,
-        block_on_warnings: settings.block_on_warnings,
-        override_checks: settings.override_checks.clone(),
-        connect: settings.connect,
-        wait_apps: settings.wait_apps,
-        remigrate: settings.remigrate,
-        no_new_tasks_after: settings.no_new_tasks_after,
-        poll: settings.poll,
-        young_task_grace: settings.young_task_grace,
-        reads_per_second: settings.rates.read.per_second(),
     }
 }

@@ -52,11 +52,11 @@ impl Coordinator {
 
 pub(super) fn rules(settings: &FleetSettings) -> Rules {
     Rules {
-        mode: settings.mode,
+        mode: settings.pipeline.mode,
         concurrency: settings.concurrency,
         per_server: settings.per_server,
-        remigrate: settings.remigrate,
-        window_closes: settings.no_new_tasks_after,
+        remigrate: settings.pipeline.remigrate,
+        window_closes: settings.pipeline.no_new_tasks_after,
     }
 }
 
@@ -64,7 +64,7 @@ pub(super) fn rules(settings: &FleetSettings) -> Rules {
 pub(super) fn run_info(run_id: String, settings: FleetSettings) -> RunInfo {
     RunInfo {
         run_id,
-        mode: settings.mode,
+        mode: settings.pipeline.mode,
         options: settings.options,
         shard: settings.shard,
         started_at: Utc::now(),
