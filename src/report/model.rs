@@ -44,6 +44,34 @@ pub struct RunInfo {
     pub surprises: Vec<Surprise>,
 }
 
+impl RunInfo {
+    /// A run's record as it starts: every outcome counted at zero, nothing ended yet.
+    pub fn starting(
+        run_id: String,
+        mode: Mode,
+        options: serde_json::Value,
+        shard: Option<String>,
+        started_at: DateTime<Utc>,
+    ) -> RunInfo {
+        RunInfo {
+            run_id,
+            mode,
+            options,
+            shard,
+            started_at,
+            finished_at: None,
+            counts: Outcome::ALL
+                .into_iter()
+                .map(|outcome| (outcome, 0))
+                .collect(),
+            exit_code: None,
+            notes: Vec::new(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            surprises: Vec::new(),
+        }
+    }
+}
+
 /// `sites/<site>.json`: everything known about one site in one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SiteReport {

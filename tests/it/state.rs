@@ -23,22 +23,13 @@ fn at(minute: u32) -> DateTime<Utc> {
 }
 
 fn run_info(run_id: &str, mode: Mode) -> RunInfo {
-    RunInfo {
-        run_id: run_id.to_owned(),
+    RunInfo::starting(
+        run_id.to_owned(),
         mode,
-        options: serde_json::json!({ "concurrency": 2 }),
-        shard: None,
-        started_at: at(0),
-        finished_at: None,
-        counts: Outcome::ALL
-            .into_iter()
-            .map(|outcome| (outcome, 0))
-            .collect(),
-        exit_code: None,
-        notes: Vec::new(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        surprises: Vec::new(),
-    }
+        serde_json::json!({ "concurrency": 2 }),
+        None,
+        at(0),
+    )
 }
 
 /// Journals a Migrate task for `site` in run `r1` and records its id, in one transaction.

@@ -14,7 +14,7 @@ use crate::fleet::settings::FleetSettings;
 use crate::inventory::Site;
 use crate::report::model::{CheckResult, RunInfo};
 use crate::state::{SiteState, Store};
-use crate::vocab::{Mode, Outcome};
+use crate::vocab::Mode;
 
 impl Coordinator {
     /// Before the loop: the run's record, what earlier runs left, the first admissions.
@@ -62,22 +62,13 @@ pub(super) fn rules(settings: &FleetSettings) -> Rules {
 
 /// The run's record as it starts.
 pub(super) fn run_info(run_id: String, settings: FleetSettings) -> RunInfo {
-    RunInfo {
+    RunInfo::starting(
         run_id,
-        mode: settings.pipeline.mode,
-        options: settings.options,
-        shard: settings.shard,
-        started_at: Utc::now(),
-        finished_at: None,
-        counts: Outcome::ALL
-            .into_iter()
-            .map(|outcome| (outcome, 0))
-            .collect(),
-        exit_code: None,
-        notes: Vec::new(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        surprises: Vec::new(),
-    }
+        settings.pipeline.mode,
+        settings.options,
+        settings.shard,
+        Utc::now(),
+    )
 }
 
 /// One entry per selected site, with its record in the store (an empty one when it has none

@@ -40,22 +40,13 @@ fn at(minute: u32) -> DateTime<Utc> {
 }
 
 fn run_info(run_id: &str, mode: Mode, started_minute: u32) -> RunInfo {
-    RunInfo {
-        run_id: run_id.to_owned(),
+    RunInfo::starting(
+        run_id.to_owned(),
         mode,
-        options: serde_json::json!({ "concurrency": 50 }),
-        shard: None,
-        started_at: at(started_minute),
-        finished_at: None,
-        counts: Outcome::ALL
-            .into_iter()
-            .map(|outcome| (outcome, 0))
-            .collect(),
-        exit_code: None,
-        notes: Vec::new(),
-        version: "0.1.0".to_owned(),
-        surprises: Vec::new(),
-    }
+        serde_json::json!({ "concurrency": 50 }),
+        None,
+        at(started_minute),
+    )
 }
 
 fn finished(mut run: RunInfo, minute: u32) -> RunInfo {
