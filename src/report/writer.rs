@@ -9,10 +9,10 @@
 //! a reader never sees half a file. It does not fsync: the coordinator commits the same site
 //! report to the state store (fsync'd) before writing the file, so a process crash loses
 //! nothing (the page cache outlives the process) and even a power cut loses only the file,
-//! never what it says (`cmafleet report` re-renders it from the store). Two fsyncs per
-//! finished site were a third of a 10,000-site run's CPU time. The summaries (`summary.csv`, `summary.md`) cover the whole fleet, so
-//! rewriting them after every site of a 10,000-site run would cost O(n²) (gigabytes written
-//! and thousands of fsyncs). `write_site` therefore refreshes them only when they are due:
+//! never what it says (`cmafleet report` re-renders it from the store); two more fsyncs per
+//! site would cost more than the rest of a site's work. The summaries (`summary.csv`,
+//! `summary.md`) cover the whole fleet, so rewriting them after every site of a large run
+//! would cost O(n²) (gigabytes written and thousands of fsyncs). `write_site` therefore refreshes them only when they are due:
 //! the first time, and then once the time since the last refresh is at least
 //! [`REFRESH_COST_FACTOR`] times what that refresh took. Summaries thus cost at most about
 //! 1/200 of the run's wall time and stay fresh: on a small fleet they are rewritten after
