@@ -46,7 +46,11 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         let shutdown = Shutdown::new();
-        tokio::spawn(handle_signals(shutdown.clone()));
+        let ends_by_force = matches!(
+            cli.command,
+            Command::Run(_) | Command::Demo(_) | Command::Status(_)
+        );
+        tokio::spawn(handle_signals(shutdown.clone(), ends_by_force));
         dispatch(cli, shutdown).await
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -86,11 +90,12 @@ async fn dispatch(cli: Cli, shutdown: Shutdown) -> u8 {
     }
 }
 
-/// First SIGINT/SIGTERM: drain. Second: force — requests on the wire are dropped and the run
-/// ends at once through its usual end (reports written, the run recorded; the state store is
-/// consistent either way: every write is a committed SQLite transaction). A third exits on
-/// the spot, for whatever does not listen to the shutdown.
-async fn handle_signals(shutdown: Shutdown) {
+/// First SIGINT/SIGTERM: drain. Second: force. A command that drives the engine (`ends_by_force`:
+/// `run`, `demo`, `status --refresh`) then drops the requests on the wire and ends at once
+/// through its usual end (reports written, the run recorded; the state store is consistent
+/// either way: every write is a committed SQLite transaction); should that end not come
+/// within [`FORCED_END`], or for any other command, the process exits on the spot.
+async fn handle_signals(shutdown: Shutdown, ends_by_force: bool) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),
@@ -113,14 +118,24 @@ async fn handle_signals(shutdown: Shutdown) {
                 "{}: finishing current requests, writing reports (signal again to exit at once)",
                 reason.describe()
             ),
-            2 => eprintln!(
-                "second signal: dropping the requests in flight and exiting now (the state store is consistent; the next run resumes)"
-            ),
+            2 if ends_by_force => {
+                eprintln!(
+                    "second signal: dropping the requests in flight and exiting now (the state store is consistent; the next run resumes)"
+                );
+                tokio::spawn(async move {
+                    tokio::time::sleep(FORCED_END).await;
+                    std::process::exit(i32::from(reason.exit_code()));
+                });
+            }
             _ => std::process::exit(i32::from(reason.exit_code())),
         }
         shutdown.trigger(reason);
     }
 }
+
+/// How long a forced run may take to write its reports and record its end before the process
+/// exits without them (its state store is consistent either way).
+const FORCED_END: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What a `--config` file decides before a command starts: the log format and progress view
 /// of `run` and `plan` (flags win; a file that cannot be read is reported by the command
