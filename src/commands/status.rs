@@ -3,7 +3,7 @@
 //! last changed — plus the latest run and a count by outcome. With `--site S`, that site
 //! alone and what to do next (`status/site.rs`). With `--state-dirs A B …`, the same over
 //! several stores in one table, each site with its shard
-//! ([`stores::fleet_status`](super::stores::fleet_status)).
+//! ([`model::fleet_status`]).
 //!
 //! It only reads, takes no run lock, and works while a run is writing (WAL readers never
 //! block the writer). Exit codes: 0 when shown; 73 when the dir holds no state store (saying
@@ -41,7 +41,7 @@ pub fn run(args: &StatusArgs) -> u8 {
         }
         read(&store).map_err(|error| (error.exit_code(), error.to_string()))
     } else {
-        super::stores::fleet_status(&args.state_dirs)
+        model::fleet_status(&args.state_dirs)
             .map_err(|error| (error.exit_code(), error.to_string()))
     };
     let status = match loaded {
@@ -405,9 +405,8 @@ note: c: a job create at 2026-05-01T02:04:00Z was never recorded; a job may exis
                 ("beta", Outcome::Succeeded, 3),
             ],
         );
-        let joined = super::super::stores::join_status(
-            [(a, "0/2".to_owned()), (b, "1/2".to_owned())].into_iter(),
-        );
+        let joined =
+            super::model::join_status([(a, "0/2".to_owned()), (b, "1/2".to_owned())].into_iter());
         let sites: Vec<(&str, &str, &str)> = joined
             .sites
             .iter()

@@ -3,12 +3,14 @@
 //! its one-site view and the view over several stores, which all build on it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::cma::wire::TaskKind;
+use crate::commands::stores::{StoresError, labels, open_all};
+use crate::report::merge::OncePerSite;
 use crate::report::model::RunInfo;
 use crate::state::{SiteState, StateError, Store};
 use crate::vocab::{Mode, Outcome};
@@ -216,4 +218,65 @@ pub(super) fn time(time: Option<&DateTime<Utc>>) -> String {
         || "-".to_owned(),
         |time| time.to_rfc3339_opts(SecondsFormat::Secs, true),
     )
+}
+
+/// `cmafleet status` over the stores: each store's latest run, every site once (from the
+/// store that updated it last) with its shard, sorted by site.
+pub fn fleet_status(dirs: &[PathBuf]) -> Result<FleetStatus, StoresError> {
+    let stores = open_all(dirs)?;
+    let mut parts: Vec<(FleetStatus, Option<RunInfo>)> = Vec::with_capacity(stores.len());
+    for open in &stores {
+        let latest = open.store.latest_run()?;
+        let sites = open.store.sites()?;
+        parts.push((
+            FleetStatus::build(open.store.path(), latest.as_ref(), &sites),
+            latest,
+        ));
+    }
+    let labels = labels(
+        dirs,
+        &parts
+            .iter()
+            .map(|(_, run)| run.as_ref())
+            .collect::<Vec<_>>(),
+    );
+    Ok(join_status(
+        parts.into_iter().map(|(status, _)| status).zip(labels),
+    ))
+}
+
+/// One status from each store's, every site once (see [`fleet_status`]).
+pub(in crate::commands) fn join_status(
+    parts: impl Iterator<Item = (FleetStatus, String)>,
+) -> FleetStatus {
+    let mut stores = Vec::new();
+    let mut sites = OncePerSite::default();
+    for (status, label) in parts {
+        stores.push(StoreStatus {
+            shard: label.clone(),
+            state_db: status.state_db,
+            latest_run: status.latest_run,
+        });
+        for mut site in status.sites {
+            site.shard = Some(label.clone());
+            sites.offer(&site.site.clone(), &label, site, |offered, kept| {
+                offered.updated_at > kept.updated_at
+            });
+        }
+    }
+    let (mut sites, mut notes) = sites.finish("updated last");
+    sites.sort_by(|a, b| a.site.cmp(&b.site));
+    notes.sort();
+    let latest_run = stores
+        .iter()
+        .filter_map(|store| store.latest_run.clone())
+        .max_by_key(|run| run.started_at);
+    FleetStatus {
+        state_db: String::new(),
+        latest_run,
+        stores,
+        counts: count(&sites),
+        sites,
+        notes,
+    }
 }
