@@ -51,20 +51,26 @@ pub(super) fn mode(row: &Row<'_>, column: &str) -> rusqlite::Result<Mode> {
 }
 
 pub(super) fn opt_mode(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<Mode>> {
-    row.get::<_, Option<String>>(column)?
-        .map(|text| text.parse().map_err(|_| bad(column, "unknown mode", &text)))
-        .transpose()
+    opt_word(row, column, "mode", |text| text.parse().ok())
 }
 
 pub(super) fn opt_outcome(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<Outcome>> {
-    row.get::<_, Option<String>>(column)?
-        .map(|text| Outcome::parse(&text).ok_or_else(|| bad(column, "unknown outcome", &text)))
-        .transpose()
+    opt_word(row, column, "outcome", Outcome::parse)
 }
 
 pub(super) fn opt_judgement(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<Judgement>> {
+    opt_word(row, column, "judgement", Judgement::parse)
+}
+
+/// A nullable column holding one word of the vocabulary; another word is corrupt.
+fn opt_word<T>(
+    row: &Row<'_>,
+    column: &str,
+    what: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> rusqlite::Result<Option<T>> {
     row.get::<_, Option<String>>(column)?
-        .map(|text| Judgement::parse(&text).ok_or_else(|| bad(column, "unknown judgement", &text)))
+        .map(|text| parse(&text).ok_or_else(|| bad(column, &format!("unknown {what}"), &text)))
         .transpose()
 }
 
