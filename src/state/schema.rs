@@ -182,6 +182,17 @@ pub(super) fn migrate(conn: &mut Connection, path: &str) -> Result<i64, StateErr
     Ok(found)
 }
 
+/// A database as a cmafleet of schema `version` left it (tests of the migrations after it).
+#[cfg(test)]
+pub(super) fn create_at_version(conn: &Connection, version: usize) {
+    for sql in &MIGRATIONS[..version] {
+        conn.execute_batch(sql).expect("an earlier schema applies");
+    }
+    let version = i64::try_from(version).expect("a schema version");
+    conn.pragma_update(None, "user_version", version)
+        .expect("user_version is set");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,10 +344,7 @@ mod tests {
     #[test]
     fn a_version_5_store_splits_task_outcomes_into_the_services_word_and_the_judgement() {
         let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..5] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 5).unwrap();
+        create_at_version(&conn, 5);
         conn.execute_batch(
             "INSERT INTO runs (run_id, mode, options, started_at, counts, version) \
              VALUES ('r1', 'migrate', '{}', '2026-01-01T00:00:00.000000Z', '{}', '0.1.0');

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::report::model::{CheckResult, RunInfo, SiteReport};
-use crate::state::schema::{MIGRATIONS, SCHEMA_VERSION};
+use crate::state::schema::{SCHEMA_VERSION, create_at_version};
 use crate::vocab::Stage;
 
 mod runs;
@@ -325,10 +325,7 @@ fn a_store_file_of_schema_version_5_opens_with_its_task_outcomes_split() {
     let db = state_dir.join(DB_FILE);
     {
         let conn = Connection::open(&db).unwrap();
-        for sql in &MIGRATIONS[..5] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 5).unwrap();
+        create_at_version(&conn, 5);
         conn.execute_batch(
             "INSERT INTO runs (run_id, mode, options, started_at, counts, version) \
              VALUES ('r1', 'migrate', '{}', '2026-05-01T02:00:00.000000000Z', '{}', '0.1.0');
